@@ -1,0 +1,84 @@
+"""create_app(): the ASGI application with its routers, error handlers and lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+
+from service import __version__
+from service.catalog.org_router import router as organizations_router
+from service.catalog.router import router as programs_router
+from service.db import make_engine, make_sessionmaker
+from service.errors import install_error_handlers
+from service.geo.router import router as areas_router
+from service.keys.router import router as keys_router
+from service.settings import Settings, get_settings
+
+log = logging.getLogger("youthlink")
+
+DESCRIPTION = """
+Youthlink is an open youth-services directory and closed-loop referral API for a
+city's cradle-to-career partnership.
+
+* **Authentication**: send an API key as `Authorization: Bearer yl_...`. Anonymous
+  callers read active programs and their organizations.
+* **Errors** are `application/problem+json` (RFC 9457) with a stable `code`.
+* **Lists** return the Open Referral HSDS 3.0 page envelope.
+* **Concurrency**: single resources carry an `ETag`; send `If-Match` to make a write
+  fail with 412 when someone changed the resource since you read it.
+"""
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings)
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Youthlink",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+        license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+    )
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_allow_origins,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key",
+                       "Accept-Language"],
+        expose_headers=["ETag", "Location"],
+    )
+    install_error_handlers(app)
+    for router in (organizations_router, programs_router, areas_router, keys_router):
+        app.include_router(router)
+
+    @app.get("/health", operation_id="health", tags=["operations"], summary="Liveness")
+    async def health() -> Health:
+        return Health(status="ok", version=__version__)
+
+    return app

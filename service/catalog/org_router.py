@@ -1,0 +1,201 @@
+"""Organizations and their locations: thin handlers over catalog.service."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response, status
+
+from service.auth.principal import Principal, PrincipalDep, require_roles
+from service.auth.roles import Role
+from service.catalog import repository as repo
+from service.catalog import service
+from service.catalog.enums import OrganizationType
+from service.catalog.schemas import (
+    LocationFields,
+    LocationOut,
+    OrganizationCreate,
+    OrganizationOut,
+    OrganizationUpdate,
+)
+from service.catalog.views import location_out
+from service.concurrency import IfMatch, set_etag
+from service.db import SessionDep
+from service.errors import problem_responses
+from service.pagination import Page, PageParams, page_params
+
+router = APIRouter(tags=["organizations"])
+Pages = Annotated[PageParams, Depends(page_params)]
+Admin = Annotated[Principal, require_roles(Role.admin)]
+OrgStaff = Annotated[Principal, require_roles(Role.admin, Role.provider, Role.school)]
+LocationWriter = Annotated[Principal, require_roles(Role.admin, Role.provider, Role.school)]
+
+
+@router.get(
+    "/organizations",
+    operation_id="organizations_list",
+    summary="List organizations",
+    description="Anonymous callers see organizations with at least one active program.",
+    responses=problem_responses(401, 422),
+)
+async def organizations_list(
+    session: SessionDep,
+    principal: PrincipalDep,
+    pages: Pages,
+    type: OrganizationType | None = None,
+) -> Page[OrganizationOut]:
+    rows, total = await repo.list_organizations(session, principal, pages, type)
+    return Page[OrganizationOut].build(
+        [OrganizationOut.model_validate(o) for o in rows], total, pages
+    )
+
+
+@router.post(
+    "/organizations",
+    operation_id="organizations_create",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create an organization (admin)",
+    responses=problem_responses(401, 403, 422),
+)
+async def organizations_create(
+    session: SessionDep, principal: Admin, body: OrganizationCreate, response: Response
+) -> OrganizationOut:
+    org = await service.create_organization(session, principal, body)
+    set_etag(response, org.version)
+    response.headers["Location"] = f"/organizations/{org.id}"
+    return OrganizationOut.model_validate(org)
+
+
+@router.get(
+    "/organizations/{organization_id}",
+    operation_id="organizations_get",
+    summary="Read an organization",
+    responses=problem_responses(401, 404),
+)
+async def organizations_get(
+    session: SessionDep, principal: PrincipalDep, organization_id: uuid.UUID, response: Response
+) -> OrganizationOut:
+    org = await service.get_organization(session, principal, organization_id)
+    set_etag(response, org.version)
+    return OrganizationOut.model_validate(org)
+
+
+@router.patch(
+    "/organizations/{organization_id}",
+    operation_id="organizations_update",
+    summary="Change an organization (admin, or its own staff)",
+    responses=problem_responses(401, 403, 404, 412, 422),
+)
+async def organizations_update(
+    session: SessionDep,
+    principal: OrgStaff,
+    organization_id: uuid.UUID,
+    body: OrganizationUpdate,
+    response: Response,
+    if_match: IfMatch = None,
+) -> OrganizationOut:
+    org = await service.update_organization(session, principal, organization_id, body, if_match)
+    set_etag(response, org.version)
+    return OrganizationOut.model_validate(org)
+
+
+@router.delete(
+    "/organizations/{organization_id}",
+    operation_id="organizations_delete",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete an organization with its programs, locations and keys (admin)",
+    responses=problem_responses(401, 403, 404, 412),
+)
+async def organizations_delete(
+    session: SessionDep, principal: Admin, organization_id: uuid.UUID, if_match: IfMatch = None
+) -> Response:
+    await service.delete_organization(session, principal, organization_id, if_match)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/organizations/{organization_id}/locations",
+    operation_id="locations_list",
+    tags=["locations"],
+    summary="List an organization's locations",
+    responses=problem_responses(401, 404, 422),
+)
+async def locations_list(
+    session: SessionDep, principal: PrincipalDep, organization_id: uuid.UUID, pages: Pages
+) -> Page[LocationOut]:
+    rows, total = await service.list_locations(session, principal, organization_id, pages)
+    return Page[LocationOut].build([location_out(loc) for loc in rows], total, pages)
+
+
+@router.post(
+    "/organizations/{organization_id}/locations",
+    operation_id="locations_create",
+    tags=["locations"],
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a location to an organization",
+    description="The census tract and ZCTA of the point are filled in from loaded geodata.",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def locations_create(
+    session: SessionDep,
+    principal: LocationWriter,
+    organization_id: uuid.UUID,
+    body: LocationFields,
+    response: Response,
+) -> LocationOut:
+    location = await service.create_location(session, principal, organization_id, body)
+    set_etag(response, location.version)
+    response.headers["Location"] = f"/locations/{location.id}"
+    return location_out(location)
+
+
+@router.get(
+    "/locations/{location_id}",
+    operation_id="locations_get",
+    tags=["locations"],
+    summary="Read a location",
+    responses=problem_responses(401, 404),
+)
+async def locations_get(
+    session: SessionDep, principal: PrincipalDep, location_id: uuid.UUID, response: Response
+) -> LocationOut:
+    location = await service.get_location(session, principal, location_id)
+    set_etag(response, location.version)
+    return location_out(location)
+
+
+@router.put(
+    "/locations/{location_id}",
+    operation_id="locations_replace",
+    tags=["locations"],
+    summary="Replace a location",
+    responses=problem_responses(401, 403, 404, 412, 422),
+)
+async def locations_replace(
+    session: SessionDep,
+    principal: LocationWriter,
+    location_id: uuid.UUID,
+    body: LocationFields,
+    response: Response,
+    if_match: IfMatch = None,
+) -> LocationOut:
+    location = await service.replace_location(session, principal, location_id, body, if_match)
+    set_etag(response, location.version)
+    return location_out(location)
+
+
+@router.delete(
+    "/locations/{location_id}",
+    operation_id="locations_delete",
+    tags=["locations"],
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a location (programs stop listing it)",
+    responses=problem_responses(401, 403, 404, 412),
+)
+async def locations_delete(
+    session: SessionDep, principal: LocationWriter, location_id: uuid.UUID,
+    if_match: IfMatch = None,
+) -> Response:
+    await service.delete_location(session, principal, location_id, if_match)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,143 @@
+"""Catalog queries. Every organization-owned read filters through auth.scope."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, exists, func, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from service.auth import scope
+from service.auth.principal import Principal
+from service.catalog.enums import Category, OrganizationType, ProgramStatus
+from service.catalog.models import Location, Organization, Program, TaxonomyTerm
+from service.pagination import PageParams
+
+PROGRAM_LOADS = (
+    selectinload(Program.locations),
+    selectinload(Program.taxonomy_terms),
+    selectinload(Program.cost_options),
+    selectinload(Program.schedules),
+)
+
+
+def _program_visible(principal: Principal) -> Any:
+    return scope.public_or_owned(
+        Program.status == ProgramStatus.active, Program.organization_id, principal
+    )
+
+
+def _organization_visible(principal: Principal) -> Any:
+    """Anonymous callers see organizations with an active program; staff see them all."""
+    if not principal.is_anonymous:
+        return true()
+    return exists().where(
+        Program.organization_id == Organization.id, Program.status == ProgramStatus.active
+    )
+
+
+async def page_of(
+    session: AsyncSession, query: Select[Any], params: PageParams, *order: Any
+) -> tuple[Sequence[Any], int]:
+    total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    rows = await session.scalars(query.order_by(*order).offset(params.offset).limit(params.per_page))
+    return rows.all(), int(total or 0)
+
+
+async def get_organization(
+    session: AsyncSession, principal: Principal, org_id: uuid.UUID, *, for_update: bool = False
+) -> Organization | None:
+    query = select(Organization).where(Organization.id == org_id, _organization_visible(principal))
+    if for_update:
+        query = query.with_for_update()
+    return await session.scalar(query)
+
+
+async def list_organizations(
+    session: AsyncSession,
+    principal: Principal,
+    params: PageParams,
+    org_type: OrganizationType | None,
+) -> tuple[Sequence[Organization], int]:
+    query = select(Organization).where(_organization_visible(principal))
+    if org_type is not None:
+        query = query.where(Organization.type == org_type)
+    return await page_of(session, query, params, Organization.name, Organization.id)
+
+
+async def get_location(
+    session: AsyncSession, principal: Principal, location_id: uuid.UUID, *, for_update: bool = False
+) -> Location | None:
+    query = (
+        select(Location)
+        .join(Organization, Organization.id == Location.organization_id)
+        .where(Location.id == location_id, _organization_visible(principal))
+    )
+    if for_update:
+        query = query.with_for_update(of=Location)
+    return await session.scalar(query)
+
+
+async def list_locations(
+    session: AsyncSession, org_id: uuid.UUID, params: PageParams
+) -> tuple[Sequence[Location], int]:
+    query = select(Location).where(Location.organization_id == org_id)
+    return await page_of(session, query, params, Location.name, Location.id)
+
+
+async def locations_of(
+    session: AsyncSession, org_id: uuid.UUID, ids: Sequence[uuid.UUID]
+) -> list[Location]:
+    if not ids:
+        return []
+    rows = await session.scalars(
+        select(Location).where(Location.id.in_(ids), Location.organization_id == org_id)
+    )
+    return list(rows)
+
+
+async def terms_by_code(session: AsyncSession, codes: Sequence[str]) -> list[TaxonomyTerm]:
+    if not codes:
+        return []
+    return list(await session.scalars(select(TaxonomyTerm).where(TaxonomyTerm.code.in_(codes))))
+
+
+async def list_terms(
+    session: AsyncSession, params: PageParams
+) -> tuple[Sequence[TaxonomyTerm], int]:
+    return await page_of(session, select(TaxonomyTerm), params, TaxonomyTerm.code)
+
+
+async def get_program(
+    session: AsyncSession, principal: Principal, program_id: uuid.UUID, *, for_update: bool = False
+) -> Program | None:
+    query = (
+        select(Program)
+        .where(Program.id == program_id, _program_visible(principal))
+        .options(*PROGRAM_LOADS)
+    )
+    if for_update:
+        query = query.with_for_update(of=Program)
+    return await session.scalar(query)
+
+
+async def list_programs(
+    session: AsyncSession,
+    principal: Principal,
+    params: PageParams,
+    *,
+    organization_id: uuid.UUID | None,
+    category: Category | None,
+    status: ProgramStatus | None,
+) -> tuple[Sequence[Program], int]:
+    query = select(Program).where(_program_visible(principal)).options(*PROGRAM_LOADS)
+    if organization_id is not None:
+        query = query.where(Program.organization_id == organization_id)
+    if category is not None:
+        query = query.where(Program.category == category)
+    if status is not None:
+        query = query.where(Program.status == status)
+    return await page_of(session, query, params, Program.name, Program.id)

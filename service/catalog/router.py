@@ -1,0 +1,180 @@
+"""Programs and taxonomy terms: thin handlers over catalog.service."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from service.auth.principal import Principal, PrincipalDep, require_roles
+from service.auth.roles import Role
+from service.catalog import repository as repo
+from service.catalog import service
+from service.catalog.enums import Category, ProgramStatus
+from service.catalog.schemas import (
+    OccurrenceOut,
+    ProgramCreate,
+    ProgramOut,
+    ProgramUpdate,
+    TaxonomyTermOut,
+)
+from service.catalog.views import program_out
+from service.concurrency import IfMatch, set_etag
+from service.db import SessionDep
+from service.errors import problem_responses
+from service.pagination import Page, PageParams, page_params
+from service.settings import get_settings
+
+router = APIRouter(tags=["programs"])
+Pages = Annotated[PageParams, Depends(page_params)]
+ProgramWriter = Annotated[Principal, require_roles(Role.provider, Role.admin)]
+
+
+@router.get(
+    "/programs",
+    operation_id="programs_list",
+    summary="List programs",
+    description="Active programs for everyone; staff also see their own organization's "
+    "inactive ones. For free-text and faceted search use /search/programs.",
+    responses=problem_responses(401, 422),
+)
+async def programs_list(
+    session: SessionDep,
+    principal: PrincipalDep,
+    pages: Pages,
+    organization_id: uuid.UUID | None = None,
+    category: Category | None = None,
+    program_status: Annotated[ProgramStatus | None, Query(alias="status")] = None,
+) -> Page[ProgramOut]:
+    rows, total = await repo.list_programs(
+        session, principal, pages,
+        organization_id=organization_id, category=category, status=program_status,
+    )
+    return Page[ProgramOut].build([program_out(p) for p in rows], total, pages)
+
+
+@router.post(
+    "/programs",
+    operation_id="programs_create",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a program",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def programs_create(
+    session: SessionDep, principal: ProgramWriter, body: ProgramCreate,
+    response: Response,
+) -> ProgramOut:
+    program = await service.create_program(session, principal, body)
+    set_etag(response, program.version)
+    response.headers["Location"] = f"/programs/{program.id}"
+    return program_out(program)
+
+
+@router.get(
+    "/programs/{program_id}",
+    operation_id="programs_get",
+    summary="Read a program",
+    responses=problem_responses(401, 404),
+)
+async def programs_get(
+    session: SessionDep, principal: PrincipalDep, program_id: uuid.UUID, response: Response
+) -> ProgramOut:
+    program = await service.get_program(session, principal, program_id)
+    set_etag(response, program.version)
+    return program_out(program)
+
+
+@router.patch(
+    "/programs/{program_id}",
+    operation_id="programs_update",
+    summary="Change a program",
+    description="Only the fields present change; lists (schedules, cost_options, languages, "
+    "location_ids, taxonomy_terms...) are replaced whole. Send If-Match to refuse the write "
+    "when the program changed since you read it.",
+    responses=problem_responses(401, 403, 404, 412, 422),
+)
+async def programs_update(
+    session: SessionDep,
+    principal: ProgramWriter,
+    program_id: uuid.UUID,
+    body: ProgramUpdate,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ProgramOut:
+    program = await service.update_program(session, principal, program_id, body, if_match)
+    set_etag(response, program.version)
+    return program_out(program)
+
+
+@router.delete(
+    "/programs/{program_id}",
+    operation_id="programs_delete",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a program",
+    responses=problem_responses(401, 403, 404, 412),
+)
+async def programs_delete(
+    session: SessionDep,
+    principal: ProgramWriter,
+    program_id: uuid.UUID,
+    if_match: IfMatch = None,
+) -> Response:
+    await service.delete_program(session, principal, program_id, if_match)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/programs/{program_id}/verify",
+    operation_id="programs_verify",
+    summary="Confirm a listing is current",
+    description="Sets last_verified_at to now. Stale listings rank lower and can be filtered.",
+    responses=problem_responses(401, 403, 404),
+)
+async def programs_verify(
+    session: SessionDep,
+    principal: ProgramWriter,
+    program_id: uuid.UUID,
+    response: Response,
+) -> ProgramOut:
+    program = await service.verify_program(session, principal, program_id)
+    set_etag(response, program.version)
+    return program_out(program)
+
+
+@router.get(
+    "/programs/{program_id}/occurrences",
+    operation_id="programs_occurrences",
+    summary="Sessions of a program between two dates",
+    description="Expands the program's RFC 5545 schedules (python-dateutil rrule) into "
+    "sessions in the local time zone, at most 366 days and 1000 sessions at a time.",
+    responses=problem_responses(401, 404, 422),
+)
+async def programs_occurrences(
+    session: SessionDep,
+    principal: PrincipalDep,
+    program_id: uuid.UUID,
+    from_: Annotated[date | None, Query(alias="from", description="Default: today")] = None,
+    to: Annotated[date | None, Query(description="Default: 30 days after from")] = None,
+) -> list[OccurrenceOut]:
+    tz = ZoneInfo(get_settings().timezone)
+    start = from_ or date.today()
+    end = to or start + timedelta(days=30)
+    found = await service.occurrences(session, principal, program_id, start, end, tz)
+    return [OccurrenceOut(starts_at=o.starts_at, ends_at=o.ends_at) for o in found]
+
+
+@router.get(
+    "/taxonomy-terms",
+    operation_id="taxonomy_terms_list",
+    tags=["taxonomy"],
+    summary="List taxonomy terms programs are tagged with",
+    responses=problem_responses(422),
+)
+async def taxonomy_terms_list(session: SessionDep, pages: Pages) -> Page[TaxonomyTermOut]:
+    rows, total = await repo.list_terms(session, pages)
+    return Page[TaxonomyTermOut].build(
+        [TaxonomyTermOut.model_validate(t) for t in rows], total, pages
+    )

@@ -1,0 +1,84 @@
+"""Declarative base, engine, and the request's unit of work.
+
+The transaction boundary is the request: services flush, never commit; the session
+dependency (scope="function") commits once after the path operation returns and
+BEFORE the response is sent, or rolls back when it raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import MetaData, func
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import DateTime
+
+from service.settings import Settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: dict[Any, Any] = {datetime: DateTime(timezone=True)}
+
+
+class Timestamped:
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class Versioned:
+    """Optimistic concurrency: the row's version is its ETag; a stale write fails."""
+
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
+    connect_args: dict[str, Any] = {
+        "server_settings": {
+            "application_name": "youthlink",
+            "statement_timeout": str(settings.db_statement_timeout_ms),
+        }
+    }
+    options: dict[str, Any] = {
+        "pool_size": settings.db_pool_size,
+        "pool_pre_ping": True,
+        "connect_args": connect_args,
+    }
+    options.update(overrides)
+    return create_async_engine(settings.database_url, **options)
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request; commit when the path operation returned, else roll back."""
+    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with maker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

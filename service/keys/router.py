@@ -1,0 +1,56 @@
+"""API keys, for administrators."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
+
+from service.auth.principal import Principal, require_roles
+from service.auth.roles import Role
+from service.db import SessionDep
+from service.errors import problem_responses
+from service.keys import service
+from service.keys.schemas import KeyCreate, KeyCreated, KeyOut
+from service.pagination import Page, PageParams, page_params
+
+router = APIRouter(tags=["api-keys"])
+Admin = Annotated[Principal, require_roles(Role.admin)]
+
+
+@router.post(
+    "/api-keys",
+    operation_id="api_keys_create",
+    status_code=status.HTTP_201_CREATED,
+    summary="Issue an API key (the key is in this response only)",
+    responses=problem_responses(401, 403, 422),
+)
+async def api_keys_create(session: SessionDep, principal: Admin, body: KeyCreate) -> KeyCreated:
+    row, token = await service.create_key(
+        session, name=body.name, role=body.role, organization_id=body.organization_id
+    )
+    return KeyCreated.model_validate({**KeyOut.model_validate(row).model_dump(), "key": token})
+
+
+@router.get(
+    "/api-keys",
+    operation_id="api_keys_list",
+    summary="List API keys (never their secrets)",
+    responses=problem_responses(401, 403, 422),
+)
+async def api_keys_list(
+    session: SessionDep, principal: Admin, pages: Annotated[PageParams, Depends(page_params)]
+) -> Page[KeyOut]:
+    rows, total = await service.list_keys(session, pages)
+    return Page[KeyOut].build([KeyOut.model_validate(r) for r in rows], total, pages)
+
+
+@router.delete(
+    "/api-keys/{key_id}",
+    operation_id="api_keys_revoke",
+    summary="Revoke an API key at once",
+    responses=problem_responses(401, 403, 404),
+)
+async def api_keys_revoke(session: SessionDep, principal: Admin, key_id: uuid.UUID) -> KeyOut:
+    return KeyOut.model_validate(await service.revoke_key(session, str(key_id)))

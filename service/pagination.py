@@ -1,0 +1,60 @@
+"""The one page envelope (HSDS 3.0 Page shape) and page parameters of every list endpoint."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel, Field
+
+T = TypeVar("T")
+
+MAX_PER_PAGE = 100
+
+
+@dataclass(frozen=True)
+class PageParams:
+    page: int
+    per_page: int
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.per_page
+
+
+def page_params(
+    page: Annotated[int, Query(ge=1, le=1_000_000, description="1-based page number")] = 1,
+    per_page: Annotated[
+        int, Query(ge=1, le=MAX_PER_PAGE, description=f"Items per page (max {MAX_PER_PAGE})")
+    ] = 20,
+) -> PageParams:
+    return PageParams(page=page, per_page=per_page)
+
+
+class Page(BaseModel, Generic[T]):
+    """A page of results, in the Open Referral HSDS 3.0 Page shape."""
+
+    total_items: int = Field(ge=0)
+    total_pages: int = Field(ge=0)
+    page_number: int = Field(ge=1)
+    size: int = Field(ge=0, description="Number of items on this page")
+    first_page: bool
+    last_page: bool
+    empty: bool
+    contents: list[T]
+
+    @classmethod
+    def build(cls, items: list[T], total: int, params: PageParams) -> Page[T]:
+        total_pages = math.ceil(total / params.per_page) if total else 0
+        return cls(
+            total_items=total,
+            total_pages=total_pages,
+            page_number=params.page,
+            size=len(items),
+            first_page=params.page == 1,
+            last_page=params.page >= total_pages,
+            empty=not items,
+            contents=items,
+        )

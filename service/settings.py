@@ -1,0 +1,57 @@
+"""One Settings object for the whole service, read from YOUTHLINK_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+_SHARED = REPO_ROOT.parent / "shared"
+
+
+def _default_dir(*parts: str) -> Path | None:
+    candidate = _SHARED.joinpath(*parts)
+    return candidate if candidate.exists() else None
+
+
+class Settings(BaseSettings):
+    """Every setting the service reads. Documented one by one in README.md."""
+
+    model_config = SettingsConfigDict(env_prefix="YOUTHLINK_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="postgresql+asyncpg://postgres@127.0.0.1:5432/youthlink",
+        description="SQLAlchemy URL of the PostgreSQL + PostGIS database (asyncpg driver).",
+    )
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_statement_timeout_ms: int = Field(default=15_000, ge=0)
+    geodata_dir: Path | None = Field(
+        default_factory=lambda: _default_dir("geodata"),
+        description="Directory of GeoJSON / TIGER/Line zips loaded by `load-geodata`.",
+    )
+    hsds_dir: Path | None = Field(
+        default_factory=lambda: _default_dir("hsds", "3.0"),
+        description="Directory of the Open Referral HSDS 3.0 schemas (tests only).",
+    )
+    city_geoid: str | None = Field(
+        default=None,
+        description="Census place GEOID of the city, to pick it out of a statewide TIGER file.",
+    )
+    seeds_dir: Path = Field(default=REPO_ROOT / "seeds")
+    timezone: str = Field(default="America/New_York", description="Local time zone of schedules.")
+    api_key_pepper: str = Field(
+        default="youthlink-development-pepper",
+        description="Secret mixed into API key hashes; set a long random value in production.",
+    )
+    meili_url: str | None = None
+    meili_master_key: str | None = None
+    cors_allow_origins: list[str] = Field(default_factory=lambda: ["*"])
+    log_level: str = "INFO"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,191 @@
+"""Test harness: a real PostgreSQL + PostGIS, one database per xdist worker.
+
+Each worker's database is created fresh and migrated once with Alembic; geodata is
+loaded when ../shared/geodata is present. Every test runs inside a transaction that
+is rolled back, and the app's session dependency is pointed at that transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from service.app import create_app
+from service.auth.roles import Role
+from service.catalog.enums import OrganizationType
+from service.catalog.models import Organization
+from service.db import get_session
+from service.devdb import ensure_postgis, server_url
+from service.keys.service import create_key
+from service.migrate import upgrade
+from service.settings import Settings, get_settings
+
+
+def _dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def make_test_database(suffix: str) -> str:
+    """Drop and create database youthlink_test_<suffix>, migrate it; return its URL."""
+    server = server_url()
+    ensure_postgis(server)
+    name = f"youthlink_test_{suffix}"
+
+    async def recreate() -> None:
+        conn = await asyncpg.connect(_dsn(server))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(recreate())
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def worker_id_safe(worker_id: str) -> str:
+    return worker_id.replace("-", "_")
+
+
+@pytest.fixture(scope="session")
+def database_url(worker_id_safe: str) -> str:
+    return make_test_database(worker_id_safe)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    get_settings.cache_clear()
+    os.environ["YOUTHLINK_DATABASE_URL"] = database_url
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(settings.database_url, poolclass=NullPool)
+    if settings.geodata_dir is not None:
+        from service.geo.service import load_directory
+
+        async with AsyncSession(engine) as session, session.begin():
+            await load_directory(session, settings.geodata_dir)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session inside a transaction rolled back after the test; commits become savepoints."""
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        session = AsyncSession(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False,
+            autoflush=False,
+        )
+        try:
+            yield session
+        finally:
+            await session.close()
+            await transaction.rollback()
+
+
+@pytest.fixture
+async def client(session: AsyncSession, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+
+    async def test_session() -> AsyncIterator[AsyncSession]:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+
+    app.dependency_overrides[get_session] = test_session
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=True)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+@dataclass
+class Caller:
+    """An API key holder: its headers, role and organization."""
+
+    role: Role | None
+    organization_id: uuid.UUID | None
+    headers: dict[str, str]
+
+
+async def make_org(session: AsyncSession, org_type: OrganizationType, name: str) -> Organization:
+    org = Organization(type=org_type, name=name)
+    session.add(org)
+    await session.flush()
+    return org
+
+
+async def make_caller(
+    session: AsyncSession, role: Role, org: Organization | None = None
+) -> Caller:
+    _, token = await create_key(
+        session, name=f"test {role.value}", role=role,
+        organization_id=org.id if org else None,
+    )
+    return Caller(role, org.id if org else None, {"Authorization": f"Bearer {token}"})
+
+
+@dataclass
+class Callers:
+    anonymous: Caller
+    admin: Caller
+    provider_a: Caller
+    provider_b: Caller
+    school_a: Caller
+    school_b: Caller
+    analyst: Caller
+    partner_app: Caller
+
+
+@pytest.fixture
+async def callers(session: AsyncSession) -> Callers:
+    provider_a = await make_org(session, OrganizationType.provider, "Provider A")
+    provider_b = await make_org(session, OrganizationType.provider, "Provider B")
+    school_a = await make_org(session, OrganizationType.school, "School A")
+    school_b = await make_org(session, OrganizationType.school, "School B")
+    backbone = await make_org(session, OrganizationType.backbone, "Backbone")
+    callers = Callers(
+        anonymous=Caller(None, None, {}),
+        admin=await make_caller(session, Role.admin),
+        provider_a=await make_caller(session, Role.provider, provider_a),
+        provider_b=await make_caller(session, Role.provider, provider_b),
+        school_a=await make_caller(session, Role.school, school_a),
+        school_b=await make_caller(session, Role.school, school_b),
+        analyst=await make_caller(session, Role.analyst, backbone),
+        partner_app=await make_caller(session, Role.partner_app, backbone),
+    )
+    # Release the savepoint, so a request that fails and rolls back keeps these rows.
+    await session.commit()
+    return callers
+
+
+@pytest.fixture(scope="session")
+def geodata_available(settings: Settings) -> bool:
+    return settings.geodata_dir is not None
+
+
+@pytest.fixture
+def needs_geodata(settings: Settings) -> Iterator[None]:
+    if settings.geodata_dir is None:
+        pytest.skip("no geodata: ../shared/geodata is absent and YOUTHLINK_GEODATA_DIR is unset")
+    yield
