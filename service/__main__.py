@@ -15,8 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.auth.roles import Role
 from service.settings import REPO_ROOT, get_settings
 
-app = typer.Typer(help="Youthlink: youth-services directory and referral API.", pretty_exceptions_enable=False,
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Youthlink: youth-services directory and referral API.",
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    add_completion=False,
+)
 keys_app = typer.Typer(help="Issue and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
@@ -48,8 +52,15 @@ def serve(
     """Serve the API with uvicorn (interactive docs at /docs)."""
     import uvicorn
 
-    uvicorn.run("service.app:create_app", factory=True, host=host, port=port, reload=reload,
-                workers=workers, log_level=get_settings().log_level.lower())
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        reload=reload,
+        workers=workers,
+        log_level=get_settings().log_level.lower(),
+    )
 
 
 @app.command()
@@ -84,8 +95,11 @@ def load_geodata(
     settings = get_settings()
     directory = directory or settings.geodata_dir
     if directory is None or not directory.is_dir():
-        typer.echo("No geodata directory: pass DIR or set YOUTHLINK_GEODATA_DIR "
-                   "(see geodata/README.md). The service runs without geodata.", err=True)
+        typer.echo(
+            "No geodata directory: pass DIR or set YOUTHLINK_GEODATA_DIR "
+            "(see geodata/README.md). The service runs without geodata.",
+            err=True,
+        )
         raise typer.Exit(2)
     try:
         summary = _in_transaction(lambda s: load_directory(s, directory, settings.city_geoid))
@@ -93,8 +107,10 @@ def load_geodata(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     areas = ", ".join(f"{n} {kind}" for kind, n in sorted(summary.areas.items()))
-    typer.echo(f"loaded {areas or 'no areas'}; {summary.schools} schools; "
-               f"{summary.locations_labelled} locations labelled with tract and ZIP")
+    typer.echo(
+        f"loaded {areas or 'no areas'}; {summary.schools} schools; "
+        f"{summary.locations_labelled} locations labelled with tract and ZIP"
+    )
     if summary.skipped:
         typer.echo(f"skipped (not a known layer): {', '.join(summary.skipped)}")
 
@@ -112,9 +128,11 @@ def seed(
 
         path = file or get_settings().seeds_dir / "norwalk.json"
         summary = _in_transaction(lambda s: load_seed_file(s, path))
-        typer.echo(f"seeded {summary.organizations} organizations, {summary.locations} "
-                   f"locations, {summary.programs} programs, {summary.taxonomy_terms} terms "
-                   f"from {path}")
+        typer.echo(
+            f"seeded {summary.organizations} organizations, {summary.locations} "
+            f"locations, {summary.programs} programs, {summary.taxonomy_terms} terms "
+            f"from {path}"
+        )
         return
     _synthetic(synthetic, random_seed, clear_synthetic)
 
@@ -138,9 +156,11 @@ def _synthetic(n: int | None, random_seed: int, clear_first: bool) -> None:
                 if n:
                     started = time.perf_counter()
                     made = await gen.generate(conn, n, random_seed)
-                    typer.echo(f"generated {made.programs:,} programs, {made.organizations:,} "
-                               f"organizations, {made.locations:,} locations in "
-                               f"{time.perf_counter() - started:.1f} s")
+                    typer.echo(
+                        f"generated {made.programs:,} programs, {made.organizations:,} "
+                        f"organizations, {made.locations:,} locations in "
+                        f"{time.perf_counter() - started:.1f} s"
+                    )
             await conn.execute("ANALYZE")
         finally:
             await conn.close()
@@ -154,7 +174,9 @@ def _synthetic(n: int | None, random_seed: int, clear_first: bool) -> None:
 
 @app.command()
 def openapi(
-    output: Annotated[Path, typer.Option(help="Where to write")] = REPO_ROOT / "openapi" / "openapi.json",
+    output: Annotated[Path, typer.Option(help="Where to write")] = REPO_ROOT
+    / "openapi"
+    / "openapi.json",
 ) -> None:
     """Write the OpenAPI document (openapi/openapi.json)."""
     from service.app import create_app
@@ -189,8 +211,9 @@ def keys_create(
         typer.echo(f"error: {exc.detail}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(token)
-    typer.echo(f"(key {row.id}, role {row.role.value}; store it now: it is not shown again)",
-               err=True)
+    typer.echo(
+        f"(key {row.id}, role {row.role.value}; store it now: it is not shown again)", err=True
+    )
 
 
 @keys_app.command("revoke")

@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
@@ -19,6 +19,7 @@ from service.errors import install_error_handlers
 from service.geo.router import router as areas_router
 from service.keys.router import router as keys_router
 from service.settings import Settings, get_settings
+from service.strict_query import reject_unknown_query
 
 log = logging.getLogger("youthlink")
 
@@ -64,13 +65,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
         license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        dependencies=[Depends(reject_unknown_query)],
     )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_allow_origins,
         allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", "If-Match", "Idempotency-Key",
-                       "Accept-Language"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "If-Match",
+            "Idempotency-Key",
+            "Accept-Language",
+        ],
         expose_headers=["ETag", "Location"],
     )
     install_error_handlers(app)

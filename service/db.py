@@ -13,7 +13,12 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import MetaData, func
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import DateTime
 
@@ -34,6 +39,9 @@ class Base(DeclarativeBase):
 
 
 class Timestamped:
+    # Fetch server-side created_at/updated_at with RETURNING, so they never lazy-load.
+    __mapper_args__ = {"eager_defaults": True}
+
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 

@@ -65,14 +65,28 @@ def _start_private_cluster() -> str:
         shutil.chown(PGDATA, "postgres")
     if not (PGDATA / "PG_VERSION").exists():
         _say(f"creating a private PostgreSQL cluster in {PGDATA}")
-        subprocess.run([*run_as, initdb, "-D", str(PGDATA), "-U", user, "--auth=trust"],
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [*run_as, initdb, "-D", str(PGDATA), "-U", user, "--auth=trust"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     if not _port_open(DEFAULT_HOST, PRIVATE_PORT):
         _say(f"starting it on port {PRIVATE_PORT}")
         subprocess.run(
-            [*run_as, pg_ctl, "-D", str(PGDATA), "-l", str(PGDATA / "server.log"), "-w",
-             "-o", f"-p {PRIVATE_PORT} -k /tmp -c listen_addresses={DEFAULT_HOST}", "start"],
-            check=True, stdout=subprocess.DEVNULL,
+            [
+                *run_as,
+                pg_ctl,
+                "-D",
+                str(PGDATA),
+                "-l",
+                str(PGDATA / "server.log"),
+                "-w",
+                "-o",
+                f"-p {PRIVATE_PORT} -k /tmp -c listen_addresses={DEFAULT_HOST}",
+                "start",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
     return f"postgresql+asyncpg://{user}@{DEFAULT_HOST}:{PRIVATE_PORT}/postgres"
 
@@ -114,8 +128,12 @@ def ensure_postgis(url: str) -> None:
         _say(f"PostGIS is missing: installing {package} (apt-get)")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True, env=env,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", package],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
         if asyncio.run(_postgis_available(url))[0]:
             return
     raise DatabaseUnavailable(
@@ -148,12 +166,6 @@ def ensure_database(name: str = "youthlink") -> str:
     ensure_postgis(server)
     asyncio.run(_create_database(server, name))
     return make_url(server).set(database=name).render_as_string(hide_password=False)
-
-
-def stop_private_cluster() -> None:
-    pg_ctl = _pg_bin("pg_ctl")
-    if pg_ctl and (PGDATA / "postmaster.pid").exists():
-        subprocess.run([pg_ctl, "-D", str(PGDATA), "stop", "-m", "fast"], check=False)
 
 
 __all__ = ["DatabaseUnavailable", "ensure_database", "server_url"]

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://youthlink.example.org/problems/"
@@ -124,6 +125,16 @@ def _field_errors(exc: RequestValidationError) -> list[FieldError]:
     return out
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the documented API serves at the request's path (for 405's Allow)."""
+    methods: set[str] = set()
+    for template, item in request.app.openapi()["paths"].items():
+        regex, _, _ = compile_path(template)
+        if regex.match(request.url.path):
+            methods.update(m.upper() for m in item)
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def app_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, AppError)
@@ -149,12 +160,17 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {400: "malformed_request", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "http_error"
+        )
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request))
         return problem_response(
             exc.status_code,
             code,
             str(exc.detail),
-            headers=dict(exc.headers or {}),
+            headers=headers,
             instance=request.url.path,
         )
 
@@ -164,8 +180,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` entries documenting problem+json for the given statuses."""
+    """OpenAPI `responses=` entries documenting problem+json for the given statuses.
+
+    400 (a body that is not JSON at all) and 422 (a parameter that does not validate) can
+    answer any operation, so they are always listed.
+    """
     return {
         s: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": HTTPStatus(s).phrase}
-        for s in statuses
+        for s in sorted({400, 422, *statuses})
     }

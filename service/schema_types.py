@@ -6,9 +6,18 @@ Every string an API accepts is bounded and refuses what PostgreSQL cannot store
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import date, time
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, ConfigDict, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    Strict,
+    StringConstraints,
+    WithJsonSchema,
+)
 from pydantic import BaseModel as _BaseModel
 
 
@@ -22,22 +31,49 @@ def _storable(value: str) -> str:
     return value
 
 
+def _iso_text(value: Any) -> Any:
+    if isinstance(value, int | float | bool):
+        raise ValueError("give an ISO 8601 string")
+    return value
+
+
+# Input scalars are strict: JSON `0` is not `false`, `"3"` is not 3, a number is not a date.
+Flag = Annotated[bool, Strict()]
+Int = Annotated[int, Strict()]
+Num = Annotated[float, Strict()]
+Day = Annotated[date, BeforeValidator(_iso_text)]
+
+LOCAL_TIME_SCHEMA = {
+    "type": "string",
+    "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$",
+    "description": "Local wall-clock time, HH:MM, in the service's time zone (no offset)",
+    "examples": ["15:30"],
+}
+ClockTime = Annotated[time, BeforeValidator(_iso_text), WithJsonSchema(LOCAL_TIME_SCHEMA)]
+LocalTimeOut = Annotated[
+    time,
+    PlainSerializer(lambda t: t.strftime("%H:%M:%S" if t.second else "%H:%M"), return_type=str),
+    WithJsonSchema(LOCAL_TIME_SCHEMA),
+]
+# PostgreSQL cannot store NUL; saying so in the schema keeps clients and fuzzers honest.
+NO_NUL = r"^[^\x00]*$"
+
 Name = Annotated[
-    str, StringConstraints(min_length=1, max_length=300, strip_whitespace=True),
+    str,
+    StringConstraints(min_length=1, max_length=300, pattern=NO_NUL),
     AfterValidator(_storable),
 ]
 ShortText = Annotated[
-    str, StringConstraints(max_length=300, strip_whitespace=True), AfterValidator(_storable)
+    str, StringConstraints(max_length=300, pattern=NO_NUL), AfterValidator(_storable)
 ]
 LongText = Annotated[
-    str, StringConstraints(max_length=10_000, strip_whitespace=True), AfterValidator(_storable)
+    str, StringConstraints(max_length=10_000, pattern=NO_NUL), AfterValidator(_storable)
 ]
-Phone = Annotated[
-    str, StringConstraints(max_length=40, pattern=r"^[0-9+()\-. x]{3,40}$", strip_whitespace=True)
-]
+Phone = Annotated[str, StringConstraints(max_length=40, pattern=r"^[0-9+()\-. x]{3,40}$")]
 UrlText = Annotated[
     str,
-    StringConstraints(max_length=2000, pattern=r"^https?://[^\s\x00]+$", strip_whitespace=True),
+    StringConstraints(max_length=2000, pattern=r"^https?://[^\s\x00]+$"),
+    AfterValidator(_storable),
 ]
 
 

@@ -90,7 +90,9 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
     async with engine.connect() as connection:
         transaction = await connection.begin()
         session = AsyncSession(
-            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False,
+            bind=connection,
+            join_transaction_mode="create_savepoint",
+            expire_on_commit=False,
             autoflush=False,
         )
         try:
@@ -114,7 +116,7 @@ async def client(session: AsyncSession, settings: Settings) -> AsyncIterator[htt
             await session.commit()
 
     app.dependency_overrides[get_session] = test_session
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=True)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client
 
@@ -135,11 +137,11 @@ async def make_org(session: AsyncSession, org_type: OrganizationType, name: str)
     return org
 
 
-async def make_caller(
-    session: AsyncSession, role: Role, org: Organization | None = None
-) -> Caller:
+async def make_caller(session: AsyncSession, role: Role, org: Organization | None = None) -> Caller:
     _, token = await create_key(
-        session, name=f"test {role.value}", role=role,
+        session,
+        name=f"test {role.value}",
+        role=role,
         organization_id=org.id if org else None,
     )
     return Caller(role, org.id if org else None, {"Authorization": f"Bearer {token}"})

@@ -23,8 +23,13 @@ def program_body(**overrides: Any) -> dict[str, Any]:
         "languages": ["en", "spa"],
         "cost_options": [{"free": True}],
         "schedules": [
-            {"byday": ["MO", "WE"], "opens_at": "15:00", "closes_at": "17:00",
-             "valid_from": "2026-09-01", "valid_to": "2027-06-18"}
+            {
+                "byday": ["MO", "WE"],
+                "opens_at": "15:00",
+                "closes_at": "17:00",
+                "valid_from": "2026-09-01",
+                "valid_to": "2027-06-18",
+            }
         ],
         "season": "school_year",
         "translations": {"es": {"name": "Club de tareas", "description": "Tutoría."}},
@@ -35,14 +40,24 @@ def program_body(**overrides: Any) -> dict[str, Any]:
 
 
 async def create_location(
-    client: httpx.AsyncClient, caller: Caller, lat: float = NORWALK_GREEN[0],
-    lng: float = NORWALK_GREEN[1], **extra: Any,
+    client: httpx.AsyncClient,
+    caller: Caller,
+    lat: float = NORWALK_GREEN[0],
+    lng: float = NORWALK_GREEN[1],
+    **extra: Any,
 ) -> dict[str, Any]:
     response = await client.post(
         f"/organizations/{caller.organization_id}/locations",
-        json={"name": "Main site", "address_1": "1 Main St", "city": "Norwalk",
-              "state": "CT", "postal_code": "06851", "latitude": lat, "longitude": lng,
-              **extra},
+        json={
+            "name": "Main site",
+            "address_1": "1 Main St",
+            "city": "Norwalk",
+            "state": "CT",
+            "postal_code": "06851",
+            "latitude": lat,
+            "longitude": lng,
+            **extra,
+        },
         headers=caller.headers,
     )
     assert response.status_code == 201, response.text
@@ -52,7 +67,8 @@ async def create_location(
 async def create_program(
     client: httpx.AsyncClient, caller: Caller, **overrides: Any
 ) -> dict[str, Any]:
-    response = await client.post("/programs", json=program_body(**overrides),
-                                 headers=caller.headers)
+    response = await client.post(
+        "/programs", json=program_body(**overrides), headers=caller.headers
+    )
     assert response.status_code == 201, response.text
     return dict(response.json())

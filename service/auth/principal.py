@@ -54,15 +54,13 @@ async def get_principal(
         return ANONYMOUS
     parsed = keys.split_token(credentials.credentials)
     if parsed is None:
-        raise Unauthorized(_INVALID, code="invalid_api_key",
-                           headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthorized(_INVALID, code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
     prefix, token = parsed
     row = await session.scalar(
         select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
     )
     if row is None or not keys.matches(token, row.secret_hash, get_settings().api_key_pepper):
-        raise Unauthorized(_INVALID, code="invalid_api_key",
-                           headers={"WWW-Authenticate": "Bearer"})
+        raise Unauthorized(_INVALID, code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
     return Principal(role=row.role, organization_id=row.organization_id, key_id=row.id)
 
 
@@ -74,8 +72,11 @@ def require_roles(*roles: Role) -> Any:
 
     async def check(principal: PrincipalDep, request: Request) -> Principal:
         if principal.is_anonymous:
-            raise Unauthorized("This operation needs an API key.", code="authentication_required",
-                               headers={"WWW-Authenticate": "Bearer"})
+            raise Unauthorized(
+                "This operation needs an API key.",
+                code="authentication_required",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         if principal.role not in roles:
             allowed = ", ".join(r.value for r in roles)
             raise Forbidden(f"This operation is for the roles: {allowed}.", code="role_forbidden")
@@ -83,3 +84,8 @@ def require_roles(*roles: Role) -> Any:
 
     return Depends(check)
 
+
+# `openapi_extra` of operations anyone may call, where a key only widens what is seen.
+# FastAPI appends it to the operation's [{"ApiKey": []}]: an empty requirement beside the
+# key is OpenAPI's way to say authentication is optional.
+OPTIONAL_AUTH: dict[str, Any] = {"security": [{}]}

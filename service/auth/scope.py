@@ -10,9 +10,12 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import ColumnElement, false, or_, true
+from sqlalchemy.orm import QueryableAttribute
 
 from service.auth.principal import Principal
 from service.auth.roles import Role
+
+OrgColumn = ColumnElement[uuid.UUID] | QueryableAttribute[uuid.UUID]
 
 WRITER_ROLES = frozenset({Role.admin, Role.provider, Role.school})
 
@@ -26,7 +29,7 @@ def visible_org_ids(principal: Principal) -> frozenset[uuid.UUID] | None:
     return frozenset({principal.organization_id})
 
 
-def owned_by_visible_org(column: ColumnElement[uuid.UUID], principal: Principal) -> ColumnElement[bool]:
+def owned_by_visible_org(column: OrgColumn, principal: Principal) -> ColumnElement[bool]:
     orgs = visible_org_ids(principal)
     if orgs is None:
         return true()
@@ -36,7 +39,7 @@ def owned_by_visible_org(column: ColumnElement[uuid.UUID], principal: Principal)
 
 
 def public_or_owned(
-    is_public: ColumnElement[bool], org_column: ColumnElement[uuid.UUID], principal: Principal
+    is_public: ColumnElement[bool], org_column: OrgColumn, principal: Principal
 ) -> ColumnElement[bool]:
     """Rows anyone may read (is_public) plus every row of the principal's organizations."""
     orgs = visible_org_ids(principal)

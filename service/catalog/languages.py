@@ -1,7 +1,7 @@
 """ISO 639 language codes, validated against pycountry (Debian's iso-codes data).
 
 Codes are stored in their shortest ISO 639 form: the two-letter 639-1 code where one
-exists (es), otherwise the three-letter 639-3 code (e.g. cpp). 639-2/B codes that
+exists (es), otherwise the three-letter 639-3 code (e.g. yue, Cantonese). 639-2/B codes that
 differ from 639-3 (fre, ger, chi...) are accepted and normalised too.
 """
 
@@ -28,8 +28,10 @@ def normalize(code: str) -> str:
 
 def name(code: str) -> str:
     """English name of a canonical code ('es' -> 'Spanish')."""
-    lang = pycountry.languages.get(alpha_2=code) if len(code) == 2 else (
-        pycountry.languages.get(alpha_3=code)
+    lang = (
+        pycountry.languages.get(alpha_2=code)
+        if len(code) == 2
+        else (pycountry.languages.get(alpha_3=code))
     )
     return str(lang.name) if lang is not None else code
 

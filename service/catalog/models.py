@@ -43,8 +43,13 @@ from service.db import Base, Timestamped, Versioned
 
 
 def _enum(cls: type[Any]) -> Enum:
-    return Enum(cls, native_enum=False, create_constraint=True, length=40,
-                values_callable=lambda e: [m.value for m in e])
+    return Enum(
+        cls,
+        native_enum=False,
+        create_constraint=True,
+        length=40,
+        values_callable=lambda e: [m.value for m in e],
+    )
 
 
 class Organization(Versioned, Timestamped, Base):
@@ -71,16 +76,21 @@ program_locations = Table(
     "program_locations",
     Base.metadata,
     Column("program_id", ForeignKey("programs.id", ondelete="CASCADE"), primary_key=True),
-    Column("location_id", ForeignKey("locations.id", ondelete="CASCADE"), primary_key=True,
-           index=True),
+    Column(
+        "location_id", ForeignKey("locations.id", ondelete="CASCADE"), primary_key=True, index=True
+    ),
 )
 
 program_taxonomy_terms = Table(
     "program_taxonomy_terms",
     Base.metadata,
     Column("program_id", ForeignKey("programs.id", ondelete="CASCADE"), primary_key=True),
-    Column("taxonomy_term_id", ForeignKey("taxonomy_terms.id", ondelete="RESTRICT"),
-           primary_key=True, index=True),
+    Column(
+        "taxonomy_term_id",
+        ForeignKey("taxonomy_terms.id", ondelete="RESTRICT"),
+        primary_key=True,
+        index=True,
+    ),
 )
 
 
@@ -200,15 +210,11 @@ class Program(Versioned, Timestamped, Base):
     accessibility: Mapped[list[str]] = mapped_column(
         ARRAY(String(40)), default=list, server_default="{}"
     )
-    accepting_referrals: Mapped[bool] = mapped_column(
-        Boolean, default=True, server_default="true"
-    )
+    accepting_referrals: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     status: Mapped[ProgramStatus] = mapped_column(
         _enum(ProgramStatus), default=ProgramStatus.active, index=True
     )
-    translations: Mapped[dict[str, Any]] = mapped_column(
-        JSONB, default=dict, server_default="{}"
-    )
+    translations: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
     service_area: Mapped[Any] = mapped_column(
         Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=True
     )
@@ -230,8 +236,10 @@ class CostOption(Base):
     __table_args__ = (
         CheckConstraint("amount IS NULL OR amount >= 0", name="amount_nonnegative"),
         CheckConstraint("NOT free OR COALESCE(amount, 0) = 0", name="free_costs_nothing"),
-        CheckConstraint("amount IS NULL OR (currency IS NOT NULL AND period IS NOT NULL)",
-                        name="amount_has_currency_and_period"),
+        CheckConstraint(
+            "amount IS NULL OR (currency IS NOT NULL AND period IS NOT NULL)",
+            name="amount_has_currency_and_period",
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)

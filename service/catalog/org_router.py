@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response, status
 
-from service.auth.principal import Principal, PrincipalDep, require_roles
+from service.auth.principal import OPTIONAL_AUTH, Principal, PrincipalDep, require_roles
 from service.auth.roles import Role
 from service.catalog import repository as repo
 from service.catalog import service
@@ -35,6 +35,7 @@ LocationWriter = Annotated[Principal, require_roles(Role.admin, Role.provider, R
 @router.get(
     "/organizations",
     operation_id="organizations_list",
+    openapi_extra=OPTIONAL_AUTH,
     summary="List organizations",
     description="Anonymous callers see organizations with at least one active program.",
     responses=problem_responses(401, 422),
@@ -70,6 +71,7 @@ async def organizations_create(
 @router.get(
     "/organizations/{organization_id}",
     operation_id="organizations_get",
+    openapi_extra=OPTIONAL_AUTH,
     summary="Read an organization",
     responses=problem_responses(401, 404),
 )
@@ -117,6 +119,7 @@ async def organizations_delete(
 @router.get(
     "/organizations/{organization_id}/locations",
     operation_id="locations_list",
+    openapi_extra=OPTIONAL_AUTH,
     tags=["locations"],
     summary="List an organization's locations",
     responses=problem_responses(401, 404, 422),
@@ -153,6 +156,7 @@ async def locations_create(
 @router.get(
     "/locations/{location_id}",
     operation_id="locations_get",
+    openapi_extra=OPTIONAL_AUTH,
     tags=["locations"],
     summary="Read a location",
     responses=problem_responses(401, 404),
@@ -194,7 +198,9 @@ async def locations_replace(
     responses=problem_responses(401, 403, 404, 412),
 )
 async def locations_delete(
-    session: SessionDep, principal: LocationWriter, location_id: uuid.UUID,
+    session: SessionDep,
+    principal: LocationWriter,
+    location_id: uuid.UUID,
     if_match: IfMatch = None,
 ) -> Response:
     await service.delete_location(session, principal, location_id, if_match)

@@ -43,7 +43,9 @@ async def page_of(
     session: AsyncSession, query: Select[Any], params: PageParams, *order: Any
 ) -> tuple[Sequence[Any], int]:
     total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    rows = await session.scalars(query.order_by(*order).offset(params.offset).limit(params.per_page))
+    rows = await session.scalars(
+        query.order_by(*order).offset(params.offset).limit(params.per_page)
+    )
     return rows.all(), int(total or 0)
 
 

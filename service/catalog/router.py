@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
-from service.auth.principal import Principal, PrincipalDep, require_roles
+from service.auth.principal import OPTIONAL_AUTH, Principal, PrincipalDep, require_roles
 from service.auth.roles import Role
 from service.catalog import repository as repo
 from service.catalog import service
@@ -36,6 +36,7 @@ ProgramWriter = Annotated[Principal, require_roles(Role.provider, Role.admin)]
 @router.get(
     "/programs",
     operation_id="programs_list",
+    openapi_extra=OPTIONAL_AUTH,
     summary="List programs",
     description="Active programs for everyone; staff also see their own organization's "
     "inactive ones. For free-text and faceted search use /search/programs.",
@@ -50,8 +51,12 @@ async def programs_list(
     program_status: Annotated[ProgramStatus | None, Query(alias="status")] = None,
 ) -> Page[ProgramOut]:
     rows, total = await repo.list_programs(
-        session, principal, pages,
-        organization_id=organization_id, category=category, status=program_status,
+        session,
+        principal,
+        pages,
+        organization_id=organization_id,
+        category=category,
+        status=program_status,
     )
     return Page[ProgramOut].build([program_out(p) for p in rows], total, pages)
 
@@ -64,7 +69,9 @@ async def programs_list(
     responses=problem_responses(401, 403, 404, 422),
 )
 async def programs_create(
-    session: SessionDep, principal: ProgramWriter, body: ProgramCreate,
+    session: SessionDep,
+    principal: ProgramWriter,
+    body: ProgramCreate,
     response: Response,
 ) -> ProgramOut:
     program = await service.create_program(session, principal, body)
@@ -76,6 +83,7 @@ async def programs_create(
 @router.get(
     "/programs/{program_id}",
     operation_id="programs_get",
+    openapi_extra=OPTIONAL_AUTH,
     summary="Read a program",
     responses=problem_responses(401, 404),
 )
@@ -147,6 +155,7 @@ async def programs_verify(
 @router.get(
     "/programs/{program_id}/occurrences",
     operation_id="programs_occurrences",
+    openapi_extra=OPTIONAL_AUTH,
     summary="Sessions of a program between two dates",
     description="Expands the program's RFC 5545 schedules (python-dateutil rrule) into "
     "sessions in the local time zone, at most 366 days and 1000 sessions at a time.",

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from dateutil import rrule
@@ -14,10 +15,19 @@ from service.catalog.enums import Frequency
 
 _BYDAY = re.compile(r"^([+-]?[1-5])?(MO|TU|WE|TH|FR|SA|SU)$")
 _WEEKDAYS = {
-    "MO": rrule.MO, "TU": rrule.TU, "WE": rrule.WE, "TH": rrule.TH,
-    "FR": rrule.FR, "SA": rrule.SA, "SU": rrule.SU,
+    "MO": rrule.MO,
+    "TU": rrule.TU,
+    "WE": rrule.WE,
+    "TH": rrule.TH,
+    "FR": rrule.FR,
+    "SA": rrule.SA,
+    "SU": rrule.SU,
 }
 MAX_OCCURRENCES = 1000
+_FREQ: dict[Frequency, Literal[0, 1, 2, 3, 4, 5, 6]] = {
+    Frequency.WEEKLY: rrule.WEEKLY,
+    Frequency.MONTHLY: rrule.MONTHLY,
+}
 
 
 def parse_byday(value: str, freq: Frequency) -> rrule.weekday:
@@ -49,9 +59,7 @@ class Occurrence:
     ends_at: datetime
 
 
-def expand(
-    rules: Iterable[ScheduleRule], start: date, end: date, tz: ZoneInfo
-) -> list[Occurrence]:
+def expand(rules: Iterable[ScheduleRule], start: date, end: date, tz: ZoneInfo) -> list[Occurrence]:
     """Every session between `start` and `end` (inclusive), in order, at most MAX_OCCURRENCES."""
     found: list[Occurrence] = []
     for rule in rules:
@@ -66,20 +74,20 @@ def _expand_one(rule: ScheduleRule, start: date, end: date, tz: ZoneInfo) -> Ite
     if first > last:
         return
     anchor = rule.valid_from or first
-    freq = rrule.WEEKLY if rule.freq is Frequency.WEEKLY else rrule.MONTHLY
     byday = [parse_byday(d, rule.freq) for d in rule.byday] or None
     recurrence = rrule.rrule(
-        freq,
+        _FREQ[rule.freq],
         interval=rule.interval,
         byweekday=byday,
         dtstart=datetime.combine(anchor, rule.opens_at),
         until=datetime.combine(last, rule.opens_at),
     )
-    duration = datetime.combine(date.min, rule.closes_at) - datetime.combine(date.min, rule.opens_at)
+    duration = datetime.combine(date.min, rule.closes_at) - datetime.combine(
+        date.min, rule.opens_at
+    )
     window_start = datetime.combine(first, time.min)
     for count, local in enumerate(recurrence.xafter(window_start, inc=True)):
         if count >= MAX_OCCURRENCES:
             break
         starts = local.replace(tzinfo=tz)
         yield Occurrence(starts_at=starts, ends_at=starts + duration)
-

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
     EmailStr,
     Field,
+    Strict,
     StringConstraints,
     field_validator,
     model_validator,
@@ -26,18 +27,34 @@ from service.catalog.enums import (
     OrganizationType,
     ProgramStatus,
     Season,
-    Weekday,
 )
 from service.catalog.schedules import parse_byday
-from service.schema_types import LongText, Name, OutSchema, Phone, Schema, ShortText, UrlText
+from service.schema_types import (
+    NO_NUL,
+    ClockTime,
+    Day,
+    Flag,
+    Int,
+    LocalTimeOut,
+    LongText,
+    Name,
+    Num,
+    OutSchema,
+    Phone,
+    Schema,
+    ShortText,
+    UrlText,
+)
 
 LanguageCode = Annotated[
     str,
     StringConstraints(min_length=2, max_length=3, pattern=r"^[A-Za-z]{2,3}$"),
     AfterValidator(languages.normalize),
 ]
-Age = Annotated[float, Field(ge=0, le=120, description="Years; one decimal place (2.5)")]
-TermCode = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[a-z0-9_.-]+$")]
+Age = Annotated[float, Strict(), Field(ge=0, le=120, description="Years; one decimal place (2.5)")]
+TermCode = Annotated[
+    str, StringConstraints(min_length=1, max_length=100, pattern=r"^[a-z0-9_.-]+$")
+]
 ByDay = Annotated[
     str,
     StringConstraints(pattern=r"^([+-]?[1-5])?(MO|TU|WE|TH|FR|SA|SU)$"),
@@ -58,7 +75,7 @@ class OrganizationFields(Schema):
 
 class OrganizationCreate(OrganizationFields):
     type: OrganizationType
-    verified: bool = False
+    verified: Flag = False
 
 
 class OrganizationUpdate(Schema):
@@ -67,7 +84,7 @@ class OrganizationUpdate(Schema):
     website: UrlText | None = None
     email: EmailStr | None = Field(default=None, max_length=320)
     phone: Phone | None = None
-    verified: bool | None = Field(default=None, description="Admins only")
+    verified: Flag | None = Field(default=None, description="Admins only")
 
 
 class OrganizationOut(OutSchema):
@@ -90,13 +107,13 @@ class OrganizationOut(OutSchema):
 class LocationFields(Schema):
     name: ShortText | None = None
     address_1: ShortText | None = None
-    city: Annotated[str, StringConstraints(max_length=100)] | None = None
-    state: Annotated[str, StringConstraints(max_length=50)] | None = None
+    city: Annotated[str, StringConstraints(max_length=100, pattern=NO_NUL)] | None = None
+    state: Annotated[str, StringConstraints(max_length=50, pattern=NO_NUL)] | None = None
     postal_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{5}(-[0-9]{4})?$")] | None = None
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = "US"
-    is_virtual: bool = False
-    latitude: float | None = Field(default=None, ge=-90, le=90)
-    longitude: float | None = Field(default=None, ge=-180, le=180)
+    is_virtual: Flag = False
+    latitude: Num | None = Field(default=None, ge=-90, le=90)
+    longitude: Num | None = Field(default=None, ge=-180, le=180)
 
     @model_validator(mode="after")
     def _point_or_virtual(self) -> LocationFields:
@@ -128,12 +145,12 @@ class LocationOut(OutSchema):
 
 
 class CostOptionIn(Schema):
-    free: bool = False
-    amount: float | None = Field(default=None, ge=0, le=1_000_000)
+    free: Flag = False
+    amount: Num | None = Field(default=None, ge=0, le=1_000_000)
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
     period: CostPeriod | None = None
-    sliding_scale: bool = False
-    scholarships: bool = False
+    sliding_scale: Flag = False
+    scholarships: Flag = False
     description: LongText | None = None
 
     @field_validator("currency")
@@ -166,12 +183,12 @@ class CostOptionOut(OutSchema):
 
 class ScheduleIn(Schema):
     freq: Frequency = Frequency.WEEKLY
-    interval: int = Field(default=1, ge=1, le=52)
+    interval: Int = Field(default=1, ge=1, le=52)
     byday: list[ByDay] = Field(default_factory=list, max_length=7)
-    opens_at: time
-    closes_at: time
-    valid_from: date | None = None
-    valid_to: date | None = None
+    opens_at: ClockTime
+    closes_at: ClockTime
+    valid_from: Day | None = None
+    valid_to: Day | None = None
     description: ShortText | None = None
 
     @model_validator(mode="after")
@@ -193,8 +210,8 @@ class ScheduleOut(OutSchema):
     freq: Frequency
     interval: int
     byday: list[str]
-    opens_at: time
-    closes_at: time
+    opens_at: LocalTimeOut
+    closes_at: LocalTimeOut
     valid_from: date | None
     valid_to: date | None
     description: str | None
@@ -235,14 +252,14 @@ class ProgramFields(Schema):
     )
     schedules: list[ScheduleIn] = Field(default_factory=list, max_length=50)
     season: Season = Season.year_round
-    starts_on: date | None = Field(default=None, description="Required when season is dates")
-    ends_on: date | None = Field(default=None, description="Required when season is dates")
+    starts_on: Day | None = Field(default=None, description="Required when season is dates")
+    ends_on: Day | None = Field(default=None, description="Required when season is dates")
     enrollment_status: EnrollmentStatus = EnrollmentStatus.open
-    seats_available: int | None = Field(default=None, ge=0, le=1_000_000)
-    registration_deadline: date | None = None
-    transportation_provided: bool = False
+    seats_available: Int | None = Field(default=None, ge=0, le=1_000_000)
+    registration_deadline: Day | None = None
+    transportation_provided: Flag = False
     accessibility: list[Accessibility] = Field(default_factory=list)
-    accepting_referrals: bool = True
+    accepting_referrals: Flag = True
     status: ProgramStatus = ProgramStatus.active
     translations: dict[LanguageCode, Translation] = Field(
         default_factory=dict,
@@ -310,14 +327,14 @@ class ProgramUpdate(Schema):
     languages: list[LanguageCode] | None = Field(default=None, max_length=50)
     schedules: list[ScheduleIn] | None = Field(default=None, max_length=50)
     season: Season | None = None
-    starts_on: date | None = None
-    ends_on: date | None = None
+    starts_on: Day | None = None
+    ends_on: Day | None = None
     enrollment_status: EnrollmentStatus | None = None
-    seats_available: int | None = Field(default=None, ge=0, le=1_000_000)
-    registration_deadline: date | None = None
-    transportation_provided: bool | None = None
+    seats_available: Int | None = Field(default=None, ge=0, le=1_000_000)
+    registration_deadline: Day | None = None
+    transportation_provided: Flag | None = None
     accessibility: list[Accessibility] | None = None
-    accepting_referrals: bool | None = None
+    accepting_referrals: Flag | None = None
     status: ProgramStatus | None = None
     translations: dict[LanguageCode, Translation] | None = Field(default=None, max_length=20)
     location_ids: list[uuid.UUID] | None = Field(default=None, max_length=200)

@@ -21,7 +21,6 @@ from service.catalog import repository as repo
 from service.catalog.enums import OrganizationType
 from service.catalog.models import CostOption, Location, Organization, Program, Schedule
 from service.catalog.schedules import Occurrence, ScheduleRule, expand
-from service.catalog.views import program_out
 from service.catalog.schemas import (
     LocationFields,
     OrganizationCreate,
@@ -30,6 +29,7 @@ from service.catalog.schemas import (
     ProgramFields,
     ProgramUpdate,
 )
+from service.catalog.views import program_out
 from service.concurrency import check_if_match
 from service.db import utcnow
 from service.errors import FieldError, Forbidden, NotFound, Unprocessable
@@ -57,8 +57,9 @@ def _not_found(kind: str, ident: uuid.UUID) -> NotFound:
     return NotFound(f"No {kind} with id {ident} is visible to you.")
 
 
-def _require_write(principal: Principal, organization_id: uuid.UUID, kind: str,
-                   ident: uuid.UUID) -> None:
+def _require_write(
+    principal: Principal, organization_id: uuid.UUID, kind: str, ident: uuid.UUID
+) -> None:
     if not scope.can_write_org(principal, organization_id):
         raise _not_found(kind, ident)
 
@@ -100,8 +101,10 @@ async def update_organization(
     if "verified" in changes and not principal.is_admin:
         raise Forbidden("Only administrators verify organizations.", code="admin_only_field")
     if "name" in changes and changes["name"] is None:
-        raise Unprocessable("name cannot be removed", errors=[
-            FieldError(loc=["body", "name"], msg="must not be null", type="missing")])
+        raise Unprocessable(
+            "name cannot be removed",
+            errors=[FieldError(loc=["body", "name"], msg="must not be null", type="missing")],
+        )
     for key, value in changes.items():
         setattr(org, key, value)
     org.version += 1
@@ -137,8 +140,13 @@ async def upsert_school(
     org_id = uuid.uuid5(SCHOOL_NAMESPACE, code)
     org = await session.get(Organization, org_id)
     if org is None:
-        org = Organization(id=org_id, type=OrganizationType.school, name=name,
-                           external_id=f"school:{code}", verified=True)
+        org = Organization(
+            id=org_id,
+            type=OrganizationType.school,
+            name=name,
+            external_id=f"school:{code}",
+            verified=True,
+        )
         session.add(org)
     org.name = name[:300]
     org.phone = phone[:40] if phone else None
@@ -174,7 +182,8 @@ def _apply_location(location: Location, data: LocationFields) -> None:
     for key, value in fields.items():
         setattr(location, key, value)
     location.point = (
-        None if data.latitude is None or data.longitude is None
+        None
+        if data.latitude is None or data.longitude is None
         else point_element(data.latitude, data.longitude)
     )
 
@@ -243,22 +252,32 @@ async def delete_location(
 
 
 def _invalid(field: str, message: str) -> Unprocessable:
-    return Unprocessable(message, errors=[FieldError(loc=["body", field], msg=message,
-                                                     type="value_error")])
+    return Unprocessable(
+        message, errors=[FieldError(loc=["body", field], msg=message, type="value_error")]
+    )
 
 
-_NESTED_FIELDS = {"taxonomy_terms", "cost_options", "schedules", "location_ids", "service_area",
-                  "min_grade", "max_grade", "translations"}
+_NESTED_FIELDS = {
+    "taxonomy_terms",
+    "cost_options",
+    "schedules",
+    "location_ids",
+    "service_area",
+    "min_grade",
+    "max_grade",
+    "translations",
+}
 
 
 async def apply_program_fields(
     session: AsyncSession, program: Program, data: ProgramFields
 ) -> None:
-    terms = await repo.terms_by_code(session, data.taxonomy_terms)
+    with session.no_autoflush:  # the program may be pending and not yet complete
+        terms = await repo.terms_by_code(session, data.taxonomy_terms)
+        locations = await repo.locations_of(session, program.organization_id, data.location_ids)
     unknown = sorted(set(data.taxonomy_terms) - {t.code for t in terms})
     if unknown:
         raise _invalid("taxonomy_terms", f"Unknown taxonomy terms: {', '.join(unknown)}")
-    locations = await repo.locations_of(session, program.organization_id, data.location_ids)
     missing = sorted(str(i) for i in set(data.location_ids) - {loc.id for loc in locations})
     if missing:
         raise _invalid(
@@ -289,7 +308,9 @@ async def apply_program_fields(
     ]
 
 
-async def get_program(session: AsyncSession, principal: Principal, program_id: uuid.UUID) -> Program:
+async def get_program(
+    session: AsyncSession, principal: Principal, program_id: uuid.UUID
+) -> Program:
     program = await repo.get_program(session, principal, program_id)
     if program is None:
         raise _not_found("program", program_id)
@@ -305,8 +326,9 @@ async def create_program(
     org = await repo.get_organization(session, principal, org_id)
     if org is None or not scope.can_write_org(principal, org_id):
         raise _not_found("organization", org_id)
-    program = Program(organization_id=org_id, cost_options=[], schedules=[], locations=[],
-                      taxonomy_terms=[])
+    program = Program(
+        organization_id=org_id, cost_options=[], schedules=[], locations=[], taxonomy_terms=[]
+    )
     await apply_program_fields(session, program, data)
     session.add(program)
     await session.flush()
@@ -345,8 +367,10 @@ async def update_program(
     except ValidationError as exc:
         raise Unprocessable(
             "The program would not be valid after this change.",
-            errors=[FieldError(loc=["body", *map(str, e["loc"])], msg=e["msg"], type=e["type"])
-                    for e in exc.errors()],
+            errors=[
+                FieldError(loc=["body", *map(str, e["loc"])], msg=e["msg"], type=e["type"])
+                for e in exc.errors()
+            ],
         ) from exc
     await apply_program_fields(session, program, data)
     program.version += 1
@@ -391,14 +415,20 @@ async def occurrences(
     if end < start:
         raise Unprocessable("'to' must not be before 'from'", code="invalid_range")
     if (end - start).days > MAX_OCCURRENCE_DAYS:
-        raise Unprocessable(f"Ask for at most {MAX_OCCURRENCE_DAYS} days at a time.",
-                            code="range_too_long")
+        raise Unprocessable(
+            f"Ask for at most {MAX_OCCURRENCE_DAYS} days at a time.", code="range_too_long"
+        )
     program = await get_program(session, principal, program_id)
     rules = [
-        ScheduleRule(freq=s.freq, interval=s.interval, byday=list(s.byday),
-                     opens_at=s.opens_at, closes_at=s.closes_at,
-                     valid_from=s.valid_from, valid_to=s.valid_to)
+        ScheduleRule(
+            freq=s.freq,
+            interval=s.interval,
+            byday=list(s.byday),
+            opens_at=s.opens_at,
+            closes_at=s.closes_at,
+            valid_from=s.valid_from,
+            valid_to=s.valid_to,
+        )
         for s in program.schedules
     ]
     return expand(rules, start, end, tz)
-

@@ -2,12 +2,14 @@
 
 Layers are recognised by file name:
 
-| layer  | GeoJSON                         | TIGER/Line zip            |
-|--------|---------------------------------|---------------------------|
-| city   | *boundary.geojson               | tl_<year>_<state>_place.zip (one GEOID, see city_geoid) |
-| tract  | *tract*.geojson                 | tl_<year>_<state>_tract.zip |
-| zip    | *zcta*.geojson, *zip*.geojson   | tl_<year>_us_zcta5*.zip   |
-| school | *school*.geojson (points)       | -                         |
+| layer  | GeoJSON                        | TIGER/Line zip                  |
+|--------|--------------------------------|---------------------------------|
+| city   | *boundary.geojson              | tl_<year>_<state>_place.zip (*) |
+| tract  | *tract*.geojson                | tl_<year>_<state>_tract.zip     |
+| zip    | *zcta*.geojson, *zip*.geojson  | tl_<year>_us_zcta5*.zip         |
+| school | *school*.geojson (points)      | -                               |
+
+(*) a statewide place file holds many places: city_geoid picks the city.
 
 TIGER files cover a whole state (or the nation), so tracts and ZCTAs read from zips are
 kept only where they overlap the city boundary (tracts: at least half their area inside,

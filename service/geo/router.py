@@ -54,7 +54,12 @@ async def areas_get(
     feature = AreaFeature(
         id=f"{area.kind.value}/{area.code}",
         geometry=geometry,
-        properties={"kind": area.kind.value, "code": area.code, "name": area.name,
-                    "source": area.source, **area.properties},
+        properties={
+            "kind": area.kind.value,
+            "code": area.code,
+            "name": area.name,
+            "source": area.source,
+            **area.properties,
+        },
     )
     return JSONResponse(feature.model_dump(), media_type=GEOJSON)

@@ -48,9 +48,13 @@ async def load_layers(session: AsyncSession, layers: Layers) -> LoadSummary:
         await session.execute(
             stmt.on_conflict_do_update(
                 index_elements=["kind", "code"],
-                set_={"name": stmt.excluded.name, "geom": stmt.excluded.geom,
-                      "properties": stmt.excluded.properties, "source": stmt.excluded.source,
-                      "loaded_at": func.now()},
+                set_={
+                    "name": stmt.excluded.name,
+                    "geom": stmt.excluded.geom,
+                    "properties": stmt.excluded.properties,
+                    "source": stmt.excluded.source,
+                    "loaded_at": func.now(),
+                },
             )
         )
         counts[record.kind.value] = counts.get(record.kind.value, 0) + 1
@@ -63,8 +67,10 @@ async def load_layers(session: AsyncSession, layers: Layers) -> LoadSummary:
             name=school.name,
             phone=str(props["phone"]) if props.get("phone") else None,
             address=AddressParts(
-                address_1=props.get("address"), city=props.get("city"),
-                state=props.get("state"), postal_code=props.get("zip"),
+                address_1=props.get("address"),
+                city=props.get("city"),
+                state=props.get("state"),
+                postal_code=props.get("zip"),
             ),
             latitude=school.point.y,
             longitude=school.point.x,

@@ -28,8 +28,11 @@ ROLE_ORG_TYPES: dict[Role, frozenset[OrganizationType]] = {
 
 
 def _invalid(field: str, message: str) -> Unprocessable:
-    return Unprocessable(message, code="invalid_key_request",
-                         errors=[FieldError(loc=["body", field], msg=message, type="value_error")])
+    return Unprocessable(
+        message,
+        code="invalid_key_request",
+        errors=[FieldError(loc=["body", field], msg=message, type="value_error")],
+    )
 
 
 async def create_key(
@@ -48,8 +51,11 @@ async def create_key(
         allowed = ROLE_ORG_TYPES[role]
         if org.type not in allowed:
             kinds = ", ".join(sorted(t.value for t in allowed))
-            raise _invalid("role", f"{role.value} keys belong to organizations of type {kinds}; "
-                                   f"this one is a {org.type.value}")
+            raise _invalid(
+                "role",
+                f"{role.value} keys belong to organizations of type {kinds}; "
+                f"this one is a {org.type.value}",
+            )
     new = keys.generate()
     row = ApiKey(
         prefix=new.prefix,
@@ -81,7 +87,9 @@ async def revoke_key(session: AsyncSession, key_id_or_prefix: str) -> ApiKey:
 async def list_keys(session: AsyncSession, params: PageParams) -> tuple[Sequence[ApiKey], int]:
     total = await session.scalar(select(func.count()).select_from(ApiKey))
     rows = await session.scalars(
-        select(ApiKey).order_by(ApiKey.created_at.desc(), ApiKey.id)
-        .offset(params.offset).limit(params.per_page)
+        select(ApiKey)
+        .order_by(ApiKey.created_at.desc(), ApiKey.id)
+        .offset(params.offset)
+        .limit(params.per_page)
     )
     return rows.all(), int(total or 0)

@@ -15,7 +15,9 @@ from service.settings import get_settings
 config = context.config
 
 
-def _include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+def _include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
     # PostGIS owns spatial_ref_sys and the tiger/topology schemas.
     return not (type_ == "table" and name in {"spatial_ref_sys"})
 

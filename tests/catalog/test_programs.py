@@ -21,7 +21,8 @@ async def test_provider_creates_program_and_reads_it_back(
 ) -> None:
     site = await create_location(client, callers.provider_a)
     response = await client.post(
-        "/programs", json=program_body(location_ids=[site["id"]]),
+        "/programs",
+        json=program_body(location_ids=[site["id"]]),
         headers=callers.provider_a.headers,
     )
     assert response.status_code == 201, response.text
@@ -50,10 +51,8 @@ async def test_provider_creates_program_and_reads_it_back(
         ({"season": "dates"}, "starts_on"),
         ({"category": "astrology"}, "category"),
         ({"name": "bad\u0000name"}, "name"),
-        ({"schedules": [{"byday": ["MO"], "opens_at": "17:00", "closes_at": "15:00"}]},
-         "opens_at"),
-        ({"schedules": [{"byday": ["1MO"], "opens_at": "09:00", "closes_at": "10:00"}]},
-         "ordinal"),
+        ({"schedules": [{"byday": ["MO"], "opens_at": "17:00", "closes_at": "15:00"}]}, "opens_at"),
+        ({"schedules": [{"byday": ["1MO"], "opens_at": "09:00", "closes_at": "10:00"}]}, "ordinal"),
         ({"cost_options": [{"free": True, "amount": 10, "period": "week"}]}, "free"),
         ({"cost_options": [{"amount": 10, "currency": "XYZ", "period": "week"}]}, "XYZ"),
         ({"translations": {"zz": {"name": "x"}}}, "zz"),
@@ -63,12 +62,16 @@ async def test_provider_creates_program_and_reads_it_back(
     ],
 )
 async def test_invalid_program_is_refused_with_problem_details_and_writes_nothing(
-    client: httpx.AsyncClient, callers: Callers, session: AsyncSession,
-    change: dict[str, object], field: str,
+    client: httpx.AsyncClient,
+    callers: Callers,
+    session: AsyncSession,
+    change: dict[str, object],
+    field: str,
 ) -> None:
     before = await _count(session)
-    response = await client.post("/programs", json=program_body(**change),
-                                 headers=callers.provider_a.headers)
+    response = await client.post(
+        "/programs", json=program_body(**change), headers=callers.provider_a.headers
+    )
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     problem = response.json()
@@ -81,8 +84,11 @@ async def test_location_of_another_organization_is_refused(
     client: httpx.AsyncClient, callers: Callers
 ) -> None:
     foreign = await create_location(client, callers.provider_b)
-    response = await client.post("/programs", json=program_body(location_ids=[foreign["id"]]),
-                                 headers=callers.provider_a.headers)
+    response = await client.post(
+        "/programs",
+        json=program_body(location_ids=[foreign["id"]]),
+        headers=callers.provider_a.headers,
+    )
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["body", "location_ids"]
 
@@ -93,8 +99,9 @@ async def test_who_may_create(client: httpx.AsyncClient, callers: Callers) -> No
     assert anonymous.json()["code"] == "authentication_required"
     analyst = await client.post("/programs", json=program_body(), headers=callers.analyst.headers)
     assert analyst.status_code == 403
-    admin_without_org = await client.post("/programs", json=program_body(),
-                                          headers=callers.admin.headers)
+    admin_without_org = await client.post(
+        "/programs", json=program_body(), headers=callers.admin.headers
+    )
     assert admin_without_org.status_code == 422
     admin = await client.post(
         "/programs",
@@ -120,16 +127,20 @@ async def test_visibility_of_inactive_programs(client: httpx.AsyncClient, caller
     org = str(callers.provider_a.organization_id)
     anonymous = await client.get("/programs", params={"organization_id": org})
     assert names(anonymous) == {"Open Gym"}
-    own = await client.get("/programs", params={"organization_id": org},
-                           headers=callers.provider_a.headers)
+    own = await client.get(
+        "/programs", params={"organization_id": org}, headers=callers.provider_a.headers
+    )
     assert names(own) == {"Open Gym", "Old Club"}
     assert (await client.get(f"/programs/{hidden['id']}")).status_code == 404
-    assert (await client.get(f"/programs/{hidden['id']}",
-                             headers=callers.provider_b.headers)).status_code == 404
-    assert (await client.get(f"/programs/{hidden['id']}",
-                             headers=callers.admin.headers)).status_code == 200
-    assert (await client.get(f"/programs/{active['id']}",
-                             headers=callers.provider_b.headers)).status_code == 200
+    assert (
+        await client.get(f"/programs/{hidden['id']}", headers=callers.provider_b.headers)
+    ).status_code == 404
+    assert (
+        await client.get(f"/programs/{hidden['id']}", headers=callers.admin.headers)
+    ).status_code == 200
+    assert (
+        await client.get(f"/programs/{active['id']}", headers=callers.provider_b.headers)
+    ).status_code == 200
 
 
 async def test_patch_changes_only_given_fields_and_replaces_lists(
@@ -138,8 +149,10 @@ async def test_patch_changes_only_given_fields_and_replaces_lists(
     program = await create_program(client, callers.provider_a)
     response = await client.patch(
         f"/programs/{program['id']}",
-        json={"name": "Homework Help Club (new hours)",
-              "schedules": [{"byday": ["TU"], "opens_at": "16:00", "closes_at": "18:00"}]},
+        json={
+            "name": "Homework Help Club (new hours)",
+            "schedules": [{"byday": ["TU"], "opens_at": "16:00", "closes_at": "18:00"}],
+        },
         headers=callers.provider_a.headers,
     )
     assert response.status_code == 200, response.text
@@ -154,8 +167,9 @@ async def test_patch_that_breaks_a_rule_is_refused_and_changes_nothing(
     client: httpx.AsyncClient, callers: Callers
 ) -> None:
     program = await create_program(client, callers.provider_a, min_age=6, max_age=11)
-    response = await client.patch(f"/programs/{program['id']}", json={"min_age": 14},
-                                  headers=callers.provider_a.headers)
+    response = await client.patch(
+        f"/programs/{program['id']}", json={"min_age": 14}, headers=callers.provider_a.headers
+    )
     assert response.status_code == 422
     assert "min_age" in response.text
     after = (await client.get(f"/programs/{program['id']}")).json()
@@ -165,11 +179,13 @@ async def test_patch_that_breaks_a_rule_is_refused_and_changes_nothing(
 async def test_if_match_refuses_a_stale_write(client: httpx.AsyncClient, callers: Callers) -> None:
     program = await create_program(client, callers.provider_a)
     url = f"/programs/{program['id']}"
-    first = await client.patch(url, json={"seats_available": 5},
-                               headers={**callers.provider_a.headers, "If-Match": '"1"'})
+    first = await client.patch(
+        url, json={"seats_available": 5}, headers={**callers.provider_a.headers, "If-Match": '"1"'}
+    )
     assert first.status_code == 200
-    stale = await client.patch(url, json={"seats_available": 3},
-                               headers={**callers.provider_a.headers, "If-Match": '"1"'})
+    stale = await client.patch(
+        url, json={"seats_available": 3}, headers={**callers.provider_a.headers, "If-Match": '"1"'}
+    )
     assert stale.status_code == 412
     assert stale.json()["code"] == "stale_etag"
     assert (await client.get(url)).json()["seats_available"] == 5
@@ -190,8 +206,9 @@ async def test_other_provider_cannot_change_or_delete(
 async def test_verify_and_delete(client: httpx.AsyncClient, callers: Callers) -> None:
     program = await create_program(client, callers.provider_a)
     assert program["last_verified_at"] is None
-    verified = await client.post(f"/programs/{program['id']}/verify",
-                                 headers=callers.provider_a.headers)
+    verified = await client.post(
+        f"/programs/{program['id']}/verify", headers=callers.provider_a.headers
+    )
     assert verified.status_code == 200
     assert verified.json()["last_verified_at"] is not None
     deleted = await client.delete(f"/programs/{program['id']}", headers=callers.provider_a.headers)
@@ -202,16 +219,21 @@ async def test_verify_and_delete(client: httpx.AsyncClient, callers: Callers) ->
 async def test_list_filters_and_page_envelope(client: httpx.AsyncClient, callers: Callers) -> None:
     for i in range(3):
         await create_program(client, callers.provider_a, name=f"Club {i}")
-    await create_program(client, callers.provider_a, name="Counseling",
-                         category="social_emotional_health")
+    await create_program(
+        client, callers.provider_a, name="Counseling", category="social_emotional_health"
+    )
     org = str(callers.provider_a.organization_id)
-    page = (await client.get("/programs", params={"organization_id": org, "per_page": 2,
-                                                  "page": 2})).json()
+    page = (
+        await client.get("/programs", params={"organization_id": org, "per_page": 2, "page": 2})
+    ).json()
     assert page["total_items"] == 4 and page["total_pages"] == 2
     assert page["page_number"] == 2 and page["size"] == 2
     assert page["last_page"] is True and page["first_page"] is False
-    by_category = (await client.get("/programs", params={
-        "organization_id": org, "category": "social_emotional_health"})).json()
+    by_category = (
+        await client.get(
+            "/programs", params={"organization_id": org, "category": "social_emotional_health"}
+        )
+    ).json()
     assert [p["name"] for p in by_category["contents"]] == ["Counseling"]
     too_big = await client.get("/programs", params={"per_page": 101})
     assert too_big.status_code == 422
@@ -221,13 +243,15 @@ async def test_occurrences_expand_the_weekly_schedule_in_local_time(
     client: httpx.AsyncClient, callers: Callers
 ) -> None:
     program = await create_program(client, callers.provider_a)
-    response = await client.get(f"/programs/{program['id']}/occurrences",
-                                params={"from": "2026-09-07", "to": "2026-09-13"})
+    response = await client.get(
+        f"/programs/{program['id']}/occurrences", params={"from": "2026-09-07", "to": "2026-09-13"}
+    )
     assert response.status_code == 200
     assert response.json() == [
         {"starts_at": "2026-09-07T15:00:00-04:00", "ends_at": "2026-09-07T17:00:00-04:00"},
         {"starts_at": "2026-09-09T15:00:00-04:00", "ends_at": "2026-09-09T17:00:00-04:00"},
     ]
-    backwards = await client.get(f"/programs/{program['id']}/occurrences",
-                                 params={"from": "2026-09-13", "to": "2026-09-07"})
+    backwards = await client.get(
+        f"/programs/{program['id']}/occurrences", params={"from": "2026-09-13", "to": "2026-09-07"}
+    )
     assert backwards.status_code == 422

@@ -1,0 +1,52 @@
+# Youthlink developer commands. Quick start: `make run`, `make test` (see README.md).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST_WORKERS ?= 2
+
+.PHONY: run test lint typecheck unit bench openapi seed geodata clean help
+
+help:
+	@echo "make run       create .venv, find/start PostgreSQL+PostGIS, migrate, load geodata and seeds, serve on :8000"
+	@echo "make test      ruff, mypy and the whole pytest suite (real PostgreSQL + PostGIS)"
+	@echo "make bench     benchmarks under tests/perf (figures, not pass/fail)"
+	@echo "make openapi   rewrite openapi/openapi.json from the app"
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (set PYTHON=python3.11)")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	@export YOUTHLINK_DATABASE_URL="$$($(PY) -m service dev-db)" && \
+	  echo "database: $$YOUTHLINK_DATABASE_URL" && \
+	  $(PY) -m service migrate && \
+	  { $(PY) -m service load-geodata || echo "continuing without geodata"; } && \
+	  $(PY) -m service seed && \
+	  echo "serving on http://127.0.0.1:8000 (interactive docs: http://127.0.0.1:8000/docs)" && \
+	  $(PY) -m service serve --host 127.0.0.1 --port 8000
+
+lint: $(STAMP)
+	$(PY) -m ruff check service tests
+	$(PY) -m ruff format --check service tests
+
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
+test: lint typecheck
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
+
+bench: $(STAMP)
+	$(PY) -m pytest tests/perf -m perf -p no:cacheprovider -s
+
+openapi: $(STAMP)
+	$(PY) -m service openapi
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

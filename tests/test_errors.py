@@ -1,0 +1,32 @@
+"""Every error is RFC 9457 problem+json with a stable code."""
+
+from __future__ import annotations
+
+import httpx
+
+
+async def test_unknown_route_and_method(client: httpx.AsyncClient) -> None:
+    missing = await client.get("/nope")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json()["code"] == "not_found"
+    wrong_method = await client.put("/programs")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["code"] == "method_not_allowed"
+
+
+async def test_malformed_json_and_bad_ids(client: httpx.AsyncClient) -> None:
+    body = await client.post(
+        "/organizations", content=b"{oops", headers={"Content-Type": "application/json"}
+    )
+    assert body.status_code in {401, 422}
+    bad_id = await client.get("/programs/not-a-uuid")
+    assert bad_id.status_code == 422
+    problem = bad_id.json()
+    assert problem["type"].endswith("/validation_error")
+    assert problem["errors"][0]["loc"] == ["path", "program_id"]
+
+
+async def test_health(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health")
+    assert response.status_code == 200 and response.json()["status"] == "ok"
