@@ -181,11 +181,6 @@ async def callers(session: AsyncSession) -> Callers:
     return callers
 
 
-@pytest.fixture(scope="session")
-def geodata_available(settings: Settings) -> bool:
-    return settings.geodata_dir is not None
-
-
 @pytest.fixture
 def needs_geodata(settings: Settings) -> Iterator[None]:
     if settings.geodata_dir is None:
