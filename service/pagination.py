@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel, Field
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 T = TypeVar("T")
 
@@ -58,3 +61,14 @@ class Page(BaseModel, Generic[T]):
             empty=not items,
             contents=items,
         )
+
+
+async def fetch_page(
+    session: AsyncSession, query: Select[Any], params: PageParams, *order: Any
+) -> tuple[Sequence[Any], int]:
+    """One page of `query` in a stable `order`, and the total count of its rows."""
+    total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    rows = await session.scalars(
+        query.order_by(*order).offset(params.offset).limit(params.per_page)
+    )
+    return rows.all(), int(total or 0)

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, exists, func, select, true
+from sqlalchemy import exists, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -14,7 +14,7 @@ from service.auth import scope
 from service.auth.principal import Principal
 from service.catalog.enums import Category, OrganizationType, ProgramStatus
 from service.catalog.models import Location, Organization, Program, TaxonomyTerm
-from service.pagination import PageParams
+from service.pagination import PageParams, fetch_page
 
 PROGRAM_LOADS = (
     selectinload(Program.locations),
@@ -39,16 +39,6 @@ def _organization_visible(principal: Principal) -> Any:
     )
 
 
-async def page_of(
-    session: AsyncSession, query: Select[Any], params: PageParams, *order: Any
-) -> tuple[Sequence[Any], int]:
-    total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    rows = await session.scalars(
-        query.order_by(*order).offset(params.offset).limit(params.per_page)
-    )
-    return rows.all(), int(total or 0)
-
-
 async def get_organization(
     session: AsyncSession, principal: Principal, org_id: uuid.UUID, *, for_update: bool = False
 ) -> Organization | None:
@@ -67,7 +57,7 @@ async def list_organizations(
     query = select(Organization).where(_organization_visible(principal))
     if org_type is not None:
         query = query.where(Organization.type == org_type)
-    return await page_of(session, query, params, Organization.name, Organization.id)
+    return await fetch_page(session, query, params, Organization.name, Organization.id)
 
 
 async def get_location(
@@ -87,7 +77,7 @@ async def list_locations(
     session: AsyncSession, org_id: uuid.UUID, params: PageParams
 ) -> tuple[Sequence[Location], int]:
     query = select(Location).where(Location.organization_id == org_id)
-    return await page_of(session, query, params, Location.name, Location.id)
+    return await fetch_page(session, query, params, Location.name, Location.id)
 
 
 async def locations_of(
@@ -110,7 +100,7 @@ async def terms_by_code(session: AsyncSession, codes: Sequence[str]) -> list[Tax
 async def list_terms(
     session: AsyncSession, params: PageParams
 ) -> tuple[Sequence[TaxonomyTerm], int]:
-    return await page_of(session, select(TaxonomyTerm), params, TaxonomyTerm.code)
+    return await fetch_page(session, select(TaxonomyTerm), params, TaxonomyTerm.code)
 
 
 async def get_program(
@@ -142,4 +132,4 @@ async def list_programs(
         query = query.where(Program.category == category)
     if status is not None:
         query = query.where(Program.status == status)
-    return await page_of(session, query, params, Program.name, Program.id)
+    return await fetch_page(session, query, params, Program.name, Program.id)

@@ -17,7 +17,7 @@ from service.errors import NotFound
 from service.geo.convert import multipolygon_element, to_geojson
 from service.geo.loader import Layers, read_directory
 from service.geo.models import Area, AreaKind
-from service.pagination import PageParams
+from service.pagination import PageParams, fetch_page
 
 LOAD_HINT = (
     "No geodata is loaded. Run `python -m service load-geodata DIR` with a directory of "
@@ -96,11 +96,7 @@ async def list_areas(
     query = select(Area)
     if kind is not None:
         query = query.where(Area.kind == kind)
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.scalars(
-        query.order_by(Area.kind, Area.code).offset(params.offset).limit(params.per_page)
-    )
-    return rows.all(), int(total or 0)
+    return await fetch_page(session, query, params, Area.kind, Area.code)
 
 
 async def get_area(session: AsyncSession, kind: AreaKind, code: str) -> tuple[Area, dict]:  # type: ignore[type-arg]

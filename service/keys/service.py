@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import keys
@@ -15,7 +15,7 @@ from service.catalog.enums import OrganizationType
 from service.catalog.models import Organization
 from service.db import utcnow
 from service.errors import FieldError, NotFound, Unprocessable
-from service.pagination import PageParams
+from service.pagination import PageParams, fetch_page
 from service.settings import get_settings
 
 # Which kinds of organization each role's keys may belong to.
@@ -85,11 +85,4 @@ async def revoke_key(session: AsyncSession, key_id_or_prefix: str) -> ApiKey:
 
 
 async def list_keys(session: AsyncSession, params: PageParams) -> tuple[Sequence[ApiKey], int]:
-    total = await session.scalar(select(func.count()).select_from(ApiKey))
-    rows = await session.scalars(
-        select(ApiKey)
-        .order_by(ApiKey.created_at.desc(), ApiKey.id)
-        .offset(params.offset)
-        .limit(params.per_page)
-    )
-    return rows.all(), int(total or 0)
+    return await fetch_page(session, select(ApiKey), params, ApiKey.created_at.desc(), ApiKey.id)
