@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -170,6 +170,86 @@ def _synthetic(n: int | None, random_seed: int, clear_first: bool) -> None:
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+
+
+def _with_search(work: Callable[..., Awaitable[T]]) -> T:
+    """Run `work(sessionmaker, backend)` against the configured database and backend."""
+    from service.db import make_engine, make_sessionmaker
+    from service.search.backends import make_backend
+
+    async def main() -> T:
+        settings = get_settings()
+        engine = make_engine(settings)
+        try:
+            return await work(make_sessionmaker(engine), make_backend(settings))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+@app.command()
+def worker(
+    poll: Annotated[float, typer.Option(help="Seconds between polls of an empty outbox")] = 0.5,
+    batch: Annotated[int, typer.Option(min=1, max=5000, help="Outbox rows per batch")] = 500,
+    once: Annotated[bool, typer.Option(help="Drain what is due, then exit")] = False,
+) -> None:
+    """Apply catalog changes to the search index (the search outbox), until stopped."""
+    import logging
+    import signal
+
+    from service.search import sync
+
+    logging.basicConfig(
+        level=get_settings().log_level, format="%(asctime)s %(levelname)s %(message)s"
+    )
+
+    async def run(sessions: Any, backend: Any) -> None:
+        if once:
+            done = await sync.drain(sessions, backend, batch)
+            typer.echo(
+                f"applied {done.rows} outbox rows "
+                f"({done.upserted} upserted, {done.removed} removed)"
+            )
+            if done.failed:
+                raise typer.Exit(1)
+            return
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        typer.echo(f"search worker: {backend.name} backend, polling every {poll} s")
+        await sync.run_worker(sessions, backend, poll_s=poll, batch_size=batch, stop=stop)
+
+    _with_search(run)
+
+
+@app.command()
+def reindex(
+    batch: Annotated[int, typer.Option(min=1, max=10000, help="Programs per batch")] = 1000,
+) -> None:
+    """Rebuild the search index from the catalog and make it live atomically."""
+    from service.search import sync
+
+    async def run(sessions: Any, backend: Any) -> sync.Reindexed:
+        return await sync.reindex(sessions, backend, batch)
+
+    done = _with_search(run)
+    typer.echo(f"reindexed {done.documents:,} programs in {done.seconds:.1f} s")
+
+
+@app.command("search-status")
+def search_status() -> None:
+    """Print the search backend, its document count and the outbox lag as JSON."""
+    from service.search import sync
+
+    async def run(sessions: Any, backend: Any) -> dict[str, Any]:
+        async with sessions() as session:
+            stats = await backend.stats(session)
+            lag = await sync.lag(session)
+        return {"backend": stats.backend, "documents": stats.documents, "outbox": lag.model_dump()}
+
+    typer.echo(json.dumps(_with_search(run), indent=2))
 
 
 @app.command()

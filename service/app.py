@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
 from service import __version__
 from service.catalog.org_router import router as organizations_router
@@ -18,6 +20,9 @@ from service.db import make_engine, make_sessionmaker
 from service.errors import install_error_handlers
 from service.geo.router import router as areas_router
 from service.keys.router import router as keys_router
+from service.search.backends import make_backend
+from service.search.router import EXTRA_SCHEMAS
+from service.search.router import router as search_router
 from service.settings import Settings, get_settings
 from service.strict_query import reject_unknown_query
 
@@ -45,6 +50,24 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
+def _document_extra_schemas(app: FastAPI, models: list[type[BaseModel]]) -> None:
+    """Add schemas that only alternative media types use (e.g. geo+json) to components."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        document = build()
+        _, definitions = models_json_schema(
+            [(m, "serialization") for m in models], ref_template="#/components/schemas/{model}"
+        )
+        document["components"]["schemas"].update(definitions.get("$defs", {}))
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -53,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.search_backend = make_backend(settings)
         try:
             yield
         finally:
@@ -81,8 +105,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=["ETag", "Location"],
     )
     install_error_handlers(app)
-    for router in (organizations_router, programs_router, areas_router, keys_router):
+    for router in (
+        organizations_router,
+        programs_router,
+        search_router,
+        areas_router,
+        keys_router,
+    ):
         app.include_router(router)
+    _document_extra_schemas(app, EXTRA_SCHEMAS)
 
     @app.get("/health", operation_id="health", tags=["operations"], summary="Liveness")
     async def health() -> Health:

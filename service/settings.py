@@ -46,8 +46,21 @@ class Settings(BaseSettings):
         default="youthlink-development-pepper",
         description="Secret mixed into API key hashes; set a long random value in production.",
     )
-    meili_url: str | None = None
-    meili_master_key: str | None = None
+    meili_url: str | None = Field(
+        default=None,
+        description="Meilisearch base URL; when set, search uses Meilisearch instead of postgres.",
+    )
+    meili_master_key: str | None = Field(default=None, description="Meilisearch API key.")
+    meili_index: str = Field(
+        default="programs",
+        pattern=r"^[A-Za-z0-9_-]{1,100}$",
+        description="Name of the live Meilisearch index (reindex swaps a fresh one in).",
+    )
+    meili_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    search_synonyms_file: Path = Field(
+        default=REPO_ROOT / "service" / "search" / "synonyms.json",
+        description="Synonym groups both search backends use.",
+    )
     cors_allow_origins: list[str] = Field(default_factory=lambda: ["*"])
     log_level: str = "INFO"
 

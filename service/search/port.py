@@ -1,0 +1,112 @@
+"""The search port: what every backend answers, and how it is kept in sync."""
+
+from __future__ import annotations
+
+import html
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.search.document import SearchDocument
+from service.search.query import Facet, Point, SearchQuery
+
+# Backends mark matches with these private-use characters; `render_highlight` escapes the
+# text for HTML and turns them into <mark> tags, so a hit is safe to put in a page.
+MARK_START = "\ue000"
+MARK_END = "\ue001"
+EARTH_RADIUS_M = 6_371_008.8
+
+
+def render_highlight(marked: str | None) -> str | None:
+    if not marked or MARK_START not in marked:
+        return None
+    return html.escape(marked).replace(MARK_START, "<mark>").replace(MARK_END, "</mark>")
+
+
+def haversine_m(a: Point, lat: float, lng: float) -> float:
+    p1, p2 = math.radians(a.lat), math.radians(lat)
+    dp, dl = p2 - p1, math.radians(lng - a.lng)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(h))
+
+
+def nearest_location(display: dict[str, Any], point: Point | None) -> dict[str, Any] | None:
+    """The program's site nearest to `point` (its first site when no point was given)."""
+    placed = [loc for loc in display["locations"] if loc["latitude"] is not None]
+    if not placed:
+        return None
+    if point is None:
+        return placed[0]
+    return min(placed, key=lambda loc: haversine_m(point, loc["latitude"], loc["longitude"]))
+
+
+@dataclass
+class Hit:
+    program_id: uuid.UUID
+    display: dict[str, Any]
+    name: str
+    description: str
+    language: str
+    distance_m: float | None = None
+    highlights: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class FacetValue:
+    value: str
+    count: int
+
+
+@dataclass
+class SearchResult:
+    hits: list[Hit]
+    total: int
+    facets: dict[Facet, list[FacetValue]] = field(default_factory=dict)
+
+
+@dataclass
+class IndexStats:
+    backend: str
+    documents: int
+
+
+class SearchBackend(Protocol):
+    """A search engine over program documents. Implementations: postgres, meilisearch."""
+
+    name: str
+
+    async def search(self, session: AsyncSession, query: SearchQuery) -> SearchResult:
+        """Answer `query`; the session is the request's (read-only use)."""
+
+    async def apply(
+        self,
+        session: AsyncSession,
+        documents: Sequence[SearchDocument],
+        removed: Sequence[uuid.UUID],
+    ) -> None:
+        """Store `documents` and remove `removed`; raise if that did not happen."""
+
+    async def begin_rebuild(self, session: AsyncSession) -> Any:
+        """Start a full rebuild; returns a handle for `apply_rebuild` and `finish_rebuild`."""
+
+    async def apply_rebuild(
+        self, session: AsyncSession, handle: Any, documents: Sequence[SearchDocument]
+    ) -> None:
+        """Add one batch of documents to the rebuild."""
+
+    async def finish_rebuild(self, session: AsyncSession, handle: Any) -> None:
+        """Make the rebuilt index the live one."""
+
+    async def stats(self, session: AsyncSession) -> IndexStats:
+        """How many documents the live index holds."""
+
+
+def ordered_facets(counts: dict[str, int], order: Sequence[str] | None = None) -> list[FacetValue]:
+    """Facet values by count (then value), or in a fixed order when the facet has one."""
+    if order is not None:
+        return [FacetValue(v, counts[v]) for v in order if counts.get(v)]
+    return [FacetValue(v, c) for v, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]

@@ -1,0 +1,95 @@
+"""GET /search/programs (anyone, from any origin) and GET /search/status (administrators)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from pydantic import BaseModel
+
+from service.auth.principal import OPTIONAL_AUTH, Principal, PrincipalDep, require_roles
+from service.auth.roles import Role
+from service.db import SessionDep
+from service.errors import problem_responses
+from service.search import service, sync
+from service.search.params import search_params
+from service.search.port import SearchBackend
+from service.search.query import SearchQuery
+from service.search.schemas import HitCollection, SearchPage, SearchStatus
+
+router = APIRouter(tags=["search"])
+GEOJSON = "application/geo+json"
+EXTRA_SCHEMAS: list[type[BaseModel]] = [HitCollection]  # the geo+json 200 above refers to it
+
+DESCRIPTION = """
+Full-text, faceted and geographic search over active programs, in English and Spanish.
+
+* **Words** (`q`) match names, descriptions, taxonomy terms and organization names in
+  both languages, without accents, with synonyms (tutoring ~ homework help, soccer ~
+  fútbol, ...) and typos (one in a word of 5-8 letters, two from 9).
+* **Filters** combine with AND; the values of one repeatable filter with OR
+  (`accessibility`: AND). Ages are years with one decimal.
+* **Cost** is per month: see the README for how each period is normalised.
+* **Facets** (`facets=category,language,...`) count values for the current query;
+  each facet ignores its own filters, as a filter UI expects.
+* **Places**: `near=lat,lng` (with `radius_m`), `zip`, `tract`, `within=city`. A
+  multi-site program is one hit, at its nearest site.
+* `Accept-Language: es` returns Spanish text where the provider wrote it;
+  `Accept: application/geo+json` returns a GeoJSON FeatureCollection.
+"""
+
+
+def backend_of(request: Request) -> SearchBackend:
+    return request.app.state.search_backend
+
+
+Backend = Annotated[SearchBackend, Depends(backend_of)]
+
+
+@router.get(
+    "/search/programs",
+    operation_id="search_programs",
+    summary="Search programs",
+    description=DESCRIPTION,
+    openapi_extra=OPTIONAL_AUTH,
+    response_model=SearchPage,
+    responses={
+        200: {
+            "content": {GEOJSON: {"schema": {"$ref": "#/components/schemas/HitCollection"}}},
+        },
+        **problem_responses(401),
+    },
+)
+async def search_programs(
+    session: SessionDep,
+    principal: PrincipalDep,
+    backend: Backend,
+    query: Annotated[SearchQuery, Depends(search_params)],
+    accept: Annotated[str | None, Header(max_length=500)] = None,
+) -> Response:
+    result = await service.search(session, backend, query)
+    headers = {"Content-Language": query.language, "Vary": "Accept, Accept-Language"}
+    if accept and GEOJSON in accept:
+        body = service.features(result, query).model_dump_json()
+        return Response(body, media_type=GEOJSON, headers=headers)
+    body = service.page(result, query).model_dump_json()
+    return Response(body, media_type="application/json", headers=headers)
+
+
+@router.get(
+    "/search/status",
+    operation_id="search_status",
+    summary="Search index status and outbox lag",
+    responses=problem_responses(401, 403),
+)
+async def search_status(
+    session: SessionDep,
+    backend: Backend,
+    _: Annotated[Principal, require_roles(Role.admin)],
+) -> SearchStatus:
+    stats = await backend.stats(session)
+    return SearchStatus(
+        backend=stats.backend,
+        documents=stats.documents,
+        outbox=await sync.lag(session),
+    )

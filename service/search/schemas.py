@@ -1,0 +1,124 @@
+"""Search API schemas: hits, facets, the page, the GeoJSON form and the index status."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from service.catalog.enums import Category, EnrollmentStatus, Grade, Season
+from service.pagination import Page
+
+
+class OrganizationRef(BaseModel):
+    id: uuid.UUID
+    name: str
+
+
+class HitLocation(BaseModel):
+    id: uuid.UUID
+    name: str | None
+    address_1: str | None
+    city: str | None
+    state: str | None
+    postal_code: str | None
+    is_virtual: bool
+    latitude: float | None
+    longitude: float | None
+
+
+class CostSummary(BaseModel):
+    monthly: float | None = Field(
+        description="Cheapest option per month in USD (see README: how costs are normalised)"
+    )
+    band: str = Field(description="free, up_to_50, 50_to_150, over_150 or unknown")
+    sliding_scale: bool
+    scholarships: bool
+
+
+class Highlights(BaseModel):
+    """Matched words wrapped in <mark>; the rest of the text is HTML-escaped."""
+
+    name: str | None = None
+    description: str | None = None
+
+
+class SearchHit(BaseModel):
+    id: uuid.UUID
+    name: str
+    description: str
+    language: Literal["en", "es"] = Field(description="Language of name and description")
+    organization: OrganizationRef
+    category: Category
+    taxonomy_terms: list[str]
+    min_age: float | None
+    max_age: float | None
+    min_grade: Grade | None
+    max_grade: Grade | None
+    languages: list[str]
+    days: list[str]
+    season: Season
+    starts_on: date | None
+    ends_on: date | None
+    cost: CostSummary
+    enrollment_status: EnrollmentStatus
+    seats_available: int | None
+    registration_deadline: date | None
+    accepting_referrals: bool
+    transportation_provided: bool
+    accessibility: list[str]
+    last_verified_at: datetime | None
+    distance_m: float | None = Field(
+        description="Meters from `near` to the nearest site (null without near or for "
+        "programs with no physical site)"
+    )
+    nearest_location: HitLocation | None = Field(
+        description="The site nearest to `near` (the first site without near)"
+    )
+    locations_count: int
+    highlights: Highlights
+
+
+class FacetCount(BaseModel):
+    value: str
+    count: int
+
+
+class SearchPage(Page[SearchHit]):
+    facets: dict[str, list[FacetCount]] = Field(
+        default_factory=dict,
+        description="Counts per value for the requested facets; each facet ignores its own "
+        "filters (disjunctive), so its counts are what selecting another value would add.",
+    )
+
+
+class HitFeature(BaseModel):
+    type: Literal["Feature"] = "Feature"
+    id: str
+    geometry: dict[str, Any] | None
+    properties: dict[str, Any]
+
+
+class HitCollection(BaseModel):
+    """Hits as a GeoJSON FeatureCollection (RFC 7946) at their nearest site."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[HitFeature]
+    total_items: int
+    page_number: int
+    total_pages: int
+
+
+class OutboxLag(BaseModel):
+    pending: int = Field(description="Outbox rows not yet applied to the index")
+    oldest_age_seconds: float | None
+    retrying: int = Field(description="Rows whose last attempt failed")
+    last_error: str | None
+
+
+class SearchStatus(BaseModel):
+    backend: Literal["postgres", "meilisearch"]
+    documents: int
+    outbox: OutboxLag

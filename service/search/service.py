@@ -1,0 +1,136 @@
+"""Search use cases: check a query's references, ask the backend, shape the answer."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.catalog.enums import Grade
+from service.errors import FieldError, Unprocessable
+from service.geo.service import LOAD_HINT, has_geodata
+from service.pagination import PageParams
+from service.search.port import SearchBackend, SearchResult, nearest_location
+from service.search.query import SearchQuery
+from service.search.schemas import (
+    FacetCount,
+    HitCollection,
+    HitFeature,
+    SearchHit,
+    SearchPage,
+)
+
+_KNOWN = text(
+    """
+    SELECT 'zip' AS kind, code FROM areas WHERE kind = 'zip' AND code = ANY(:zips)
+    UNION ALL
+    SELECT 'tract', code FROM areas WHERE kind = 'tract' AND code = ANY(:tracts)
+    UNION ALL
+    SELECT 'city', code FROM areas WHERE kind = 'city' AND :city
+    UNION ALL
+    SELECT 'taxonomy_term', code FROM taxonomy_terms WHERE code = ANY(:terms)
+    """
+)
+
+
+async def check_references(session: AsyncSession, q: SearchQuery) -> None:
+    """Unknown ZIPs, tracts and taxonomy terms are 422s, not silently empty results."""
+    if not (q.zips or q.tracts or q.within_city or q.taxonomy_terms):
+        return
+    rows = await session.execute(
+        _KNOWN,
+        {
+            "zips": list(q.zips),
+            "tracts": list(q.tracts),
+            "city": q.within_city,
+            "terms": list(q.taxonomy_terms),
+        },
+    )
+    known = {(r.kind, r.code) for r in rows}
+    has_city = any(kind == "city" for kind, _ in known)
+    errors = [
+        FieldError(loc=["query", param], msg=f"unknown {kind} {value}", type="unknown_reference")
+        for param, kind, values in (
+            ("zip", "zip", q.zips),
+            ("tract", "tract", q.tracts),
+            ("taxonomy_term", "taxonomy_term", q.taxonomy_terms),
+        )
+        for value in values
+        if (kind, value) not in known
+    ]
+    if q.within_city and not has_city:
+        errors.append(
+            FieldError(
+                loc=["query", "within"], msg="no city boundary is loaded", type="unknown_reference"
+            )
+        )
+    if errors:
+        place_errors = any(e.loc[1] in ("zip", "tract", "within") for e in errors)
+        detail = "The search names areas or taxonomy terms that do not exist."
+        if place_errors and not await has_geodata(session):
+            detail += " " + LOAD_HINT
+        raise Unprocessable(detail, code="unknown_reference", errors=errors)
+
+
+async def search(session: AsyncSession, backend: SearchBackend, q: SearchQuery) -> SearchResult:
+    await check_references(session, q)
+    return await backend.search(session, q)
+
+
+def hits(result: SearchResult, q: SearchQuery) -> list[SearchHit]:
+    out = []
+    for hit in result.hits:
+        d = hit.display
+        out.append(
+            SearchHit.model_validate(
+                {
+                    **d,
+                    "name": hit.name,
+                    "description": hit.description,
+                    "language": hit.language,
+                    "min_grade": _grade(d["min_grade"]),
+                    "max_grade": _grade(d["max_grade"]),
+                    "distance_m": None if hit.distance_m is None else round(hit.distance_m, 1),
+                    "nearest_location": nearest_location(d, q.near),
+                    "locations_count": len(d["locations"]),
+                    "highlights": hit.highlights,
+                }
+            )
+        )
+    return out
+
+
+def _grade(rank: int | None) -> str | None:
+    return None if rank is None else Grade.from_rank(rank).value
+
+
+def page(result: SearchResult, q: SearchQuery) -> SearchPage:
+    base = SearchPage.build(hits(result, q), result.total, PageParams(q.page, q.per_page))
+    return SearchPage(
+        **base.model_dump(exclude={"contents", "facets"}),
+        contents=base.contents,
+        facets={
+            facet.value: [FacetCount(value=v.value, count=v.count) for v in values]
+            for facet, values in result.facets.items()
+        },
+    )
+
+
+def features(result: SearchResult, q: SearchQuery) -> HitCollection:
+    listed = page(result, q)
+    out = []
+    for hit in listed.contents:
+        site = hit.nearest_location
+        geometry = (
+            {"type": "Point", "coordinates": [site.longitude, site.latitude]}
+            if site is not None and site.latitude is not None
+            else None
+        )
+        out.append(
+            HitFeature(id=str(hit.id), geometry=geometry, properties=hit.model_dump(mode="json"))
+        )
+    return HitCollection(
+        features=out,
+        total_items=listed.total_items,
+        page_number=listed.page_number,
+        total_pages=listed.total_pages,
+    )
