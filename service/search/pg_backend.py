@@ -195,11 +195,14 @@ class PostgresBackend:
         kept = [u for u in units if not (len(u.source) == 1 and u.source[0] in stop)]
         return with_spellings(kept, spellings, self.synonyms)
 
-    def _order(self, q: SearchQuery, tsq: ColumnElement[Any] | None) -> list[SortKey]:
+    def _order(self, q: SearchQuery, units: list[Unit]) -> list[SortKey]:
         sort = q.effective_sort
         by_name = [SortKey(D.name_sort), SortKey(D.program_id)]
-        if sort is Sort.relevance and tsq is not None:
-            return [SortKey(func.ts_rank(D.tsv, tsq), descending=True), *by_name]
+        if sort is Sort.relevance and units:
+            rank = func.ts_rank(D.tsv, f.tsquery(units)) + func.ts_rank(
+                D.tsv, f.tsquery(units, as_typed=True)
+            )
+            return [SortKey(rank, descending=True), *by_name]
         if sort is Sort.distance and q.near is not None:
             # KNN (<->) walks the GiST index nearest first; sites without a point go last.
             return [SortKey(D.geog.op("<->")(f.point(q.near))), *by_name]
@@ -213,7 +216,7 @@ class PostgresBackend:
         groups = f.predicates(query, tsq)
         where = f.all_of(groups)
         total = await session.scalar(select(func.count()).select_from(TABLE).where(*where))
-        hits = await self._page(session, query, tsq, where) if total else []
+        hits = await self._page(session, query, units, where) if total else []
         facets = await self._facets(session, query, groups) if query.facets else {}
         return SearchResult(hits=hits, total=int(total or 0), facets=facets)
 
@@ -221,10 +224,11 @@ class PostgresBackend:
         self,
         session: AsyncSession,
         q: SearchQuery,
-        tsq: ColumnElement[Any] | None,
+        units: list[Unit],
         where: list[ColumnElement[bool]],
     ) -> list[Hit]:
-        order = self._order(q, tsq)
+        tsq = f.tsquery(units) if units else None
+        order = self._order(q, units)
         inner = (
             select(
                 D.program_id,

@@ -50,11 +50,16 @@ def _phrase(phrase: Phrase) -> str:
     return '"' + " ".join(phrase) + '"'
 
 
-def tsquery(units: Sequence[Unit]) -> ColumnElement[Any]:
-    """AND over units of (OR over alternatives, in every configuration)."""
+def tsquery(units: Sequence[Unit], as_typed: bool = False) -> ColumnElement[Any]:
+    """AND over units of (OR over alternatives, in every configuration).
+
+    as_typed: only the words as the user typed them (no synonyms or spellings), which
+    relevance adds as a bonus so that literal matches come first.
+    """
     parts: list[ColumnElement[Any]] = []
     for unit in units:
-        text = " or ".join(_phrase(p) for p in unit.alternatives)
+        phrases = (unit.source,) if as_typed else unit.alternatives
+        text = " or ".join(_phrase(p) for p in phrases)
         either: list[ColumnElement[Any]] = [
             func.websearch_to_tsquery(cfg, literal(text, Text)) for cfg in CONFIGS
         ]
