@@ -34,7 +34,7 @@ class Within(StrEnum):
 
 _NEAR = re.compile(r"^\s*(-?\d{1,2}(?:\.\d+)?)\s*,\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
 _LANGUAGE_RANGE = re.compile(
-    r"^\s*([A-Za-z]{1,8})(?:-[A-Za-z0-9]{1,8})*\s*(?:;\s*q\s*=\s*([0-9.]+))?"
+    r"^\s*([A-Za-z]{1,8})(?:-[A-Za-z0-9]{1,8})*\s*(?:;\s*q\s*=\s*([^,;\s]*))?"
 )
 
 Zip = Annotated[str, StringConstraints(pattern=r"^\d{5}$")]
