@@ -9,7 +9,7 @@ PYTEST_WORKERS ?= 2
 .PHONY: run test lint typecheck unit bench openapi seed geodata clean help
 
 help:
-	@echo "make run       create .venv, find/start PostgreSQL+PostGIS, migrate, load geodata and seeds, serve on :8000"
+	@echo "make run       create .venv, find/start PostgreSQL+PostGIS, migrate, load geodata and seeds, index, run the search worker, serve on :8000"
 	@echo "make test      ruff, mypy and the whole pytest suite (real PostgreSQL + PostGIS)"
 	@echo "make bench     benchmarks under tests/perf (figures, not pass/fail)"
 	@echo "make openapi   rewrite openapi/openapi.json from the app"
@@ -28,7 +28,8 @@ run: $(STAMP)
 	  echo "database: $$YOUTHLINK_DATABASE_URL" && \
 	  $(PY) -m service migrate && \
 	  { $(PY) -m service load-geodata || echo "continuing without geodata"; } && \
-	  $(PY) -m service seed && \
+	  $(PY) -m service seed && $(PY) -m service reindex && \
+	  { $(PY) -m service worker & worker=$$!; trap 'kill $$worker' EXIT INT TERM; } && \
 	  echo "serving on http://127.0.0.1:8000 (interactive docs: http://127.0.0.1:8000/docs)" && \
 	  $(PY) -m service serve --host 127.0.0.1 --port 8000
 

@@ -6,6 +6,7 @@ Every string an API accepts is bounded and refuses what PostgreSQL cannot store
 
 from __future__ import annotations
 
+import re
 from datetime import date, time
 from typing import Annotated, Any
 
@@ -42,6 +43,16 @@ Flag = Annotated[bool, Strict()]
 Int = Annotated[int, Strict()]
 Num = Annotated[float, Strict()]
 Day = Annotated[date, BeforeValidator(_iso_text)]
+
+
+def _iso_date_text(value: Any) -> Any:
+    if isinstance(value, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("give a date as YYYY-MM-DD")
+    return _iso_text(value)
+
+
+# A date in a query string: only YYYY-MM-DD (pydantic would read "0" as 1970-01-01).
+QueryDay = Annotated[date, BeforeValidator(_iso_date_text)]
 
 LOCAL_TIME_SCHEMA = {
     "type": "string",

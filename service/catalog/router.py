@@ -26,6 +26,7 @@ from service.concurrency import IfMatch, set_etag
 from service.db import SessionDep
 from service.errors import problem_responses
 from service.pagination import Page, PageParams, page_params
+from service.schema_types import QueryDay
 from service.settings import get_settings
 
 router = APIRouter(tags=["programs"])
@@ -165,8 +166,8 @@ async def programs_occurrences(
     session: SessionDep,
     principal: PrincipalDep,
     program_id: uuid.UUID,
-    from_: Annotated[date | None, Query(alias="from", description="Default: today")] = None,
-    to: Annotated[date | None, Query(description="Default: 30 days after from")] = None,
+    from_: Annotated[QueryDay | None, Query(alias="from", description="Default: today")] = None,
+    to: Annotated[QueryDay | None, Query(description="Default: 30 days after from")] = None,
 ) -> list[OccurrenceOut]:
     tz = ZoneInfo(get_settings().timezone)
     start = from_ or date.today()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
@@ -15,7 +15,7 @@ from pydantic import StringConstraints
 from service.catalog import languages
 from service.catalog.enums import Accessibility, Category, Grade, Weekday
 from service.errors import FieldError, Unprocessable
-from service.schema_types import ClockTime
+from service.schema_types import ClockTime, QueryDay
 from service.search.document import AGE_BANDS, COST_BAND_NAMES
 from service.search.query import Facet, Point, SearchQuery, Sort
 from service.settings import get_settings
@@ -128,7 +128,7 @@ def search_params(
     day: Annotated[list[Weekday] | None, Query(description="Meets on any of these days")] = None,
     time_from: Annotated[ClockTime | None, Query(description="Meets no earlier than")] = None,
     time_to: Annotated[ClockTime | None, Query(description="Ends no later than")] = None,
-    on_date: Annotated[date | None, Query(description="Runs on this date")] = None,
+    on_date: Annotated[QueryDay | None, Query(description="Runs on this date")] = None,
     near: Annotated[
         str | None, Query(max_length=60, description="lat,lng: distances are measured from here")
     ] = None,

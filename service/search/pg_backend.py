@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import Range, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.search import pg_filters as f
-from service.search.document import AGE_BANDS, COST_BAND_NAMES, WEEKDAYS, SearchDocument
+from service.search.document import SearchDocument
 from service.search.models import SearchDocumentRow, SearchLexicon
 from service.search.port import (
     MARK_END,
@@ -36,6 +36,7 @@ from service.search.port import (
     Hit,
     IndexStats,
     SearchResult,
+    facet_order,
     ordered_facets,
     render_highlight,
 )
@@ -348,12 +349,3 @@ class PostgresBackend:
     async def stats(self, session: AsyncSession) -> IndexStats:
         count = await session.scalar(select(func.count()).select_from(TABLE))
         return IndexStats(backend=self.name, documents=int(count or 0))
-
-
-def facet_order(facet: Facet) -> list[str] | None:
-    """Facets with a natural order keep it (bands, weekdays); the others sort by count."""
-    return {
-        Facet.age_band: [b[0] for b in AGE_BANDS],
-        Facet.cost_band: list(COST_BAND_NAMES),
-        Facet.day: [d.value for d in WEEKDAYS],
-    }.get(facet)

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.search.document import SearchDocument
+from service.search.document import AGE_BANDS, COST_BAND_NAMES, WEEKDAYS, SearchDocument
 from service.search.query import Facet, Point, SearchQuery
 
 # Backends mark matches with these private-use characters; `render_highlight` escapes the
@@ -110,3 +110,12 @@ def ordered_facets(counts: dict[str, int], order: Sequence[str] | None = None) -
     if order is not None:
         return [FacetValue(v, counts[v]) for v in order if counts.get(v)]
     return [FacetValue(v, c) for v, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def facet_order(facet: Facet) -> list[str] | None:
+    """Facets with a natural order keep it (bands, weekdays); the others sort by count."""
+    return {
+        Facet.age_band: [b[0] for b in AGE_BANDS],
+        Facet.cost_band: list(COST_BAND_NAMES),
+        Facet.day: [d.value for d in WEEKDAYS],
+    }.get(facet)

@@ -20,6 +20,7 @@ import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -27,6 +28,9 @@ from service.app import create_app
 from service.auth.roles import Role
 from service.catalog.seed import load_seed_file, seed_id
 from service.keys.service import create_key
+from service.search.pg_backend import PostgresBackend
+from service.search.sync import refresh
+from service.search.text import load_synonyms
 from service.settings import REPO_ROOT, Settings
 from tests.conftest import make_test_database
 
@@ -57,6 +61,9 @@ async def _prepare(url: str, base: Settings) -> dict[str, dict[str, str]]:
 
                 await load_directory(session, base.geodata_dir)
             await load_seed_file(session, base.seeds_dir / "norwalk.json")
+            # Index the seeds, so that search is fuzzed over real documents.
+            program_ids = list(await session.scalars(text("SELECT id FROM programs")))
+            await refresh(session, PostgresBackend(load_synonyms()), program_ids)
             provider_org = seed_id("organization", "harbor-lights-youth")
             from sqlalchemy import select
 

@@ -101,7 +101,13 @@ FILTER_CASES: list[tuple[dict[str, Any], set[str]]] = [
 ]
 
 
-@pytest.mark.parametrize(("params", "expected"), FILTER_CASES, ids=lambda v: str(v))
+def case_id(params: dict[str, Any]) -> str:
+    return "&".join(f"{k}={v}" for k, v in params.items()) or "(none)"
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"), FILTER_CASES, ids=[case_id(p) for p, _ in FILTER_CASES]
+)
 async def test_filters_find_exactly_the_expected_programs(
     world: SearchWorld, params: dict[str, Any], expected: set[str]
 ) -> None:
@@ -214,7 +220,7 @@ FACET_QUERIES: list[dict[str, Any]] = [
 ]
 
 
-@pytest.mark.parametrize("params", FACET_QUERIES, ids=lambda v: str(v))
+@pytest.mark.parametrize("params", FACET_QUERIES, ids=[case_id(p) for p in FACET_QUERIES])
 async def test_facet_counts_equal_the_filtered_list_sizes(
     world: SearchWorld, params: dict[str, Any]
 ) -> None:
@@ -267,7 +273,9 @@ BAD_REQUESTS: list[tuple[dict[str, Any], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("params", "field"), BAD_REQUESTS, ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    ("params", "field"), BAD_REQUESTS, ids=[case_id(p) for p, _ in BAD_REQUESTS]
+)
 async def test_invalid_searches_are_422_problems(
     world: SearchWorld, params: dict[str, Any], field: str
 ) -> None:

@@ -1,0 +1,202 @@
+"""The Meilisearch search backend (meilisearch-python; active when YOUTHLINK_MEILI_URL is set).
+
+The client is synchronous, so every call runs in a worker thread, never on the event loop.
+Writes wait for their Meilisearch task to succeed before the outbox rows are deleted.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
+
+import anyio.to_thread
+import meilisearch
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.search import meili_mapping as m
+from service.search.document import SearchDocument
+from service.search.port import (
+    FacetValue,
+    Hit,
+    IndexStats,
+    SearchResult,
+    facet_order,
+    haversine_m,
+    nearest_location,
+    ordered_facets,
+    render_highlight,
+)
+from service.search.query import Facet, SearchQuery
+from service.search.stopwords import STOP_WORDS
+from service.search.text import Synonyms
+from service.settings import Settings
+
+T = TypeVar("T")
+TASK_TIMEOUT_MS = 120_000
+
+
+class SearchSyncError(RuntimeError):
+    """Meilisearch did not apply a write."""
+
+
+@dataclass
+class Rebuild:
+    uid: str
+
+
+class MeiliBackend:
+    name = "meilisearch"
+
+    def __init__(self, client: meilisearch.Client, index: str, synonyms: Synonyms) -> None:
+        self.client = client
+        self.index = index
+        self.settings = m.settings(synonyms, STOP_WORDS)
+        self._ready = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings, synonyms: Synonyms) -> MeiliBackend:
+        assert settings.meili_url
+        client = meilisearch.Client(
+            settings.meili_url, settings.meili_master_key, timeout=int(settings.meili_timeout_s)
+        )
+        return cls(client, settings.meili_index, synonyms)
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs))
+
+    # ------------------------------------------------------------------ tasks and indexes
+
+    def _wait(self, task: Any) -> None:
+        done = self.client.wait_for_task(task.task_uid, timeout_in_ms=TASK_TIMEOUT_MS)
+        if done.status != "succeeded":
+            raise SearchSyncError(f"Meilisearch task {done.uid} {done.status}: {done.error}")
+
+    def _create_index(self, uid: str) -> None:
+        try:
+            self.client.get_index(uid)
+        except meilisearch.errors.MeilisearchApiError as exc:
+            if exc.code != "index_not_found":
+                raise
+            self._wait(self.client.create_index(uid, {"primaryKey": "id"}))
+        self._wait(self.client.index(uid).update_settings(self.settings))
+
+    async def _ensure_live(self) -> None:
+        if not self._ready:
+            await self._call(self._create_index, self.index)
+            self._ready = True
+
+    # ------------------------------------------------------------------ reading
+
+    async def search(self, session: AsyncSession, query: SearchQuery) -> SearchResult:
+        await self._ensure_live()
+        extra = m.facet_requests(self.index, query)
+        queries = [m.search_request(self.index, query), *[r for _, _, r in extra]]
+        results = (await self._call(self.client.multi_search, queries))["results"]
+        main = results[0]
+        return SearchResult(
+            hits=[self._hit(h, query) for h in main["hits"]],
+            total=int(main.get("totalHits", 0)),
+            facets=self._facets(query, main, list(zip(extra, results[1:], strict=True))),
+        )
+
+    def _hit(self, raw: dict[str, Any], q: SearchQuery) -> Hit:
+        spanish = q.language == "es" and bool(raw.get("name_es"))
+        formatted = raw.get("_formatted", {})
+        suffix = "_es" if spanish else ""
+        name = raw[f"name{suffix}"]
+        description = raw.get(f"description{suffix}") or raw["description"]
+        highlights = {}
+        for key in ("name", "description"):
+            if (rendered := render_highlight(formatted.get(f"{key}{suffix}"))) is not None:
+                highlights[key] = rendered
+        site = nearest_location(raw["display"], q.near)
+        distance = (
+            haversine_m(q.near, site["latitude"], site["longitude"])
+            if q.near is not None and site is not None
+            else None
+        )
+        return Hit(
+            program_id=uuid.UUID(raw["program_id"]),
+            display=raw["display"],
+            name=name,
+            description=description,
+            language="es" if spanish else "en",
+            distance_m=distance,
+            highlights=highlights,
+        )
+
+    def _facets(
+        self,
+        q: SearchQuery,
+        main: dict[str, Any],
+        extra: list[tuple[tuple[Facet, str | None, dict[str, Any]], dict[str, Any]]],
+    ) -> dict[Facet, list[FacetValue]]:
+        counts: dict[Facet, dict[str, int]] = {f: {} for f in q.facets}
+        for facet in q.facets:
+            attribute = m.FACET_ATTRIBUTE[facet]
+            counts[facet].update(main.get("facetDistribution", {}).get(attribute, {}))
+        for (facet, value, _), result in extra:
+            if value is not None:
+                if result.get("totalHits"):
+                    counts[facet][value] = int(result["totalHits"])
+            else:
+                attribute = m.FACET_ATTRIBUTE[facet]
+                counts[facet].update(result.get("facetDistribution", {}).get(attribute, {}))
+        return {f: ordered_facets(c, facet_order(f)) for f, c in counts.items()}
+
+    # ------------------------------------------------------------------ writing
+
+    def _write(
+        self, uid: str, documents: Sequence[SearchDocument], removed: Sequence[uuid.UUID]
+    ) -> None:
+        index = self.client.index(uid)
+        if documents:
+            rows = [row for doc in documents for row in m.documents(doc)]
+            self._wait(index.add_documents(rows, primary_key="id"))
+        # Sites a program no longer has, and programs no longer searchable.
+        stale = [
+            f"(program_id = {m.quote(str(d.program_id))} AND site >= {max(len(d.points), 1)})"
+            for d in documents
+        ]
+        if removed:
+            stale.append(f"program_id IN [{', '.join(m.quote(str(r)) for r in removed)}]")
+        if stale:
+            self._wait(index.delete_documents(filter=" OR ".join(stale)))
+
+    async def apply(
+        self,
+        session: AsyncSession,
+        documents: Sequence[SearchDocument],
+        removed: Sequence[uuid.UUID],
+    ) -> None:
+        await self._ensure_live()
+        await self._call(self._write, self.index, documents, removed)
+
+    async def begin_rebuild(self, session: AsyncSession) -> Rebuild:
+        await self._ensure_live()
+        uid = f"{self.index}_rebuild_{int(time.time())}"
+        await self._call(self._create_index, uid)
+        return Rebuild(uid)
+
+    async def apply_rebuild(
+        self, session: AsyncSession, handle: Any, documents: Sequence[SearchDocument]
+    ) -> None:
+        await self._call(self._write, handle.uid, documents, [])
+
+    def _swap(self, uid: str) -> None:
+        self._wait(self.client.swap_indexes([{"indexes": [self.index, uid]}]))
+        self._wait(self.client.delete_index(uid))  # after the swap it holds the old documents
+
+    async def finish_rebuild(self, session: AsyncSession, handle: Any) -> None:
+        await self._call(self._swap, handle.uid)
+
+    async def stats(self, session: AsyncSession) -> IndexStats:
+        await self._ensure_live()
+        result = await self._call(
+            self.client.index(self.index).search, "", {"hitsPerPage": 0, "page": 1}
+        )
+        return IndexStats(backend=self.name, documents=int(result.get("totalHits", 0)))

@@ -1,0 +1,323 @@
+"""The Meilisearch side of the mapping, with no I/O: index settings, documents, filters.
+
+Meilisearch holds one `_geo` point per document, so a program becomes one document per
+physical site (one without `_geo` when it has none), and `program_id` is the index's
+distinct attribute: a multi-site program is one hit, at its best-ranked (under a
+_geoPoint sort: nearest) site, and facet counts count programs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import date, time
+from decimal import Decimal
+from typing import Any
+
+from service.search.document import WEEKDAYS, SearchDocument, seasons_on
+from service.search.port import MARK_END, MARK_START
+from service.search.query import Facet, SearchQuery, Sort
+from service.search.text import Synonyms
+
+MAX_SLOTS = 21  # weekly (day, opens, closes) slots stored per document
+NO_DEADLINE = 99991231
+MINUTES_PER_DAY = 24 * 60
+
+SEARCHABLE = [
+    "name",
+    "name_es",
+    "terms",
+    "terms_es",
+    "organization_name",
+    "description",
+    "description_es",
+]
+FACET_ATTRIBUTE = {
+    Facet.category: "category",
+    Facet.language: "languages",
+    Facet.age_band: "age_bands",
+    Facet.cost_band: "cost_band",
+    Facet.day: "days",
+    Facet.zip: "zips",
+}
+SLOT_FIELDS = [f"slot_{i}_{part}" for i in range(MAX_SLOTS) for part in ("day", "open", "close")]
+FILTERABLE = [
+    "program_id",
+    "site",
+    "category",
+    "term_codes",
+    "age_lo",
+    "age_hi",
+    "age_bands",
+    "grade_lo",
+    "grade_hi",
+    "monthly_cost",
+    "cost_band",
+    "languages",
+    "days",
+    *SLOT_FIELDS,
+    "season",
+    "runs_from",
+    "runs_to",
+    "enrollment_status",
+    "registration_deadline",
+    "accepting_referrals",
+    "transportation",
+    "accessibility",
+    "virtual",
+    "in_person",
+    "last_verified_at",
+    "zips",
+    "tracts",
+    "in_city",
+    "_geo",
+]
+SORTABLE = ["name_sort", "program_id", "last_verified_at", "_geo"]
+# "sort" first: an explicit sort (name, distance, recently verified) orders the hits as it
+# does on postgres; without one, the usual relevance rules apply.
+RANKING_RULES = ["sort", "words", "typo", "proximity", "attribute", "exactness"]
+
+
+def settings(synonyms: Synonyms, stop_words: Iterable[str] = ()) -> dict[str, Any]:
+    """Index settings, from the same synonyms file as the postgres adapter."""
+    table: dict[str, list[str]] = {}
+    for phrase, group in synonyms.by_phrase.items():
+        table[" ".join(phrase)] = [" ".join(p) for p in group if p != phrase]
+    return {
+        "searchableAttributes": SEARCHABLE,
+        "filterableAttributes": FILTERABLE,
+        "sortableAttributes": SORTABLE,
+        "displayedAttributes": ["*"],
+        "distinctAttribute": "program_id",
+        "rankingRules": RANKING_RULES,
+        "synonyms": table,
+        "stopWords": sorted(stop_words),
+        "typoTolerance": {
+            "enabled": True,
+            "minWordSizeForTypos": {"oneTypo": 5, "twoTypos": 9},
+        },
+        "faceting": {"maxValuesPerFacet": 100},
+        "pagination": {"maxTotalHits": 100_000},
+        "localizedAttributes": [
+            {"attributePatterns": ["*_es"], "locales": ["spa"]},
+            {"attributePatterns": ["name", "description", "terms"], "locales": ["eng"]},
+        ],
+    }
+
+
+def _day_int(d: date) -> int:
+    return d.year * 10_000 + d.month * 100 + d.day
+
+
+def _json_number(value: Decimal) -> float:
+    return float(value)
+
+
+def documents(doc: SearchDocument) -> list[dict[str, Any]]:
+    """The Meilisearch documents of one program: one per physical site."""
+    base: dict[str, Any] = {
+        "program_id": str(doc.program_id),
+        "name": doc.name,
+        "name_es": doc.name_es,
+        "description": doc.description,
+        "description_es": doc.description_es,
+        "terms": doc.terms,
+        "terms_es": doc.terms_es,
+        "organization_name": doc.organization_name,
+        "name_sort": doc.name.casefold(),
+        "term_codes": list(doc.term_codes),
+        "category": doc.category,
+        "age_lo": _json_number(doc.age_lo),
+        "age_hi": _json_number(doc.age_hi),
+        "age_bands": list(doc.age_bands),
+        "grade_lo": doc.grade_lo,
+        "grade_hi": doc.grade_hi,
+        "cost_band": doc.cost_band,
+        "languages": list(doc.languages),
+        "days": list(doc.days),
+        "season": doc.season,
+        "runs_from": _day_int(doc.runs_from),
+        "runs_to": _day_int(doc.runs_to),
+        "enrollment_status": doc.enrollment_status,
+        "registration_deadline": (
+            _day_int(doc.registration_deadline) if doc.registration_deadline else NO_DEADLINE
+        ),
+        "accepting_referrals": doc.accepting_referrals,
+        "transportation": doc.transportation,
+        "accessibility": list(doc.accessibility),
+        "virtual": doc.virtual,
+        "in_person": doc.in_person,
+        "last_verified_at": int(doc.last_verified_at.timestamp()) if doc.last_verified_at else 0,
+        "zips": list(doc.zips),
+        "tracts": list(doc.tracts),
+        "in_city": doc.in_city,
+        "display": doc.display,
+    }
+    if doc.monthly_cost is not None:
+        base["monthly_cost"] = _json_number(doc.monthly_cost)
+    for i, (day, opens, closes) in enumerate(doc.slots[:MAX_SLOTS]):
+        base |= {f"slot_{i}_day": day, f"slot_{i}_open": opens, f"slot_{i}_close": closes}
+    points = doc.points or ((None, None),)
+    return [
+        {
+            **base,
+            "id": f"{doc.program_id}-{i}",
+            "site": i,
+            **({"_geo": {"lat": lat, "lng": lng}} if lat is not None else {}),
+        }
+        for i, (lat, lng) in enumerate(points)
+    ]
+
+
+def quote(value: str) -> str:
+    """A Meilisearch filter string literal."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _in(attribute: str, values: Iterable[str]) -> str:
+    return f"{attribute} IN [{', '.join(quote(v) for v in values)}]"
+
+
+def _minutes(t: time | None, default: int) -> int:
+    return default if t is None else t.hour * 60 + t.minute
+
+
+def slot_filter(q: SearchQuery, days: Iterable[str]) -> str:
+    """Some stored slot on one of `days` (any when empty) inside q's time window."""
+    opens, closes = _minutes(q.time_from, 0), _minutes(q.time_to, MINUTES_PER_DAY)
+    wanted = [[w.value for w in WEEKDAYS].index(d) for d in days]
+    alternatives = []
+    for i in range(MAX_SLOTS):
+        parts = [f"slot_{i}_open >= {opens}", f"slot_{i}_close <= {closes}"]
+        if wanted:
+            parts.insert(0, f"slot_{i}_day IN [{', '.join(map(str, wanted))}]")
+        alternatives.append("(" + " AND ".join(parts) + ")")
+    return "(" + " OR ".join(alternatives) + ")"
+
+
+def _flag(attribute: str, value: bool) -> str:
+    return f"{attribute} = {'true' if value else 'false'}"
+
+
+def filters(q: SearchQuery) -> list[str]:
+    """q's filters as Meilisearch filter expressions (ANDed by the caller)."""
+    out: list[str] = []
+    if q.categories:
+        out.append(_in("category", [c.value for c in q.categories]))
+    if q.taxonomy_terms:
+        out.append(_in("term_codes", q.taxonomy_terms))
+    if q.age is not None:
+        out.append(f"age_lo <= {q.age} AND age_hi >= {q.age}")
+    if q.age_min is not None:
+        out.append(f"age_hi >= {q.age_min}")
+    if q.age_max is not None:
+        out.append(f"age_lo <= {q.age_max}")
+    if q.age_bands:
+        out.append(_in("age_bands", q.age_bands))
+    if q.grade is not None:
+        out.append(f"grade_lo <= {q.grade} AND grade_hi >= {q.grade}")
+    if q.free is not None:
+        out.append("monthly_cost = 0" if q.free else "monthly_cost > 0")
+    if q.max_cost is not None:
+        out.append(f"monthly_cost <= {q.max_cost}")
+    if q.cost_bands:
+        out.append(_in("cost_band", q.cost_bands))
+    if q.languages:
+        out.append(_in("languages", q.languages))
+    if q.days:
+        out.append(_in("days", [d.value for d in q.days]))
+        if q.has_window:
+            out.append(slot_filter(q, [d.value for d in q.days]))
+    if q.has_window:
+        out.append(slot_filter(q, []))
+    if q.on_date is not None:
+        out.append(_in("season", [s.value for s in seasons_on(q.on_date)]))
+        day = _day_int(q.on_date)
+        out.append(f"runs_from <= {day} AND runs_to >= {day}")
+    if q.near is not None and q.radius_m is not None:
+        out.append(f"_geoRadius({q.near.lat}, {q.near.lng}, {q.radius_m})")
+    if q.zips:
+        out.append(_in("zips", q.zips))
+    if q.tracts:
+        out.append(_in("tracts", q.tracts))
+    if q.within_city:
+        out.append("in_city = true")
+    if q.virtual is not None:
+        out.append("virtual = true" if q.virtual else "in_person = true")
+    if q.transportation is not None:
+        out.append(_flag("transportation", q.transportation))
+    if q.accessibility:
+        out.extend(f"accessibility = {quote(a)}" for a in q.accessibility)
+    if q.enrollment_open is not None:
+        today = _day_int(q.today)
+        is_open = f'(enrollment_status = "open" AND registration_deadline >= {today})'
+        out.append(is_open if q.enrollment_open else f"NOT {is_open}")
+    if q.accepting_referrals is not None:
+        out.append(_flag("accepting_referrals", q.accepting_referrals))
+    if q.verified_since is not None:
+        out.append(f"last_verified_at >= {int(q.verified_since.timestamp())}")
+    return out
+
+
+def sort(q: SearchQuery) -> list[str] | None:
+    by_name = ["name_sort:asc", "program_id:asc"]
+    chosen = q.effective_sort
+    if chosen is Sort.relevance:
+        return None
+    if chosen is Sort.distance and q.near is not None:
+        return [f"_geoPoint({q.near.lat}, {q.near.lng}):asc", *by_name]
+    if chosen is Sort.recently_verified:
+        return ["last_verified_at:desc", *by_name]
+    return by_name
+
+
+def search_request(index: str, q: SearchQuery) -> dict[str, Any]:
+    """The main multi-search query: one page of hits, highlighted."""
+    request: dict[str, Any] = {
+        "indexUid": index,
+        "q": q.text or "",
+        "filter": filters(q),
+        "page": q.page,
+        "hitsPerPage": q.per_page,
+        "matchingStrategy": "all",
+        "attributesToHighlight": ["name", "name_es", "description", "description_es"],
+        "highlightPreTag": MARK_START,
+        "highlightPostTag": MARK_END,
+        "attributesToCrop": ["description", "description_es"],
+        "cropLength": 24,
+        "cropMarker": " … ",
+    }
+    if (order := sort(q)) is not None:
+        request["sort"] = order
+    facets_here = [FACET_ATTRIBUTE[f] for f in q.facets if not _separate(q, f)]
+    if facets_here:
+        request["facets"] = facets_here
+    return request
+
+
+def _separate(q: SearchQuery, facet: Facet) -> bool:
+    """A facet needs its own query when q filters its group or (day) has a time window."""
+    return q.filters_facet(facet) or (facet is Facet.day and q.has_window)
+
+
+def facet_requests(index: str, q: SearchQuery) -> list[tuple[Facet, str | None, dict[str, Any]]]:
+    """Extra count queries for disjunctive facets: (facet, value or None, request)."""
+    out: list[tuple[Facet, str | None, dict[str, Any]]] = []
+    for facet in q.facets:
+        if not _separate(q, facet):
+            continue
+        free = q.without(facet)
+        base = {"indexUid": index, "q": q.text or "", "matchingStrategy": "all", "hitsPerPage": 0}
+        if facet is Facet.day and q.has_window:
+            for day in WEEKDAYS:
+                day_filter = [*filters(free), _in("days", [day.value]), slot_filter(q, [day.value])]
+                out.append((facet, day.value, {**base, "page": 1, "filter": day_filter}))
+        else:
+            request = {
+                **base,
+                "page": 1,
+                "filter": filters(free),
+                "facets": [FACET_ATTRIBUTE[facet]],
+            }
+            out.append((facet, None, request))
+    return out
