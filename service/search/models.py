@@ -1,5 +1,8 @@
 """Tables of the search subsystem: the postgres adapter's documents and lexicon, the outbox.
 
+search_documents holds only what filters, sorts and ranks (a narrow row scans fast);
+search_texts holds what hits show.
+
 search_documents is derived data: `python -m service reindex` rebuilds it from the
 catalog at any time. The outbox is how catalog writes reach whichever backend is active.
 """
@@ -15,7 +18,6 @@ from geoalchemy2 import Geography
 from sqlalchemy import (
     BigInteger,
     Boolean,
-    Computed,
     ForeignKey,
     Index,
     Integer,
@@ -38,19 +40,6 @@ from sqlalchemy.dialects.postgresql import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base
-
-# Weighted over both languages: name (A), taxonomy terms (B), organization (C),
-# description (D). yl_en/yl_es/yl_simple are unaccent-ing copies of the built-in
-# english/spanish/simple configurations (created by migration 0002).
-TSV_EXPRESSION = (
-    "setweight(to_tsvector('yl_en'::regconfig, name), 'A')"
-    " || setweight(to_tsvector('yl_es'::regconfig, coalesce(name_es, name)), 'A')"
-    " || setweight(to_tsvector('yl_en'::regconfig, terms), 'B')"
-    " || setweight(to_tsvector('yl_es'::regconfig, terms_es), 'B')"
-    " || setweight(to_tsvector('yl_simple'::regconfig, organization_name), 'C')"
-    " || setweight(to_tsvector('yl_en'::regconfig, description), 'D')"
-    " || setweight(to_tsvector('yl_es'::regconfig, coalesce(description_es, '')), 'D')"
-)
 
 
 class SearchDocumentRow(Base):
@@ -78,14 +67,7 @@ class SearchDocumentRow(Base):
         ForeignKey("programs.id", ondelete="CASCADE"), primary_key=True
     )
     organization_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    organization_name: Mapped[str] = mapped_column(Text)
-    name: Mapped[str] = mapped_column(Text)
     name_sort: Mapped[str] = mapped_column(Text, index=True)
-    description: Mapped[str] = mapped_column(Text)
-    name_es: Mapped[str | None] = mapped_column(Text)
-    description_es: Mapped[str | None] = mapped_column(Text)
-    terms: Mapped[str] = mapped_column(Text)
-    terms_es: Mapped[str] = mapped_column(Text)
     term_codes: Mapped[list[str]] = mapped_column(ARRAY(Text))
     category: Mapped[str] = mapped_column(String(40), index=True)
     ages: Mapped[Range[Decimal]] = mapped_column(NUMRANGE)
@@ -114,9 +96,25 @@ class SearchDocumentRow(Base):
     zips: Mapped[list[str]] = mapped_column(ARRAY(Text))
     tracts: Mapped[list[str]] = mapped_column(ARRAY(Text))
     in_city: Mapped[bool] = mapped_column(Boolean)
-    display: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    tsv: Mapped[Any] = mapped_column(TSVECTOR, Computed(TSV_EXPRESSION, persisted=True))
+    tsv: Mapped[Any] = mapped_column(
+        TSVECTOR, comment="Weighted English + Spanish text (pg_index.TSV_PARTS)"
+    )
     indexed_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class SearchTextRow(Base):
+    """What a hit shows, read only for the rows of a page (keeps search_documents narrow)."""
+
+    __tablename__ = "search_texts"
+
+    program_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("search_documents.program_id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text)
+    name_es: Mapped[str | None] = mapped_column(Text)
+    description_es: Mapped[str | None] = mapped_column(Text)
+    display: Mapped[dict[str, Any]] = mapped_column(JSONB)
 
 
 class SearchLexicon(Base):

@@ -26,12 +26,11 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY
 
 from service.search.document import WEEKDAYS, seasons_on
 from service.search.models import SearchDocumentRow
 from service.search.query import FACET_FILTERS, Facet, Point, SearchQuery
-from service.search.text import Phrase, Unit
 
 D = SearchDocumentRow.__table__.c
 # The unaccent-ing text search configurations of migration 0002.
@@ -46,28 +45,12 @@ def point(p: Point) -> ColumnElement[Any]:
     return cast(func.ST_SetSRID(func.ST_MakePoint(p.lng, p.lat), 4326), Geography)
 
 
-def _phrase(phrase: Phrase) -> str:
-    return '"' + " ".join(phrase) + '"'
+def tsquery(compiled: str) -> ColumnElement[Any]:
+    """A tsquery from the text pg_text.QueryCompiler built (stems, already deduplicated)."""
+    return cast(literal(compiled, Text), TSQUERY)
 
 
-def tsquery(units: Sequence[Unit], as_typed: bool = False) -> ColumnElement[Any]:
-    """AND over units of (OR over alternatives, in every configuration).
-
-    as_typed: only the words as the user typed them (no synonyms or spellings), which
-    relevance adds as a bonus so that literal matches come first.
-    """
-    parts: list[ColumnElement[Any]] = []
-    for unit in units:
-        phrases = (unit.source,) if as_typed else unit.alternatives
-        text = " or ".join(_phrase(p) for p in phrases)
-        either: list[ColumnElement[Any]] = [
-            func.websearch_to_tsquery(cfg, literal(text, Text)) for cfg in CONFIGS
-        ]
-        parts.append(_chain("||", either))
-    return _chain("&&", parts)
-
-
-def _chain(operator: str, operands: Sequence[ColumnElement[Any]]) -> ColumnElement[Any]:
+def chain(operator: str, operands: Sequence[ColumnElement[Any]]) -> ColumnElement[Any]:
     result = operands[0]
     for other in operands[1:]:
         result = result.op(operator)(other)

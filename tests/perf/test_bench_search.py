@@ -93,6 +93,7 @@ async def _load(url: str, n: int) -> tuple[float, float]:
             await synthetic.generate(conn, n, seed=7)
             await conn.execute("TRUNCATE search_outbox")
         load = time.perf_counter() - started
+        await conn.execute("ANALYZE")
     finally:
         await conn.close()
     engine = create_async_engine(url, poolclass=NullPool)
@@ -100,10 +101,13 @@ async def _load(url: str, n: int) -> tuple[float, float]:
         started = time.perf_counter()
         await sync.reindex(async_sessionmaker(engine), PostgresBackend(load_synonyms()), 2000)
         index = time.perf_counter() - started
-        async with engine.connect() as c:
-            await c.exec_driver_sql("VACUUM ANALYZE search_documents, search_lexicon")
     finally:
         await engine.dispose()
+    conn = await asyncpg.connect(_dsn(url))
+    try:
+        await conn.execute("VACUUM ANALYZE search_documents, search_lexicon")
+    finally:
+        await conn.close()
     return load, index
 
 
