@@ -16,7 +16,7 @@ from typing import Any
 
 from service.search.document import WEEKDAYS, SearchDocument, seasons_on
 from service.search.port import MARK_END, MARK_START
-from service.search.query import Facet, SearchQuery, Sort
+from service.search.query import MAX_HITS, Facet, SearchQuery, Sort
 from service.search.text import Synonyms
 
 MAX_SLOTS = 21  # weekly (day, opens, closes) slots stored per document
@@ -97,7 +97,7 @@ def settings(synonyms: Synonyms, stop_words: Iterable[str] = ()) -> dict[str, An
             "minWordSizeForTypos": {"oneTypo": 5, "twoTypos": 9},
         },
         "faceting": {"maxValuesPerFacet": 100},
-        "pagination": {"maxTotalHits": 100_000},
+        "pagination": {"maxTotalHits": MAX_HITS},
         "localizedAttributes": [
             {"attributePatterns": ["*_es"], "locales": ["spa"]},
             {"attributePatterns": ["name", "description", "terms"], "locales": ["eng"]},

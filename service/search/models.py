@@ -102,6 +102,20 @@ class SearchDocumentRow(Base):
     indexed_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
+class SearchSiteRow(Base):
+    """One row per physical site of an indexed program: radius filters test sites one by
+    one (a multi-site program's MultiPoint has a bounding box too wide to filter on)."""
+
+    __tablename__ = "search_sites"
+    __table_args__ = (Index("ix_search_sites_point", "point", postgresql_using="gist"),)
+
+    program_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("search_documents.program_id", ondelete="CASCADE"), primary_key=True
+    )
+    site: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    point: Mapped[Any] = mapped_column(Geography("POINT", srid=4326, spatial_index=False))
+
+
 class SearchTextRow(Base):
     """What a hit shows, read only for the rows of a page (keeps search_documents narrow)."""
 

@@ -17,11 +17,11 @@ from service.catalog.enums import Accessibility, Category, Grade, Weekday
 from service.errors import FieldError, Unprocessable
 from service.schema_types import ClockTime, QueryDay
 from service.search.document import AGE_BANDS, COST_BAND_NAMES
-from service.search.query import Facet, Point, SearchQuery, Sort
+from service.search.query import MAX_HITS, Facet, Point, SearchQuery, Sort
 from service.settings import get_settings
 
 MAX_RADIUS_M = 100_000
-MAX_PAGE = 500  # deep paging is for export APIs (HSDS), not for search
+MAX_PAGE = MAX_HITS  # with per_page=1; page * per_page is checked against MAX_HITS
 SUPPORTED_LANGUAGES = ("en", "es")
 
 AgeBand = StrEnum("AgeBand", {b[0]: b[0] for b in AGE_BANDS})  # type: ignore[misc]
@@ -172,6 +172,10 @@ def search_params(
         errors.append(_bad("age_min", "age_min is above age_max"))
     if time_from and time_to and time_from >= time_to:
         errors.append(_bad("time_from", "time_from must be before time_to"))
+    if (page - 1) * per_page >= MAX_HITS:
+        errors.append(
+            _bad("page", f"search reaches the first {MAX_HITS} hits; narrow the search instead")
+        )
     wanted_facets = _facets(facets or [], errors)
     wanted_languages = _languages(language or [], errors)
     if errors:

@@ -40,7 +40,7 @@ from service.search.port import (
     ordered_facets,
     render_highlight,
 )
-from service.search.query import Facet, SearchQuery, Sort
+from service.search.query import MAX_HITS, Facet, SearchQuery, Sort
 from service.search.text import (
     Synonyms,
     lexicon_words,
@@ -82,9 +82,9 @@ class PostgresBackend:
         sort = q.effective_sort
         by_name = [SortKey(D.name_sort), SortKey(D.program_id)]
         if sort is Sort.relevance and words is not None:
-            rank = func.ts_rank(D.tsv, f.tsquery(words.full)) + func.ts_rank(
-                D.tsv, f.tsquery(words.typed)
-            )
+            rank: ColumnElement[Any] = func.ts_rank(D.tsv, f.tsquery(words.full))
+            if words.typed != words.full:  # literal matches outrank synonyms and spellings
+                rank = rank + func.ts_rank(D.tsv, f.tsquery(words.typed))
             return [SortKey(rank, descending=True), *by_name]
         if sort is Sort.distance and q.near is not None:
             # KNN (<->) walks the GiST index nearest first; sites without a point go last.
@@ -98,7 +98,8 @@ class PostgresBackend:
         tsq = f.tsquery(words.full) if words else None
         groups = f.predicates(query, tsq)
         where = f.all_of(groups)
-        total = await session.scalar(select(func.count()).select_from(TABLE).where(*where))
+        capped = select(D.program_id).where(*where).limit(MAX_HITS).subquery()
+        total = await session.scalar(select(func.count()).select_from(capped))
         hits = await self._page(session, query, words, where) if total else []
         facets = await self._facets(session, query, groups) if query.facets else {}
         return SearchResult(hits=hits, total=int(total or 0), facets=facets)

@@ -29,10 +29,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, TSQUERY
 
 from service.search.document import WEEKDAYS, seasons_on
-from service.search.models import SearchDocumentRow
+from service.search.models import SearchDocumentRow, SearchSiteRow
 from service.search.query import FACET_FILTERS, Facet, Point, SearchQuery
 
 D = SearchDocumentRow.__table__.c
+S = SearchSiteRow.__table__.c
 # The unaccent-ing text search configurations of migration 0002.
 EN: ColumnElement[Any] = literal_column("'yl_en'::regconfig")
 ES: ColumnElement[Any] = literal_column("'yl_es'::regconfig")
@@ -126,7 +127,13 @@ def predicates(
         common.append(D.season.in_([s.value for s in seasons_on(q.on_date)]))
         common.append(D.runs.op("@>")(literal(q.on_date)))
     if q.near is not None and q.radius_m is not None:
-        common.append(func.ST_DWithin(D.geog, point(q.near), q.radius_m, False))
+        common.append(
+            D.program_id.in_(
+                select(S.program_id).where(
+                    func.ST_DWithin(S.point, point(q.near), q.radius_m, False)
+                )
+            )
+        )
     if q.zips:
         under(Facet.zip).append(D.zips.op("&&")(_text_array(q.zips)))
     if q.tracts:

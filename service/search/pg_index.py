@@ -5,17 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, Text, bindparam, func, literal_column
+from sqlalchemy import ColumnElement, Table, Text, bindparam, delete, func, literal_column
 from sqlalchemy.dialects.postgresql import Range, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.search.document import SearchDocument
-from service.search.models import SearchDocumentRow, SearchLexicon, SearchTextRow
+from service.search.models import (
+    SearchDocumentRow,
+    SearchLexicon,
+    SearchSiteRow,
+    SearchTextRow,
+)
 from service.search.pg_filters import EN, ES, SIMPLE, chain
 from service.search.text import fold, lexicon_words
 
 DOCUMENTS: Table = SearchDocumentRow.__table__  # type: ignore[assignment]
 TEXTS: Table = SearchTextRow.__table__  # type: ignore[assignment]
+SITES: Table = SearchSiteRow.__table__  # type: ignore[assignment]
 LEXICON_BATCH = 5000
 
 # The weighted tsvector over English and Spanish: names (A), taxonomy terms (B),
@@ -131,6 +137,16 @@ async def upsert_documents(session: AsyncSession, documents: Sequence[SearchDocu
         ),
         [document_row(d) for d in documents],
     )
+    await session.execute(
+        delete(SITES).where(SITES.c.program_id == func.any([d.program_id for d in documents]))
+    )
+    sites = [
+        {"program_id": d.program_id, "site": i, "point": f"SRID=4326;POINT({lng} {lat})"}
+        for d in documents
+        for i, (lat, lng) in enumerate(d.points)
+    ]
+    if sites:
+        await session.execute(insert(SITES), sites)
     texts = insert(TEXTS)
     await session.execute(
         texts.on_conflict_do_update(

@@ -10,6 +10,11 @@ from enum import StrEnum
 
 from service.catalog.enums import Category, Weekday
 
+# Search reaches the first MAX_HITS hits of a query, as Meilisearch's default
+# pagination.maxTotalHits does: totals stop counting there (`total_items` is then a lower
+# bound) and pages beyond it are refused. Deeper reads are for the export APIs.
+MAX_HITS = 1000
+
 
 class Sort(StrEnum):
     relevance = "relevance"

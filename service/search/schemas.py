@@ -87,6 +87,11 @@ class FacetCount(BaseModel):
 
 
 class SearchPage(Page[SearchHit]):
+    total_items_exact: bool = Field(
+        default=True,
+        description="false when the query has more hits than search reaches (1000): "
+        "total_items is then that limit, a lower bound",
+    )
     facets: dict[str, list[FacetCount]] = Field(
         default_factory=dict,
         description="Counts per value for the requested facets; each facet ignores its own "

@@ -10,7 +10,7 @@ from service.errors import FieldError, Unprocessable
 from service.geo.service import LOAD_HINT, has_geodata
 from service.pagination import PageParams
 from service.search.port import SearchBackend, SearchResult, nearest_location
-from service.search.query import SearchQuery
+from service.search.query import MAX_HITS, SearchQuery
 from service.search.schemas import (
     FacetCount,
     HitCollection,
@@ -106,7 +106,8 @@ def _grade(rank: int | None) -> str | None:
 def page(result: SearchResult, q: SearchQuery) -> SearchPage:
     base = SearchPage.build(hits(result, q), result.total, PageParams(q.page, q.per_page))
     return SearchPage(
-        **base.model_dump(exclude={"contents", "facets"}),
+        **base.model_dump(exclude={"contents", "facets", "total_items_exact"}),
+        total_items_exact=result.total < MAX_HITS,
         contents=base.contents,
         facets={
             facet.value: [FacetCount(value=v.value, count=v.count) for v in values]

@@ -16,17 +16,12 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import time
-from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
 import asyncpg
-import httpx
 import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -40,6 +35,7 @@ from service.search.pg_backend import PostgresBackend
 from service.search.text import load_synonyms
 from service.settings import Settings
 from tests.conftest import make_test_database
+from tests.perf.harness import drive, pct, serve
 
 pytestmark = pytest.mark.perf
 
@@ -68,16 +64,6 @@ def mix(rng: random.Random) -> list[dict[str, Any]]:
         {"q": rng.choice(WORDS), "facets": "category,language,age_band,cost_band,day"},
         {"on_date": "2026-07-15", "max_cost": 100, "enrollment_open": "true"},
     ]
-
-
-def _pct(values: Sequence[float], q: int) -> float:
-    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _dsn(url: str) -> str:
@@ -164,27 +150,6 @@ def _query(params: dict[str, Any]) -> Any:
     return search_params(**converted)
 
 
-async def _drive_http(base: str, paths: list[str]) -> tuple[list[float], float, int]:
-    latencies: list[float] = []
-    errors = 0
-    queue = list(paths)
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal errors
-        while queue:
-            path = queue.pop()
-            t0 = time.perf_counter()
-            response = await client.get(path)
-            latencies.append((time.perf_counter() - t0) * 1000)
-            errors += response.status_code != 200
-
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(client) for _ in range(CONCURRENCY)))
-        return latencies, time.perf_counter() - started, errors
-
-
 async def _drive_sql(url: str, work: list[list[tuple[str, Any]]]) -> tuple[list[float], float]:
     latencies: list[float] = []
     queue = list(work)
@@ -207,34 +172,9 @@ async def _drive_sql(url: str, work: list[list[tuple[str, Any]]]) -> tuple[list[
         await pool.close()
 
 
-def _serve(url: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "YOUTHLINK_DATABASE_URL": url,
-        "YOUTHLINK_DB_POOL_SIZE": "10",
-        "YOUTHLINK_LOG_LEVEL": "WARNING",
-    }
-    env.pop("YOUTHLINK_MEILI_URL", None)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "service", "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/health").status_code == 200:
-                return server, base
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
-
-
 def _line(name: str, latencies: list[float], seconds: float, n: int) -> str:
     return (
-        f"{name}: p50 {_pct(latencies, 50):.1f} ms, p95 {_pct(latencies, 95):.1f} ms, "
+        f"{name}: p50 {pct(latencies, 50):.1f} ms, p95 {pct(latencies, 95):.1f} ms, "
         f"mean {statistics.fmean(latencies):.1f} ms, {n / seconds:,.0f} req/s"
     )
 
@@ -251,10 +191,10 @@ def test_search_mix(settings: Settings, worker_id_safe: str, size: int) -> None:
     queries = [q for _ in range(REQUESTS // 10) for q in mix(rng)]
     rng.shuffle(queries)
     paths = ["/search/programs?" + urlencode(q, doseq=True) for q in queries]
-    server, base = _serve(url)
+    server, base = serve(url, workers=2, pool_size=10)
     try:
-        asyncio.run(_drive_http(base, paths[:200]))  # warm up both workers' pools and caches
-        latencies, seconds, errors = asyncio.run(_drive_http(base, paths))
+        asyncio.run(drive(base, paths[:200], CONCURRENCY))  # warm up both workers' pools
+        latencies, seconds, errors = asyncio.run(drive(base, paths, CONCURRENCY))
     finally:
         server.terminate()
         server.wait(timeout=20)
