@@ -55,11 +55,14 @@ def near_spellings(word: str, candidates: Iterable[str]) -> list[str]:
 
 
 def lexicon_words(texts: Iterable[str | None]) -> set[str]:
-    """Words a document adds to the lexicon that typo tolerance corrects towards."""
+    """Words a document adds to the lexicon that typo tolerance corrects towards.
+
+    Letters only: numbers and codes are matched exactly, never corrected.
+    """
     found: set[str] = set()
     for text in texts:
         if text:
-            found.update(w for w in words(text) if len(w) >= LEXICON_MIN_LENGTH)
+            found.update(w for w in words(text) if len(w) >= LEXICON_MIN_LENGTH and w.isalpha())
     return found
 
 
