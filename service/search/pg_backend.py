@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    and_,
     case,
     delete,
     func,
@@ -178,13 +179,51 @@ class PostgresBackend:
         q: SearchQuery,
         groups: dict[Facet | None, list[ColumnElement[bool]]],
     ) -> dict[Facet, list[FacetValue]]:
+        if groups[None]:
+            parts = self._facets_over_matches(q, groups)
+        else:
+            parts = []
+            for facet in q.facets:
+                preds = [p for g, ps in groups.items() if g is not facet for p in ps]
+                values = (
+                    select(f.facet_values(facet, q).label("value"))
+                    .select_from(TABLE)
+                    .where(*preds)
+                    .subquery()
+                )
+                parts.append(
+                    select(literal(facet.value).label("facet"), values.c.value, func.count())
+                    .where(values.c.value.is_not(None))
+                    .group_by(values.c.value)
+                )
+        counts: dict[Facet, dict[str, int]] = {facet: {} for facet in q.facets}
+        for facet, value, count in (await session.execute(union_all(*parts))).all():
+            counts[Facet(facet)][value] = count
+        return {facet: ordered_facets(c, facet_order(facet)) for facet, c in counts.items()}
+
+    def _facets_over_matches(
+        self, q: SearchQuery, groups: dict[Facet | None, list[ColumnElement[bool]]]
+    ) -> list[Any]:
+        """Facets in one pass: the rows matching the shared filters (words, place, ...)
+        once, with a flag per facet group; each facet counts the rows whose other flags hold.
+        """
+        flagged = [g for g in groups if g is not None and groups[g]]
+        matched = (
+            select(
+                *[getattr(D, name) for name in (*f.FACET_COLUMNS, *f.SLOT_COLUMNS)],
+                *[and_(*groups[g]).label(f"in_{g.value}") for g in flagged],
+            )
+            .where(*groups[None])
+            .cte("matched")
+            .prefix_with("MATERIALIZED")
+        )
         parts = []
         for facet in q.facets:
-            preds = [p for g, ps in groups.items() if g is not facet for p in ps]
+            others = [getattr(matched.c, f"in_{g.value}") for g in flagged if g is not facet]
             values = (
-                select(f.facet_values(facet, q).label("value"))
-                .select_from(TABLE)
-                .where(*preds)
+                select(f.facet_values(facet, q, matched.c).label("value"))
+                .select_from(matched)
+                .where(*others)
                 .subquery()
             )
             parts.append(
@@ -192,10 +231,7 @@ class PostgresBackend:
                 .where(values.c.value.is_not(None))
                 .group_by(values.c.value)
             )
-        counts: dict[Facet, dict[str, int]] = {facet: {} for facet in q.facets}
-        for facet, value, count in (await session.execute(union_all(*parts))).all():
-            counts[Facet(facet)][value] = count
-        return {facet: ordered_facets(c, facet_order(facet)) for facet, c in counts.items()}
+        return parts
 
     # ------------------------------------------------------------------ writing
 

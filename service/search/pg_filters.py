@@ -165,22 +165,27 @@ def all_of(groups: dict[Facet | None, list[ColumnElement[bool]]]) -> list[Column
 
 
 # What each facet counts, as an expression over one document (arrays are unnested).
-def facet_values(facet: Facet, q: SearchQuery) -> ColumnElement[Any]:
+FACET_COLUMNS = ("category", "languages", "age_bands", "cost_band", "zips", "days")
+SLOT_COLUMNS = ("slot_days", "slot_opens", "slot_closes")
+
+
+def facet_values(facet: Facet, q: SearchQuery, c: Any = D) -> ColumnElement[Any]:
+    """The values one document gives `facet`, over columns `c` (the table or a CTE)."""
     if facet is Facet.category:
-        return D.category
+        return c.category
     if facet is Facet.language:
-        return func.unnest(D.languages)
+        return func.unnest(c.languages)
     if facet is Facet.age_band:
-        return func.unnest(D.age_bands)
+        return func.unnest(c.age_bands)
     if facet is Facet.cost_band:
-        return D.cost_band
+        return c.cost_band
     if facet is Facet.zip:
-        return func.unnest(D.zips)
+        return func.unnest(c.zips)
     if not q.has_window:
-        return func.unnest(D.days)
+        return func.unnest(c.days)
     # With a time window, a day counts only when a slot on it fits the window.
     s = (
-        func.unnest(D.slot_days, D.slot_opens, D.slot_closes)
+        func.unnest(c.slot_days, c.slot_opens, c.slot_closes)
         .table_valued("d", "o", "c")
         .render_derived(name="s")
     )
