@@ -28,6 +28,7 @@ from service.db import get_session
 from service.devdb import ensure_postgis, server_url
 from service.keys.service import create_key
 from service.migrate import upgrade
+from service.search.backends import make_backend
 from service.settings import Settings, get_settings
 
 
@@ -116,6 +117,7 @@ async def client(session: AsyncSession, settings: Settings) -> AsyncIterator[htt
             await session.commit()
 
     app.dependency_overrides[get_session] = test_session
+    app.state.search_backend = make_backend(settings)  # what the (unrun) lifespan sets
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client

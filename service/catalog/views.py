@@ -26,7 +26,8 @@ def location_out(location: Location) -> LocationOut:
     )
 
 
-def _grade(rank: int | None) -> Grade | None:
+def grade_of(rank: int | None) -> Grade | None:
+    """The grade stored as its rank (PK = -1, K = 0), or None."""
     return None if rank is None else Grade.from_rank(rank)
 
 
@@ -42,8 +43,8 @@ def program_out(program: Program) -> ProgramOut:
         taxonomy_terms=[TaxonomyTermOut.model_validate(t) for t in program.taxonomy_terms],
         min_age=None if program.min_age is None else float(program.min_age),
         max_age=None if program.max_age is None else float(program.max_age),
-        min_grade=_grade(program.min_grade),
-        max_grade=_grade(program.max_grade),
+        min_grade=grade_of(program.min_grade),
+        max_grade=grade_of(program.max_grade),
         cost_options=[CostOptionOut.model_validate(c) for c in program.cost_options],
         languages=list(program.languages),
         schedules=[ScheduleOut.model_validate(s) for s in program.schedules],

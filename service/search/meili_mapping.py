@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import date, time
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -21,7 +21,6 @@ from service.search.text import Synonyms
 
 MAX_SLOTS = 21  # weekly (day, opens, closes) slots stored per document
 NO_DEADLINE = 99991231
-MINUTES_PER_DAY = 24 * 60
 
 SEARCHABLE = [
     "name",
@@ -178,13 +177,9 @@ def _in(attribute: str, values: Iterable[str]) -> str:
     return f"{attribute} IN [{', '.join(quote(v) for v in values)}]"
 
 
-def _minutes(t: time | None, default: int) -> int:
-    return default if t is None else t.hour * 60 + t.minute
-
-
 def slot_filter(q: SearchQuery, days: Iterable[str]) -> str:
     """Some stored slot on one of `days` (any when empty) inside q's time window."""
-    opens, closes = _minutes(q.time_from, 0), _minutes(q.time_to, MINUTES_PER_DAY)
+    opens, closes = q.window_minutes
     wanted = [[w.value for w in WEEKDAYS].index(d) for d in days]
     alternatives = []
     for i in range(MAX_SLOTS):

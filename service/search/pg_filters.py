@@ -7,7 +7,6 @@ arrays, GiST on the ranges and the geography, B-tree on the scalars.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import time
 from typing import Any
 
 from geoalchemy2 import Geography
@@ -39,7 +38,6 @@ EN: ColumnElement[Any] = literal_column("'yl_en'::regconfig")
 ES: ColumnElement[Any] = literal_column("'yl_es'::regconfig")
 SIMPLE: ColumnElement[Any] = literal_column("'yl_simple'::regconfig")
 CONFIGS = (EN, ES, SIMPLE)
-MINUTES_PER_DAY = 24 * 60
 
 
 def point(p: Point) -> ColumnElement[Any]:
@@ -58,21 +56,20 @@ def chain(operator: str, operands: Sequence[ColumnElement[Any]]) -> ColumnElemen
     return result
 
 
-def _minutes(t: time | None, default: int) -> int:
-    return default if t is None else t.hour * 60 + t.minute
+def _slots(c: Any = D) -> Any:
+    """A document's weekly sessions as rows s(d, o, c): weekday, opens, closes (minutes)."""
+    return (
+        func.unnest(c.slot_days, c.slot_opens, c.slot_closes)
+        .table_valued("d", "o", "c")
+        .render_derived(name="s")
+    )
 
 
 def _slot_match(q: SearchQuery, days: Sequence[str]) -> ColumnElement[bool]:
     """Some weekly slot on one of `days` (any day when empty) inside the time window."""
-    s = (
-        func.unnest(D.slot_days, D.slot_opens, D.slot_closes)
-        .table_valued("d", "o", "c")
-        .render_derived(name="s")
-    )
-    conditions = [
-        s.c.o >= _minutes(q.time_from, 0),
-        s.c.c <= _minutes(q.time_to, MINUTES_PER_DAY),
-    ]
+    s = _slots()
+    opens, closes = q.window_minutes
+    conditions = [s.c.o >= opens, s.c.c <= closes]
     if days:
         conditions.append(s.c.d.in_([WEEKDAYS.index(d) for d in days]))
     return exists(select(literal(1)).select_from(s).where(*conditions))
@@ -184,17 +181,14 @@ def facet_values(facet: Facet, q: SearchQuery, c: Any = D) -> ColumnElement[Any]
     if not q.has_window:
         return func.unnest(c.days)
     # With a time window, a day counts only when a slot on it fits the window.
-    s = (
-        func.unnest(c.slot_days, c.slot_opens, c.slot_closes)
-        .table_valued("d", "o", "c")
-        .render_derived(name="s")
-    )
+    s = _slots(c)
+    opens, closes = q.window_minutes
     codes = ",".join(f"'{d.value}'" for d in WEEKDAYS)
     days = literal_column(f"(ARRAY[{codes}])", ARRAY(Text))
     window = (
         select(func.array_agg(func.distinct(days[s.c.d + 1])))
         .select_from(s)
-        .where(s.c.o >= _minutes(q.time_from, 0), s.c.c <= _minutes(q.time_to, MINUTES_PER_DAY))
+        .where(s.c.o >= opens, s.c.c <= closes)
         .scalar_subquery()
     )
     return func.unnest(window)

@@ -95,6 +95,13 @@ class SearchQuery:
         return self.time_from is not None or self.time_to is not None
 
     @property
+    def window_minutes(self) -> tuple[int, int]:
+        """The time window as minutes after midnight, open ends filled (0, 1440)."""
+        start = self.time_from.hour * 60 + self.time_from.minute if self.time_from else 0
+        end = self.time_to.hour * 60 + self.time_to.minute if self.time_to else 24 * 60
+        return start, end
+
+    @property
     def effective_sort(self) -> Sort:
         """relevance needs words and distance needs a point; otherwise sort by name."""
         if self.sort is Sort.relevance and not self.text:

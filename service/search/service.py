@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.catalog.enums import Grade
+from service.catalog.views import grade_of
 from service.errors import FieldError, Unprocessable
 from service.geo.service import LOAD_HINT, has_geodata
 from service.pagination import PageParams
@@ -87,8 +87,8 @@ def hits(result: SearchResult, q: SearchQuery) -> list[SearchHit]:
                     "name": hit.name,
                     "description": hit.description,
                     "language": hit.language,
-                    "min_grade": _grade(d["min_grade"]),
-                    "max_grade": _grade(d["max_grade"]),
+                    "min_grade": grade_of(d["min_grade"]),
+                    "max_grade": grade_of(d["max_grade"]),
                     "distance_m": None if hit.distance_m is None else round(hit.distance_m, 1),
                     "nearest_location": nearest_location(d, q.near),
                     "locations_count": len(d["locations"]),
@@ -97,10 +97,6 @@ def hits(result: SearchResult, q: SearchQuery) -> list[SearchHit]:
             )
         )
     return out
-
-
-def _grade(rank: int | None) -> str | None:
-    return None if rank is None else Grade.from_rank(rank).value
 
 
 def page(result: SearchResult, q: SearchQuery) -> SearchPage:

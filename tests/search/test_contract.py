@@ -124,6 +124,7 @@ async def test_sort_by_name_and_paging_cover_everything_once(world: SearchWorld)
     names = [h["name"] for p in pages for h in p["contents"]]
     assert sorted(keys) == ALL and names == sorted(names, key=str.casefold)
     assert [p["size"] for p in pages] == [3, 3, 3, 1]
+    assert all(p["total_items_exact"] for p in pages)
     assert pages[0]["first_page"] and pages[3]["last_page"] and pages[0]["total_pages"] == 4
     beyond = await world.search(sort="name", per_page=3, page=5)
     assert beyond["contents"] == [] and beyond["empty"] and beyond["total_items"] == len(ALL)
@@ -269,6 +270,7 @@ BAD_REQUESTS: list[tuple[dict[str, Any], str]] = [
     ({"zip": "6850"}, "zip"),
     ({"day": "MONDAY"}, "day"),
     ({"per_page": 101}, "per_page"),
+    ({"page": 11, "per_page": 100}, "page"),  # beyond the first 1000 hits search reaches
     ({"colour": "red"}, "colour"),
 ]
 

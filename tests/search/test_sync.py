@@ -216,3 +216,25 @@ async def test_reindex_rebuilds_everything_and_pauses_the_worker(clean: Sessions
         assert (await sync.drain_once(clean, backend)).rows == 0
         await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": sync.LOCK_KEY})
     assert (await sync.drain(clean, backend)).upserted == 1
+
+
+async def test_search_status_shows_outbox_lag_to_admins_only(
+    client: httpx.AsyncClient, session: AsyncSession, callers: Callers
+) -> None:
+    await create_program(client, callers.provider_a)
+    response = await client.get("/search/status", headers=callers.admin.headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["backend"] == "postgres" and body["outbox"]["pending"] >= 1
+    assert body["outbox"]["oldest_age_seconds"] is not None
+    anonymous = await client.get("/search/status")
+    provider = await client.get("/search/status", headers=callers.provider_a.headers)
+    assert (anonymous.status_code, provider.status_code) == (401, 403)
+
+
+async def test_search_refuses_an_invalid_key(client: httpx.AsyncClient) -> None:
+    response = await client.get(
+        "/search/programs", headers={"Authorization": "Bearer yl_00000000_nope"}
+    )
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith("application/problem+json")
