@@ -20,7 +20,7 @@ from service.db import make_engine, make_sessionmaker
 from service.errors import install_error_handlers
 from service.geo.router import router as areas_router
 from service.keys.router import router as keys_router
-from service.search.backends import make_backend
+from service.search.backends import serving_backend
 from service.search.router import EXTRA_SCHEMAS
 from service.search.router import router as search_router
 from service.settings import Settings, get_settings
@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
-        app.state.search_backend = make_backend(settings)
+        app.state.search_backend = serving_backend(settings)
         try:
             yield
         finally:

@@ -61,6 +61,15 @@ class Settings(BaseSettings):
         default=REPO_ROOT / "service" / "search" / "synonyms.json",
         description="Synonym groups both search backends use.",
     )
+    search_cache_ttl_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=300,
+        description="Seconds each API process reuses a search result (0 turns the cache off).",
+    )
+    search_cache_size: int = Field(
+        default=2048, ge=1, le=1_000_000, description="Search results each API process keeps."
+    )
     cors_allow_origins: list[str] = Field(default_factory=lambda: ["*"])
     log_level: str = "INFO"
 

@@ -208,8 +208,11 @@ def search_params(
         accessibility=tuple(a.value for a in dict.fromkeys(accessibility or [])),
         enrollment_open=enrollment_open,
         accepting_referrals=accepting_referrals,
+        # To the minute, so that the same search a few seconds later is the same query.
         verified_since=(
-            now - timedelta(days=verified_within_days) if verified_within_days else None
+            now.replace(second=0, microsecond=0) - timedelta(days=verified_within_days)
+            if verified_within_days
+            else None
         ),
         sort=sort,
         page=page,

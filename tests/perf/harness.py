@@ -24,7 +24,9 @@ def pct(values: Sequence[float], q: int) -> float:
     return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
 
 
-def serve(url: str, workers: int = 1, pool_size: int = 20) -> tuple[subprocess.Popen[bytes], str]:
+def serve(
+    url: str, workers: int = 1, pool_size: int = 20, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     """`python -m service serve` on a free loopback port; returns it once /health answers."""
     port = free_port()
     env = {
@@ -32,6 +34,7 @@ def serve(url: str, workers: int = 1, pool_size: int = 20) -> tuple[subprocess.P
         "YOUTHLINK_DATABASE_URL": url,
         "YOUTHLINK_DB_POOL_SIZE": str(pool_size),
         "YOUTHLINK_LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
     }
     env.pop("YOUTHLINK_MEILI_URL", None)
     command = [sys.executable, "-m", "service", "serve", "--port", str(port)]

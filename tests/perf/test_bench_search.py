@@ -2,10 +2,12 @@
 
     make bench                                     # 100,000 programs
     BENCH_SEARCH_SIZES=10000,100000,1000000 make bench
+    BENCH_SEARCH_REUSE=1 make bench                # keep a database loaded by an earlier run
 
 For each size: generate synthetic programs into the bench database, `reindex`, serve
 the app with `python -m service serve --workers 2` (uvicorn) on loopback, and drive the
-mix with CONCURRENCY httpx clients from this process. Then replay the exact statements
+mix with CONCURRENCY httpx clients from this process: once with every query computed (no
+result cache), once with the API's default result cache. Then replay the exact statements
 the postgres adapter issued for each query (captured from SQLAlchemy) through a bare
 asyncpg pool with the same concurrency: the difference is what the API layer costs.
 Load generator, API, and PostgreSQL share this machine's cores.
@@ -34,11 +36,12 @@ from service.search.params import search_params
 from service.search.pg_backend import PostgresBackend
 from service.search.text import load_synonyms
 from service.settings import Settings
-from tests.conftest import make_test_database
+from tests.conftest import make_test_database, server_url
 from tests.perf.harness import drive, pct, serve
 
 pytestmark = pytest.mark.perf
 
+REUSE = os.environ.get("BENCH_SEARCH_REUSE") == "1"
 SIZES = [int(n) for n in os.environ.get("BENCH_SEARCH_SIZES", "100000").split(",")]
 REQUESTS = int(os.environ.get("BENCH_SEARCH_REQUESTS", "3000"))
 CONCURRENCY = 16
@@ -179,36 +182,83 @@ def _line(name: str, latencies: list[float], seconds: float, n: int) -> str:
     )
 
 
-@pytest.mark.parametrize("size", SIZES)
-def test_search_mix(settings: Settings, worker_id_safe: str, size: int) -> None:
-    url = make_test_database(f"{worker_id_safe}_bench")
-    load_s, index_s = asyncio.run(_load(url, size))
-    print(
-        f"\n== {size:,} programs: generated in {load_s:.1f} s, reindexed in {index_s:.1f} s "
-        f"({size / index_s:,.0f} documents/s)"
-    )
-    rng = random.Random(11)
+async def _indexed(url: str, size: int) -> bool:
+    """Whether the database at `url` exists and holds an index of `size` programs."""
+    try:
+        conn = await asyncpg.connect(_dsn(url))
+    except asyncpg.InvalidCatalogNameError:
+        return False
+    try:
+        return bool(await conn.fetchval("SELECT count(*) FROM search_documents") == size)
+    except asyncpg.UndefinedTableError:
+        return False
+    finally:
+        await conn.close()
+
+
+def _database(worker: str, size: int) -> tuple[str, bool]:
+    """The bench database for `size` programs; with BENCH_SEARCH_REUSE=1 a loaded one is kept."""
+    suffix = f"{worker}_bench_{size}"
+    url = make_url(server_url()).set(database=f"youthlink_test_{suffix}")
+    rendered = url.render_as_string(hide_password=False)
+    if REUSE and asyncio.run(_indexed(rendered, size)):
+        return rendered, True
+    return make_test_database(suffix), False
+
+
+def _queries(seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
     queries = [q for _ in range(REQUESTS // 10) for q in mix(rng)]
     rng.shuffle(queries)
-    paths = ["/search/programs?" + urlencode(q, doseq=True) for q in queries]
-    server, base = serve(url, workers=2, pool_size=10)
+    return queries
+
+
+def _paths(queries: list[dict[str, Any]]) -> list[str]:
+    return ["/search/programs?" + urlencode(q, doseq=True) for q in queries]
+
+
+def _run_api(url: str, paths: list[str], warmup: list[str], cache_ttl_s: float) -> list[float]:
+    server, base = serve(
+        url, workers=2, pool_size=10, extra_env={"YOUTHLINK_SEARCH_CACHE_TTL_S": str(cache_ttl_s)}
+    )
     try:
-        asyncio.run(drive(base, paths[:200], CONCURRENCY))  # warm up both workers' pools
+        asyncio.run(drive(base, warmup, CONCURRENCY))  # both workers' pools, other queries
         latencies, seconds, errors = asyncio.run(drive(base, paths, CONCURRENCY))
     finally:
         server.terminate()
         server.wait(timeout=20)
     assert errors == 0
+    cache = f"result cache {cache_ttl_s:g} s" if cache_ttl_s else "no result cache"
     print(
         _line(
-            f"API  ({len(paths)} requests, {CONCURRENCY} concurrent)",
+            f"API, {cache} ({len(paths)} requests, {CONCURRENCY} concurrent)",
             latencies,
             seconds,
             len(paths),
         )
     )
+    return latencies
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_search_mix(settings: Settings, worker_id_safe: str, size: int) -> None:
+    url, reused = _database(worker_id_safe, size)
+    if reused:
+        print(f"\n== {size:,} programs: reusing the loaded database (BENCH_SEARCH_REUSE=1)")
+    else:
+        load_s, index_s = asyncio.run(_load(url, size))
+        print(
+            f"\n== {size:,} programs: generated in {load_s:.1f} s, reindexed in {index_s:.1f} s "
+            f"({size / index_s:,.0f} documents/s)"
+        )
+    queries = _queries(11)
+    paths, warmup = _paths(queries), _paths(_queries(12))[:200]
+    # Every query computed, then the same mix with the default result cache: the mix repeats
+    # itself the way real traffic does (same words and ages; points are all different).
+    latencies = _run_api(url, paths, warmup, cache_ttl_s=0)
+    _run_api(url, paths, warmup, cache_ttl_s=Settings().search_cache_ttl_s)
     work = asyncio.run(_capture(url, queries))
     sql_latencies, sql_seconds = asyncio.run(_drive_sql(url, work))
     print(_line("SQL  (same statements, bare asyncpg)", sql_latencies, sql_seconds, len(work)))
     ratio = statistics.fmean(latencies) / statistics.fmean(sql_latencies)
-    print(f"API / SQL mean latency: {ratio:.2f}x")
+    print(f"API without cache / SQL mean latency: {ratio:.2f}x")
