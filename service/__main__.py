@@ -194,11 +194,11 @@ def worker(
     batch: Annotated[int, typer.Option(min=1, max=5000, help="Outbox rows per batch")] = 500,
     once: Annotated[bool, typer.Option(help="Drain what is due, then exit")] = False,
 ) -> None:
-    """Apply catalog changes to the search index (the search outbox), until stopped."""
+    """Sync the search index, deliver webhooks, expire unanswered referrals, until stopped."""
     import logging
     import signal
 
-    from service.search import sync
+    from service import worker as worker_jobs
 
     logging.basicConfig(
         level=get_settings().log_level, format="%(asctime)s %(levelname)s %(message)s"
@@ -206,20 +206,22 @@ def worker(
 
     async def run(sessions: Any, backend: Any) -> None:
         if once:
-            done = await sync.drain(sessions, backend, batch)
+            drained, delivered, housekept = await worker_jobs.run_once(sessions, backend, batch)
             typer.echo(
-                f"applied {done.rows} outbox rows "
-                f"({done.upserted} upserted, {done.removed} removed)"
+                f"applied {drained.rows} search outbox rows "
+                f"({drained.upserted} upserted, {drained.removed} removed); "
+                f"webhooks: {delivered.sent} sent, {delivered.failed} failed; "
+                f"{housekept.expired_referrals} referrals expired"
             )
-            if done.failed:
+            if drained.failed:
                 raise typer.Exit(1)
             return
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        typer.echo(f"search worker: {backend.name} backend, polling every {poll} s")
-        await sync.run_worker(sessions, backend, poll_s=poll, batch_size=batch, stop=stop)
+        typer.echo(f"worker: search ({backend.name}), webhooks, expiry; polling every {poll} s")
+        await worker_jobs.run(sessions, backend, poll_s=poll, batch_size=batch, stop=stop)
 
     _with_search(run)
 

@@ -16,15 +16,19 @@ from pydantic.json_schema import models_json_schema
 from service import __version__
 from service.catalog.org_router import router as organizations_router
 from service.catalog.router import router as programs_router
+from service.consent.router import router as consents_router
 from service.db import make_engine, make_sessionmaker
 from service.errors import install_error_handlers
 from service.geo.router import router as areas_router
 from service.keys.router import router as keys_router
+from service.referrals.router import router as referrals_router
 from service.search.backends import serving_backend
 from service.search.router import EXTRA_SCHEMAS
 from service.search.router import router as search_router
 from service.settings import Settings, get_settings
 from service.strict_query import reject_unknown_query
+from service.students.router import router as students_router
+from service.webhooks.router import router as webhooks_router
 
 log = logging.getLogger("youthlink")
 
@@ -110,6 +114,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         programs_router,
         search_router,
         areas_router,
+        students_router,
+        consents_router,
+        referrals_router,
+        webhooks_router,
         keys_router,
     ):
         app.include_router(router)

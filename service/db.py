@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import DateTime
+from sqlalchemy.types import DateTime, Enum
 
 from service.settings import Settings
 
@@ -50,6 +50,20 @@ class Versioned:
     """Optimistic concurrency: the row's version is its ETag; a stale write fails."""
 
     version: Mapped[int] = mapped_column(default=1, server_default="1")
+
+
+def enum_column(cls: type[Any], name: str | None = None) -> Enum:
+    """A StrEnum stored as its values in a VARCHAR with a CHECK (easy to extend, unlike
+    native PostgreSQL enums). `name` names the CHECK when a table has two such columns of
+    one enum."""
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=40,
+        values_callable=lambda e: [m.value for m in e],
+    )
 
 
 def utcnow() -> datetime:

@@ -70,6 +70,34 @@ class Settings(BaseSettings):
     search_cache_size: int = Field(
         default=2048, ge=1, le=1_000_000, description="Search results each API process keeps."
     )
+    referral_response_business_days: int = Field(
+        default=3,
+        ge=1,
+        le=60,
+        description="A provider should first respond within this many business days.",
+    )
+    referral_contact_days: int = Field(
+        default=14,
+        ge=1,
+        le=365,
+        description="A provider should first contact the family within this many days.",
+    )
+    referral_expire_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description="The worker expires referrals with no provider response after this many days.",
+    )
+    webhook_allow_http: bool = Field(
+        default=False, description="Allow http:// webhook URLs (development and tests only)."
+    )
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    webhook_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        le=20,
+        description="Deliveries tried this many times (backoff 30 s doubling) before giving up.",
+    )
     cors_allow_origins: list[str] = Field(default_factory=lambda: ["*"])
     log_level: str = "INFO"
 

@@ -70,6 +70,8 @@ def database_url(worker_id_safe: str) -> str:
 def settings(database_url: str) -> Settings:
     get_settings.cache_clear()
     os.environ["YOUTHLINK_DATABASE_URL"] = database_url
+    # Tests run webhook receivers on http://127.0.0.1.
+    os.environ["YOUTHLINK_WEBHOOK_ALLOW_HTTP"] = "true"
     return get_settings()
 
 

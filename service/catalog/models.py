@@ -16,7 +16,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -39,24 +38,14 @@ from service.catalog.enums import (
     ProgramStatus,
     Season,
 )
-from service.db import Base, Timestamped, Versioned
-
-
-def _enum(cls: type[Any]) -> Enum:
-    return Enum(
-        cls,
-        native_enum=False,
-        create_constraint=True,
-        length=40,
-        values_callable=lambda e: [m.value for m in e],
-    )
+from service.db import Base, Timestamped, Versioned, enum_column
 
 
 class Organization(Versioned, Timestamped, Base):
     __tablename__ = "organizations"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    type: Mapped[OrganizationType] = mapped_column(_enum(OrganizationType), index=True)
+    type: Mapped[OrganizationType] = mapped_column(enum_column(OrganizationType), index=True)
     name: Mapped[str] = mapped_column(String(300))
     description: Mapped[str | None] = mapped_column(Text)
     website: Mapped[str | None] = mapped_column(String(2000))
@@ -188,7 +177,7 @@ class Program(Versioned, Timestamped, Base):
     description: Mapped[str] = mapped_column(Text, default="", server_default="")
     url: Mapped[str | None] = mapped_column(String(2000))
     email: Mapped[str | None] = mapped_column(String(320))
-    category: Mapped[Category] = mapped_column(_enum(Category), index=True)
+    category: Mapped[Category] = mapped_column(enum_column(Category), index=True)
     min_age: Mapped[Decimal | None] = mapped_column(Numeric(4, 1))
     max_age: Mapped[Decimal | None] = mapped_column(Numeric(4, 1))
     min_grade: Mapped[int | None] = mapped_column(SmallInteger)
@@ -196,11 +185,11 @@ class Program(Versioned, Timestamped, Base):
     languages: Mapped[list[str]] = mapped_column(
         ARRAY(String(3)), default=list, server_default="{}"
     )
-    season: Mapped[Season] = mapped_column(_enum(Season), default=Season.year_round)
+    season: Mapped[Season] = mapped_column(enum_column(Season), default=Season.year_round)
     starts_on: Mapped[date | None]
     ends_on: Mapped[date | None]
     enrollment_status: Mapped[EnrollmentStatus] = mapped_column(
-        _enum(EnrollmentStatus), default=EnrollmentStatus.open
+        enum_column(EnrollmentStatus), default=EnrollmentStatus.open
     )
     seats_available: Mapped[int | None] = mapped_column(Integer)
     registration_deadline: Mapped[date | None]
@@ -212,7 +201,7 @@ class Program(Versioned, Timestamped, Base):
     )
     accepting_referrals: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     status: Mapped[ProgramStatus] = mapped_column(
-        _enum(ProgramStatus), default=ProgramStatus.active, index=True
+        enum_column(ProgramStatus), default=ProgramStatus.active, index=True
     )
     translations: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
     service_area: Mapped[Any] = mapped_column(
@@ -250,7 +239,7 @@ class CostOption(Base):
     free: Mapped[bool] = mapped_column(Boolean, default=False)
     amount: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
     currency: Mapped[str | None] = mapped_column(String(3))
-    period: Mapped[CostPeriod | None] = mapped_column(_enum(CostPeriod))
+    period: Mapped[CostPeriod | None] = mapped_column(enum_column(CostPeriod))
     sliding_scale: Mapped[bool] = mapped_column(Boolean, default=False)
     scholarships: Mapped[bool] = mapped_column(Boolean, default=False)
     description: Mapped[str | None] = mapped_column(Text)
@@ -274,7 +263,7 @@ class Schedule(Base):
         ForeignKey("programs.id", ondelete="CASCADE"), index=True
     )
     position: Mapped[int] = mapped_column(SmallInteger, default=0)
-    freq: Mapped[Frequency] = mapped_column(_enum(Frequency), default=Frequency.WEEKLY)
+    freq: Mapped[Frequency] = mapped_column(enum_column(Frequency), default=Frequency.WEEKLY)
     interval: Mapped[int] = mapped_column(SmallInteger, default=1)
     byday: Mapped[list[str]] = mapped_column(ARRAY(String(4)), default=list)
     opens_at: Mapped[time]

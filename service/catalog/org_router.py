@@ -107,7 +107,7 @@ async def organizations_update(
     operation_id="organizations_delete",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete an organization with its programs, locations and keys (admin)",
-    responses=problem_responses(401, 403, 404, 412),
+    responses=problem_responses(401, 403, 404, 409, 412),
 )
 async def organizations_delete(
     session: SessionDep, principal: Admin, organization_id: uuid.UUID, if_match: IfMatch = None

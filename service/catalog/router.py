@@ -123,7 +123,7 @@ async def programs_update(
     operation_id="programs_delete",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a program",
-    responses=problem_responses(401, 403, 404, 412),
+    responses=problem_responses(401, 403, 404, 409, 412),
 )
 async def programs_delete(
     session: SessionDep,

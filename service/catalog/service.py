@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import scope
@@ -32,7 +33,7 @@ from service.catalog.schemas import (
 from service.catalog.views import program_out
 from service.concurrency import check_if_match
 from service.db import utcnow
-from service.errors import FieldError, Forbidden, NotFound, Unprocessable
+from service.errors import Conflict, FieldError, Forbidden, NotFound, Unprocessable
 from service.geo.convert import (
     GeometryError,
     geojson_to_multipolygon,
@@ -62,6 +63,23 @@ def _require_write(
 ) -> None:
     if not scope.can_write_org(principal, organization_id):
         raise _not_found(kind, ident)
+
+
+async def _delete(session: AsyncSession, row: Organization | Program, kind: str) -> None:
+    """Delete `row`, or 409 when referrals, students or consents still point at it: their
+    history must stay whole (close a program instead of deleting it)."""
+    try:
+        async with session.begin_nested():
+            await session.delete(row)
+            await session.flush()
+    except IntegrityError as exc:
+        if "violates foreign key constraint" not in str(exc.orig):
+            raise
+        raise Conflict(
+            f"This {kind} has referrals, students or consents on record; "
+            "set its status to closed instead of deleting it.",
+            code="in_use",
+        ) from None
 
 
 # ---------------------------------------------------------------- organizations
@@ -119,8 +137,7 @@ async def delete_organization(
     if org is None:
         raise _not_found("organization", org_id)
     check_if_match(if_match, org.version)
-    await session.delete(org)
-    await session.flush()
+    await _delete(session, org, "organization")
 
 
 async def upsert_school(
@@ -386,8 +403,7 @@ async def delete_program(
         raise _not_found("program", program_id)
     _require_write(principal, program.organization_id, "program", program_id)
     check_if_match(if_match, program.version)
-    await session.delete(program)
-    await session.flush()
+    await _delete(session, program, "program")
 
 
 async def verify_program(

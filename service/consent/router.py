@@ -1,0 +1,95 @@
+"""Consent records: school staff record and revoke them; admins read them."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response, status
+
+from service.auth.principal import Principal, require_roles
+from service.auth.roles import Role
+from service.consent import service
+from service.consent.schemas import ConsentCreate, ConsentOut, ConsentRevoke
+from service.db import SessionDep
+from service.errors import problem_responses
+from service.idempotency import IdempotencyKey, idempotent
+from service.pagination import Page, PageParams, page_params
+
+router = APIRouter(tags=["consents"])
+SchoolStaff = Annotated[Principal, require_roles(Role.school, Role.admin)]
+
+
+@router.post(
+    "/students/{student_id}/consents",
+    operation_id="consents_create",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ConsentOut,
+    summary="Record a signed consent (FERPA, 34 CFR 99.30)",
+    description="The signer is the guardian, or the student once 18 (an eligible student); "
+    "the other is refused with signer_not_entitled.",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def consents_create(
+    session: SessionDep,
+    principal: SchoolStaff,
+    student_id: uuid.UUID,
+    body: ConsentCreate,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    async def create() -> tuple[int, ConsentOut, dict[str, str]]:
+        consent = await service.create_consent(session, principal, student_id, body)
+        return 201, service.consent_out(consent), {"Location": f"/consents/{consent.id}"}
+
+    return await idempotent(
+        session,
+        principal,
+        idempotency_key,
+        "consents_create",
+        body,
+        create,
+        scope={"student_id": str(student_id)},
+    )
+
+
+@router.get(
+    "/students/{student_id}/consents",
+    operation_id="consents_list",
+    summary="A student's consents, newest first",
+    responses=problem_responses(401, 403, 404),
+)
+async def consents_list(
+    session: SessionDep,
+    principal: SchoolStaff,
+    student_id: uuid.UUID,
+    pages: Annotated[PageParams, Depends(page_params)],
+) -> Page[ConsentOut]:
+    rows, total = await service.list_consents(session, principal, student_id, pages)
+    return Page[ConsentOut].build([service.consent_out(c) for c in rows], total, pages)
+
+
+@router.get(
+    "/consents/{consent_id}",
+    operation_id="consents_get",
+    summary="Read a consent",
+    responses=problem_responses(401, 403, 404),
+)
+async def consents_get(
+    session: SessionDep, principal: SchoolStaff, consent_id: uuid.UUID
+) -> ConsentOut:
+    return service.consent_out(await service.get_consent(session, principal, consent_id))
+
+
+@router.post(
+    "/consents/{consent_id}/revoke",
+    operation_id="consents_revoke",
+    summary="Revoke a consent, at once and going forward",
+    description="Open referrals under the consent are cancelled (consent_revoked); providers "
+    "stop seeing the student's records on every referral under it; the school and the "
+    "providers get consent.revoked and referral.status_changed webhooks.",
+    responses=problem_responses(401, 403, 404, 409),
+)
+async def consents_revoke(
+    session: SessionDep, principal: SchoolStaff, consent_id: uuid.UUID, body: ConsentRevoke
+) -> ConsentOut:
+    return service.consent_out(await service.revoke_consent(session, principal, consent_id, body))

@@ -1,0 +1,136 @@
+"""Granting and revoking consent. Revocation takes effect at once, going forward only."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.audit.service import record
+from service.auth import scope
+from service.auth.principal import Principal
+from service.catalog.models import Organization
+from service.consent import rules
+from service.consent.models import Consent
+from service.consent.schemas import ConsentCreate, ConsentOut, ConsentRevoke
+from service.db import utcnow
+from service.errors import Conflict, FieldError, NotFound, Unprocessable
+from service.local_time import today
+from service.pagination import PageParams, fetch_page
+from service.referrals import service as referrals
+from service.students.service import get_student
+from service.webhooks.service import emit
+
+
+def consent_out(consent: Consent) -> ConsentOut:
+    return ConsentOut.model_validate(
+        {
+            **{c: getattr(consent, c) for c in ConsentOut.model_fields if c != "state"},
+            "state": rules.state(consent, today()),
+        }
+    )
+
+
+async def create_consent(
+    session: AsyncSession, principal: Principal, student_id: uuid.UUID, body: ConsentCreate
+) -> Consent:
+    student = await get_student(session, principal, student_id)
+    refusal = rules.signer_refusal(body.signer, student.date_of_birth, body.signed_on)
+    if refusal is not None:
+        raise Unprocessable(
+            refusal,
+            code="signer_not_entitled",
+            errors=[FieldError(loc=["body", "signer"], msg=refusal, type="signer_not_entitled")],
+        )
+    if body.recipient_organization_ids:
+        found = set(
+            await session.scalars(
+                select(Organization.id).where(Organization.id.in_(body.recipient_organization_ids))
+            )
+        )
+        missing = [o for o in body.recipient_organization_ids if o not in found]
+        if missing:
+            raise Unprocessable(
+                "Some recipient organizations do not exist.",
+                code="unknown_reference",
+                errors=[
+                    FieldError(
+                        loc=["body", "recipient_organization_ids", i],
+                        msg=f"no organization {o}",
+                        type="unknown_reference",
+                    )
+                    for i, o in enumerate(body.recipient_organization_ids)
+                    if o in missing
+                ],
+            )
+    consent = Consent(
+        student_id=student.id,
+        school_id=student.school_id,
+        signer=body.signer,
+        signer_name=body.signer_name,
+        signature_method=body.signature_method,
+        evidence_ref=body.evidence_ref,
+        signed_on=body.signed_on,
+        purpose=body.purpose,
+        recipient_organization_ids=list(body.recipient_organization_ids),
+        recipient_categories=[c.value for c in body.recipient_categories],
+        data_elements=[e.value for e in body.data_elements],
+        expires_on=body.expires_on,
+        created_by_key_id=principal.key_id,
+    )
+    session.add(consent)
+    await session.flush()
+    record(session, principal, "consent.create", "consent", consent.id, student.id)
+    return consent
+
+
+async def get_consent(
+    session: AsyncSession, principal: Principal, consent_id: uuid.UUID, *, for_update: bool = False
+) -> Consent:
+    query = select(Consent).where(
+        Consent.id == consent_id, scope.owned_by_visible_org(Consent.school_id, principal)
+    )
+    if for_update:
+        query = query.with_for_update()
+    consent = await session.scalar(query)
+    if consent is None:
+        raise NotFound(f"No consent with id {consent_id} is visible to you.")
+    return consent
+
+
+async def list_consents(
+    session: AsyncSession, principal: Principal, student_id: uuid.UUID, pages: PageParams
+) -> tuple[Sequence[Consent], int]:
+    await get_student(session, principal, student_id)
+    query = select(Consent).where(Consent.student_id == student_id)
+    return await fetch_page(session, query, pages, Consent.signed_on.desc(), Consent.id)
+
+
+async def revoke_consent(
+    session: AsyncSession, principal: Principal, consent_id: uuid.UUID, body: ConsentRevoke
+) -> Consent:
+    """Revoke now: open referrals under the consent are cancelled (consent_revoked), the
+    provider stops seeing the student's records on every referral under it, and the school
+    and providers are told by webhook. What was disclosed before stays disclosed."""
+    consent = await get_consent(session, principal, consent_id, for_update=True)
+    if consent.revoked_at is not None:
+        raise Conflict(
+            f"This consent was already revoked at {consent.revoked_at.isoformat()}.",
+            code="already_revoked",
+        )
+    consent.revoked_at = utcnow()
+    consent.revoked_by_key_id = principal.key_id
+    consent.revoked_by_organization_id = principal.organization_id
+    consent.revocation_note = body.note
+    await session.flush()
+    providers = await referrals.cancel_under_revoked_consent(session, consent)
+    record(session, principal, "consent.revoke", "consent", consent.id, consent.student_id)
+    await emit(
+        session,
+        "consent.revoked",
+        [consent.school_id, *providers],
+        {"consent_id": str(consent.id), "revoked_at": consent.revoked_at.isoformat()},
+    )
+    return consent

@@ -1,0 +1,147 @@
+"""Idempotency-Key on POSTs that create: a retried request gets the first one's response.
+
+The key is claimed by inserting a row in the request's own transaction. A concurrent
+request with the same key blocks on that insert (PostgreSQL waits for the first
+transaction on the unique key), then reads the committed response and replays it. If the
+first request failed, its claim rolled back with everything else, and the retry runs anew.
+
+Same key, same body: the stored response. Same key, another body: 422.
+Keys belong to the API key that sent them, and are forgotten after `RETENTION`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import Header
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import Integer, String, Uuid, delete, func, select
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.auth.principal import Principal
+from service.db import Base, utcnow
+from service.errors import Conflict, Unprocessable
+
+RETENTION = timedelta(hours=24)
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Any unique string (a UUID is best). Retrying with the same key and body "
+        "returns the first response instead of creating again; the same key with another "
+        "body is refused (422). Keys are kept for 24 hours.",
+    ),
+]
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_keys"
+
+    api_key_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    operation: Mapped[str] = mapped_column(String(100))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[Any | None] = mapped_column(JSONB)
+    headers: Mapped[dict[str, str] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+def request_hash(operation: str, scope: dict[str, Any], body: BaseModel) -> str:
+    canonical = json.dumps(
+        {"operation": operation, "scope": scope, "body": body.model_dump(mode="json")},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+Produce = Callable[[], Awaitable[tuple[int, BaseModel, dict[str, str]]]]
+
+
+async def idempotent(
+    session: AsyncSession,
+    principal: Principal,
+    key: str | None,
+    operation: str,
+    body: BaseModel,
+    produce: Produce,
+    scope: dict[str, Any] | None = None,
+) -> JSONResponse:
+    """Run `produce` once per (API key, Idempotency-Key); replay its response after that.
+
+    `scope` holds what besides the body identifies the request (path parameters).
+    """
+    if key is None or principal.key_id is None:
+        return _response(*await produce())
+    digest = request_hash(operation, scope or {}, body)
+    table = IdempotencyRecord.__table__.c
+    claimed = await session.execute(
+        insert(IdempotencyRecord)
+        .values(api_key_id=principal.key_id, key=key, operation=operation, request_hash=digest)
+        .on_conflict_do_nothing()
+        .returning(table.key)
+    )
+    if claimed.first() is None:
+        return await _replay(session, principal.key_id, key, digest)
+    status, model, headers = await produce()
+    response = _response(status, model, headers)
+    record = await session.get(IdempotencyRecord, (principal.key_id, key))
+    assert record is not None
+    record.status_code = status
+    record.response = model.model_dump(mode="json")
+    record.headers = headers
+    await session.flush()
+    return response
+
+
+async def _replay(
+    session: AsyncSession, api_key_id: uuid.UUID, key: str, digest: str
+) -> JSONResponse:
+    record = await session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.api_key_id == api_key_id, IdempotencyRecord.key == key
+        )
+    )
+    if record is None or record.created_at < utcnow() - RETENTION:
+        raise Conflict(
+            "This Idempotency-Key was just used by a request that did not finish; retry.",
+            code="idempotency_key_in_use",
+        )
+    if record.request_hash != digest:
+        raise Unprocessable(
+            "This Idempotency-Key was already used with a different request; "
+            "use a new key for a new request.",
+            code="idempotency_key_reused",
+        )
+    if record.status_code is None:
+        raise Conflict(
+            "A request with this Idempotency-Key is in progress; retry.",
+            code="idempotency_key_in_use",
+        )
+    headers = {**(record.headers or {}), "Idempotent-Replayed": "true"}
+    return JSONResponse(record.response, status_code=record.status_code, headers=headers)
+
+
+def _response(status: int, model: BaseModel, headers: dict[str, str]) -> JSONResponse:
+    return JSONResponse(model.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+async def forget_expired(session: AsyncSession) -> int:
+    """Delete keys older than RETENTION (the worker calls this)."""
+    result = await session.execute(
+        delete(IdempotencyRecord).where(IdempotencyRecord.created_at < utcnow() - RETENTION)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

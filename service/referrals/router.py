@@ -1,0 +1,134 @@
+"""Referrals: create, read, move through the loop; the provider inbox and school outbox."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from service.auth.principal import Principal, require_roles
+from service.auth.roles import Role
+from service.concurrency import IfMatch, set_etag
+from service.db import SessionDep, utcnow
+from service.errors import problem_responses
+from service.idempotency import IdempotencyKey, idempotent
+from service.local_time import today
+from service.pagination import Page, PageParams, page_params
+from service.referrals import reading, service
+from service.referrals.schemas import ReferralCreate, ReferralOut, TransitionCreate
+from service.referrals.states import Side, Status
+from service.referrals.views import ReferralRows, referral_out
+
+router = APIRouter(tags=["referrals"])
+School = Annotated[Principal, require_roles(Role.school)]
+Provider = Annotated[Principal, require_roles(Role.provider, Role.admin)]
+Outbox = Annotated[Principal, require_roles(Role.school, Role.admin)]
+Party = Annotated[Principal, require_roles(Role.school, Role.provider, Role.admin)]
+Moving = Annotated[Principal, require_roles(Role.school, Role.provider)]
+
+
+def _out(principal: Principal, rows: ReferralRows) -> ReferralOut:
+    acting = service.side_of(principal, rows.referral)
+    viewer = Side.provider if acting is Side.provider else Side.school  # admins read fully
+    return referral_out(rows, viewer, acting, utcnow(), today())
+
+
+@router.post(
+    "/referrals",
+    operation_id="referrals_create",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ReferralOut,
+    summary="Refer a student to a program (school staff)",
+    description="Needs an active consent of the student that covers the program's "
+    "organization (or its category) and every element in shared_elements.",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def referrals_create(
+    session: SessionDep,
+    principal: School,
+    body: ReferralCreate,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    async def create() -> tuple[int, ReferralOut, dict[str, str]]:
+        referral = await service.create_referral(session, principal, body)
+        rows = (await reading.rows_of(session, [referral]))[0]
+        headers = {"ETag": f'"{referral.version}"', "Location": f"/referrals/{referral.id}"}
+        return 201, _out(principal, rows), headers
+
+    return await idempotent(session, principal, idempotency_key, "referrals_create", body, create)
+
+
+@router.get(
+    "/referrals/inbox",
+    operation_id="referrals_inbox",
+    summary="Referrals to your organization (providers)",
+    responses=problem_responses(401, 403),
+)
+async def referrals_inbox(
+    session: SessionDep,
+    principal: Provider,
+    pages: Annotated[PageParams, Depends(page_params)],
+    status: Annotated[list[Status] | None, Query(description="Only these statuses")] = None,
+    overdue: Annotated[bool | None, Query(description="Only overdue (true) or not")] = None,
+) -> Page[ReferralOut]:
+    found, total = await reading.list_referrals(
+        session, principal, Side.provider, reading.ListFilter(status or (), overdue), pages
+    )
+    return Page[ReferralOut].build([_out(principal, r) for r in found], total, pages)
+
+
+@router.get(
+    "/referrals/outbox",
+    operation_id="referrals_outbox",
+    summary="Your school's referrals with status and timeline (schools)",
+    responses=problem_responses(401, 403),
+)
+async def referrals_outbox(
+    session: SessionDep,
+    principal: Outbox,
+    pages: Annotated[PageParams, Depends(page_params)],
+    status: Annotated[list[Status] | None, Query(description="Only these statuses")] = None,
+    overdue: Annotated[bool | None, Query(description="Only overdue (true) or not")] = None,
+) -> Page[ReferralOut]:
+    found, total = await reading.list_referrals(
+        session, principal, Side.school, reading.ListFilter(status or (), overdue), pages
+    )
+    return Page[ReferralOut].build([_out(principal, r) for r in found], total, pages)
+
+
+@router.get(
+    "/referrals/{referral_id}",
+    operation_id="referrals_get",
+    summary="Read a referral and its timeline",
+    description="The provider's first read marks the referral received.",
+    responses=problem_responses(401, 403, 404),
+)
+async def referrals_get(
+    session: SessionDep, principal: Party, referral_id: uuid.UUID, response: Response
+) -> ReferralOut:
+    rows = await reading.open_referral(session, principal, referral_id)
+    set_etag(response, rows.referral.version)
+    return _out(principal, rows)
+
+
+@router.post(
+    "/referrals/{referral_id}/transitions",
+    operation_id="referrals_transition",
+    summary="Move a referral to its next status",
+    description="Requires If-Match with the referral's ETag (428 without it, 412 when stale). "
+    "declined and not_completed need a reason code.",
+    responses=problem_responses(401, 403, 404, 409, 412, 428),
+)
+async def referrals_transition(
+    session: SessionDep,
+    principal: Moving,
+    referral_id: uuid.UUID,
+    body: TransitionCreate,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ReferralOut:
+    referral = await service.transition(session, principal, referral_id, body, if_match)
+    rows = (await reading.rows_of(session, [referral]))[0]
+    set_etag(response, referral.version)
+    return _out(principal, rows)

@@ -1,0 +1,190 @@
+"""The referral loop as a pure state machine: statuses, who may move them, which need a reason.
+
+This module is the status table of PRODUCT.md, and the only place that knows it. It has no
+I/O: the service asks `check(...)` before writing, the tests walk every pair of statuses.
+
+    sent ──system──> received ──provider──> accepted ──> contacted ──> enrolled ──> completed
+      │                 │                      │  └────────────────────────^          │
+      │                 └──provider──> declined│                                      │
+      │                                        └──────> not_completed <───────────────┘
+      └── school: cancelled (any open status);  system: expired (sent/received),
+          cancelled with consent_revoked (any open status)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    sent = "sent"
+    received = "received"
+    accepted = "accepted"
+    declined = "declined"
+    contacted = "contacted"
+    enrolled = "enrolled"
+    completed = "completed"
+    not_completed = "not_completed"
+    cancelled = "cancelled"
+    expired = "expired"
+
+    @property
+    def is_closed(self) -> bool:
+        """A closed loop: the referral reached a terminal status."""
+        return self in TERMINAL
+
+    @property
+    def fhir_task_status(self) -> str:
+        """The HL7 FHIR Task.status this status maps to (SDOH Clinical Care referral)."""
+        return FHIR_TASK_STATUS[self]
+
+
+class Side(StrEnum):
+    """Who makes a transition: the referring school, the receiving provider, or the system."""
+
+    school = "school"
+    provider = "provider"
+    system = "system"
+
+
+class Reason(StrEnum):
+    """Coded reasons; declined, not_completed and cancelled carry one."""
+
+    # declined
+    no_capacity = "no_capacity"
+    not_eligible = "not_eligible"
+    not_a_fit = "not_a_fit"
+    # not_completed
+    could_not_contact = "could_not_contact"
+    family_declined = "family_declined"
+    no_longer_interested = "no_longer_interested"
+    moved_away = "moved_away"
+    stopped_attending = "stopped_attending"
+    # cancelled
+    no_longer_needed = "no_longer_needed"
+    entered_in_error = "entered_in_error"
+    consent_revoked = "consent_revoked"
+    # expired
+    no_response = "no_response"
+    # any of the above
+    other = "other"
+
+
+TERMINAL = frozenset(
+    {Status.declined, Status.completed, Status.not_completed, Status.cancelled, Status.expired}
+)
+OPEN = frozenset(Status) - TERMINAL
+# Statuses in which the provider has not answered yet (the first-response window runs).
+AWAITING_RESPONSE = frozenset({Status.sent, Status.received})
+
+FHIR_TASK_STATUS = {
+    Status.sent: "requested",
+    Status.received: "received",
+    Status.accepted: "accepted",
+    Status.declined: "rejected",
+    Status.contacted: "in-progress",
+    Status.enrolled: "in-progress",
+    Status.completed: "completed",
+    Status.not_completed: "failed",
+    Status.cancelled: "cancelled",
+    Status.expired: "cancelled",
+}
+
+_S = Status
+_OPEN_AFTER_ACCEPT = (_S.accepted, _S.contacted, _S.enrolled)
+
+# (from, to) -> the side that may make it.
+TRANSITIONS: dict[tuple[Status, Status], Side] = {
+    (_S.sent, _S.received): Side.system,
+    (_S.received, _S.accepted): Side.provider,
+    (_S.received, _S.declined): Side.provider,
+    (_S.accepted, _S.contacted): Side.provider,
+    (_S.accepted, _S.enrolled): Side.provider,  # contact and enrolment on the same day
+    (_S.contacted, _S.enrolled): Side.provider,
+    (_S.enrolled, _S.completed): Side.provider,
+    **{(s, _S.not_completed): Side.provider for s in _OPEN_AFTER_ACCEPT},
+    **{(s, _S.cancelled): Side.school for s in OPEN},
+    (_S.sent, _S.expired): Side.system,
+    (_S.received, _S.expired): Side.system,
+}
+
+# The reasons each target status accepts; a target listed here requires one.
+REASONS: dict[Status, frozenset[Reason]] = {
+    _S.declined: frozenset(
+        {Reason.no_capacity, Reason.not_eligible, Reason.not_a_fit, Reason.other}
+    ),
+    _S.not_completed: frozenset(
+        {
+            Reason.could_not_contact,
+            Reason.family_declined,
+            Reason.no_longer_interested,
+            Reason.moved_away,
+            Reason.stopped_attending,
+            Reason.other,
+        }
+    ),
+    _S.expired: frozenset({Reason.no_response}),
+}
+# Cancelling may say why; consent_revoked is the system's alone.
+CANCEL_REASONS = frozenset({Reason.no_longer_needed, Reason.entered_in_error, Reason.other})
+SYSTEM_CANCEL_REASONS = frozenset({Reason.consent_revoked})
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a transition cannot happen, with the problem code the API answers."""
+
+    code: str
+    detail: str
+
+
+def check(current: Status, target: Status, side: Side, reason: Reason | None) -> Refusal | None:
+    """None when `side` may move a referral from `current` to `target` with `reason`."""
+    allowed = TRANSITIONS.get((current, target))
+    if allowed is None:
+        nexts = sorted(t for (f, t) in TRANSITIONS if f is current)
+        return Refusal(
+            "invalid_transition",
+            f"A {current} referral cannot become {target}"
+            + (f"; it can become {', '.join(nexts)}." if nexts else "; its loop is closed."),
+        )
+    # The system may cancel from any open status (consent revocation).
+    if allowed is not side and not (side is Side.system and target is Status.cancelled):
+        return Refusal(
+            "transition_not_permitted",
+            f"Only the {allowed} side can move a referral from {current} to {target}.",
+        )
+    if target is Status.cancelled:
+        permitted = SYSTEM_CANCEL_REASONS if side is Side.system else CANCEL_REASONS
+        if side is Side.system and reason is None:
+            return Refusal("reason_required", "The system cancels only with a reason.")
+        if reason is not None and reason not in permitted:
+            return _bad_reason(target, reason, permitted)
+        return None
+    permitted = REASONS.get(target, frozenset())
+    if permitted and reason is None:
+        return Refusal(
+            "reason_required",
+            f"Moving to {target} needs a reason: one of {', '.join(sorted(permitted))}.",
+        )
+    if reason is not None and reason not in permitted:
+        return _bad_reason(target, reason, permitted)
+    return None
+
+
+def _bad_reason(target: Status, reason: Reason, permitted: frozenset[Reason]) -> Refusal:
+    if not permitted:
+        return Refusal("invalid_reason", f"Moving to {target} takes no reason code.")
+    return Refusal(
+        "invalid_reason",
+        f"{reason} is not a reason for {target}; use one of {', '.join(sorted(permitted))}.",
+    )
+
+
+def next_statuses(current: Status, side: Side) -> list[Status]:
+    """Where `side` may take a referral from `current` (what a UI offers as buttons)."""
+    return sorted(
+        (t for (f, t), s in TRANSITIONS.items() if f is current and s is side),
+        key=list(Status).index,
+    )

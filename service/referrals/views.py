@@ -1,0 +1,158 @@
+"""What each side sees of a referral: pure functions from rows to ReferralOut.
+
+The school that referred sees the whole student record. The provider sees the data
+elements the referral shares AND an active consent allows; once the consent is revoked or
+has expired, nothing about the student, on any referral under it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from service.catalog.enums import Grade
+from service.consent import rules
+from service.consent.enums import DataElement
+from service.consent.models import Consent
+from service.consent.schemas import ConsentState
+from service.referrals.models import Referral, ReferralEvent
+from service.referrals.schemas import EventOut, ProgramRef, ReferralOut, StudentView
+from service.referrals.states import AWAITING_RESPONSE, Side, Status, next_statuses
+from service.students.models import Student
+
+ELEMENT_FIELDS: dict[DataElement, tuple[str, ...]] = {
+    DataElement.contact: (
+        "first_name",
+        "last_name",
+        "date_of_birth",
+        "preferred_language",
+        "guardian_name",
+        "guardian_relationship",
+        "guardian_phone",
+        "guardian_email",
+    ),
+    DataElement.demographics: (
+        "gender",
+        "races",
+        "hispanic_latino",
+        "home_language",
+        "english_learner",
+        "iep",
+        "section_504",
+    ),
+    DataElement.school_and_grade: ("school_name", "grade"),
+    DataElement.referral_reason: (),
+    DataElement.notes: (),
+}
+
+
+@dataclass(frozen=True)
+class ReferralRows:
+    """A referral with what its views need."""
+
+    referral: Referral
+    student: Student
+    consent: Consent
+    program_name: str
+    school_name: str
+    events: Sequence[ReferralEvent]
+
+
+def disclosed(referral: Referral, consent: Consent, viewer: Side, today: date) -> list[DataElement]:
+    """The data elements `viewer` may see on this referral today."""
+    shared = [DataElement(e) for e in referral.shared_elements]
+    if viewer is Side.school:
+        return list(DataElement)
+    if rules.state(consent, today) is not ConsentState.active:
+        return []
+    return [e for e in shared if e.value in consent.data_elements]
+
+
+def student_view(rows: ReferralRows, elements: list[DataElement], viewer: Side) -> StudentView:
+    s = rows.student
+    values: dict[str, object] = {
+        "first_name": s.first_name,
+        "last_name": s.last_name,
+        "date_of_birth": s.date_of_birth,
+        "preferred_language": s.preferred_language,
+        "guardian_name": s.guardian_name,
+        "guardian_relationship": s.guardian_relationship,
+        "guardian_phone": s.guardian_phone,
+        "guardian_email": s.guardian_email,
+        "school_name": rows.school_name,
+        "grade": Grade.from_rank(s.grade),
+        "gender": s.gender,
+        "races": s.races,
+        "hispanic_latino": s.hispanic_latino,
+        "home_language": s.home_language,
+        "english_learner": s.english_learner,
+        "iep": s.iep,
+        "section_504": s.section_504,
+    }
+    shown = {f: values[f] for e in elements for f in ELEMENT_FIELDS[e]}
+    return StudentView(
+        disclosed=elements,
+        id=s.id if viewer is Side.school else None,
+        **shown,
+    )
+
+
+def overdue(referral: Referral, now: datetime) -> tuple[bool, bool]:
+    """(first response overdue, first contact overdue)."""
+    return (
+        referral.status in AWAITING_RESPONSE and now > referral.response_due_at,
+        referral.status is Status.accepted and now > referral.contact_due_at,
+    )
+
+
+def referral_out(
+    rows: ReferralRows, viewer: Side, acting: Side | None, now: datetime, today: date
+) -> ReferralOut:
+    """The referral as `viewer` sees it; `acting` is the side the caller acts for (None:
+    an admin, who reads like the school but moves nothing)."""
+    r = rows.referral
+    elements = disclosed(r, rows.consent, viewer, today)
+    show_reason = DataElement.referral_reason in elements
+    show_school_notes = viewer is Side.school or DataElement.notes in elements
+    response_overdue, contact_overdue = overdue(r, now)
+    return ReferralOut(
+        id=r.id,
+        status=r.status,
+        status_reason=r.status_reason,
+        fhir_task_status=r.status.fhir_task_status,
+        closed=r.status.is_closed,
+        urgency=r.urgency,
+        need=r.need if show_reason else None,
+        need_text=r.need_text if show_reason else None,
+        program=ProgramRef(id=r.program_id, name=rows.program_name),
+        provider_id=r.provider_id,
+        school_id=r.school_id,
+        consent_id=r.consent_id if viewer is Side.school else None,
+        shared_elements=[DataElement(e) for e in r.shared_elements],
+        student=student_view(rows, elements, viewer),
+        sent_at=r.sent_at,
+        received_at=r.received_at,
+        responded_at=r.responded_at,
+        contacted_at=r.contacted_at,
+        enrolled_at=r.enrolled_at,
+        closed_at=r.closed_at,
+        response_due_at=r.response_due_at,
+        contact_due_at=r.contact_due_at,
+        response_overdue=response_overdue,
+        contact_overdue=contact_overdue,
+        next_statuses=next_statuses(r.status, acting) if acting else [],
+        version=r.version,
+        timeline=[
+            EventOut(
+                occurred_at=e.occurred_at,
+                side=e.side,
+                actor_organization_id=e.actor_organization_id,
+                from_status=e.from_status,
+                to_status=e.to_status,
+                reason=e.reason,
+                note=e.note if (e.side is not Side.school or show_school_notes) else None,
+            )
+            for e in rows.events
+        ],
+    )

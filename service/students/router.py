@@ -1,0 +1,118 @@
+"""Students and their audit trail: school staff and admins only."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from service.audit.service import trail_of_student
+from service.auth.principal import Principal, require_roles
+from service.auth.roles import Role
+from service.concurrency import IfMatch, set_etag
+from service.db import SessionDep
+from service.errors import problem_responses
+from service.idempotency import IdempotencyKey, idempotent
+from service.pagination import Page, PageParams, page_params
+from service.students import service
+from service.students.schemas import (
+    AuditEntryOut,
+    StudentCreate,
+    StudentNumber,
+    StudentOut,
+    StudentUpdate,
+)
+
+router = APIRouter(tags=["students"])
+SchoolStaff = Annotated[Principal, require_roles(Role.school, Role.admin)]
+Admin = Annotated[Principal, require_roles(Role.admin)]
+
+
+@router.post(
+    "/students",
+    operation_id="students_create",
+    status_code=status.HTTP_201_CREATED,
+    response_model=StudentOut,
+    summary="Record a student of your school",
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def students_create(
+    session: SessionDep,
+    principal: SchoolStaff,
+    body: StudentCreate,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    async def create() -> tuple[int, StudentOut, dict[str, str]]:
+        student = await service.create_student(session, principal, body)
+        headers = {"ETag": f'"{student.version}"', "Location": f"/students/{student.id}"}
+        return 201, service.student_out(student), headers
+
+    return await idempotent(session, principal, idempotency_key, "students_create", body, create)
+
+
+@router.get(
+    "/students",
+    operation_id="students_list",
+    summary="List your school's students",
+    responses=problem_responses(401, 403),
+)
+async def students_list(
+    session: SessionDep,
+    principal: SchoolStaff,
+    pages: Annotated[PageParams, Depends(page_params)],
+    school_id: Annotated[uuid.UUID | None, Query(description="Admins: one school")] = None,
+    student_number: Annotated[StudentNumber | None, Query()] = None,
+) -> Page[StudentOut]:
+    rows, total = await service.list_students(session, principal, pages, school_id, student_number)
+    return Page[StudentOut].build([service.student_out(s) for s in rows], total, pages)
+
+
+@router.get(
+    "/students/{student_id}",
+    operation_id="students_get",
+    summary="Read a student (audited)",
+    responses=problem_responses(401, 403, 404),
+)
+async def students_get(
+    session: SessionDep, principal: SchoolStaff, student_id: uuid.UUID, response: Response
+) -> StudentOut:
+    student = await service.read_student(session, principal, student_id)
+    set_etag(response, student.version)
+    return service.student_out(student)
+
+
+@router.patch(
+    "/students/{student_id}",
+    operation_id="students_update",
+    summary="Change a student's record",
+    responses=problem_responses(401, 403, 404, 409, 412, 422),
+)
+async def students_update(
+    session: SessionDep,
+    principal: SchoolStaff,
+    student_id: uuid.UUID,
+    body: StudentUpdate,
+    response: Response,
+    if_match: IfMatch = None,
+) -> StudentOut:
+    student = await service.update_student(session, principal, student_id, body, if_match)
+    set_etag(response, student.version)
+    return service.student_out(student)
+
+
+@router.get(
+    "/students/{student_id}/audit",
+    operation_id="students_audit",
+    summary="Who read or changed this student's records, newest first (admins)",
+    responses=problem_responses(401, 403, 404),
+)
+async def students_audit(
+    session: SessionDep,
+    principal: Admin,
+    student_id: uuid.UUID,
+    pages: Annotated[PageParams, Depends(page_params)],
+) -> Page[AuditEntryOut]:
+    await service.get_student(session, principal, student_id)
+    rows, total = await trail_of_student(session, student_id, pages)
+    return Page[AuditEntryOut].build([AuditEntryOut.model_validate(r) for r in rows], total, pages)

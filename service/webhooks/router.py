@@ -1,0 +1,101 @@
+"""Webhook endpoints of an organization, and their delivery log."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response, status
+
+from service.auth.principal import Principal, require_roles
+from service.auth.roles import Role
+from service.db import SessionDep
+from service.errors import problem_responses
+from service.pagination import Page, PageParams, page_params
+from service.webhooks import service
+from service.webhooks.delivery import next_attempt_at
+from service.webhooks.events import EventType
+from service.webhooks.schemas import (
+    AttemptOut,
+    EndpointCreate,
+    EndpointCreated,
+    EndpointOut,
+    MessageOut,
+)
+
+router = APIRouter(tags=["webhooks"])
+Owner = Annotated[Principal, require_roles(Role.provider, Role.school, Role.admin)]
+
+
+@router.post(
+    "/webhook-endpoints",
+    operation_id="webhooks_create",
+    status_code=status.HTTP_201_CREATED,
+    summary="Register a webhook endpoint (the signing secret is in this response only)",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def webhooks_create(
+    session: SessionDep, principal: Owner, body: EndpointCreate
+) -> EndpointCreated:
+    endpoint = await service.create_endpoint(session, principal, body)
+    return EndpointCreated.model_validate(
+        {**EndpointOut.model_validate(endpoint).model_dump(), "secret": endpoint.secret}
+    )
+
+
+@router.get(
+    "/webhook-endpoints",
+    operation_id="webhooks_list",
+    summary="Your organization's webhook endpoints",
+    responses=problem_responses(401, 403),
+)
+async def webhooks_list(
+    session: SessionDep, principal: Owner, pages: Annotated[PageParams, Depends(page_params)]
+) -> Page[EndpointOut]:
+    rows, total = await service.list_endpoints(session, principal, pages)
+    return Page[EndpointOut].build([EndpointOut.model_validate(r) for r in rows], total, pages)
+
+
+@router.delete(
+    "/webhook-endpoints/{endpoint_id}",
+    operation_id="webhooks_delete",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Remove a webhook endpoint (undelivered messages to it are dropped)",
+    responses=problem_responses(401, 403, 404),
+)
+async def webhooks_delete(
+    session: SessionDep, principal: Owner, endpoint_id: uuid.UUID
+) -> Response:
+    await service.delete_endpoint(session, principal, endpoint_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/webhook-endpoints/{endpoint_id}/messages",
+    operation_id="webhooks_messages",
+    summary="Messages to an endpoint, newest first, with every delivery attempt",
+    responses=problem_responses(401, 403, 404),
+)
+async def webhooks_messages(
+    session: SessionDep,
+    principal: Owner,
+    endpoint_id: uuid.UUID,
+    pages: Annotated[PageParams, Depends(page_params)],
+) -> Page[MessageOut]:
+    rows, total, attempts = await service.list_messages(session, principal, endpoint_id, pages)
+    out = [
+        MessageOut(
+            id=m.id,
+            event_type=EventType(m.event_type),
+            payload=m.payload,
+            created_at=m.created_at,
+            attempts=m.attempts,
+            delivered_at=m.delivered_at,
+            failed_at=m.failed_at,
+            next_attempt_at=next_attempt_at(m),
+            last_status=m.last_status,
+            log=[AttemptOut.model_validate(a) for a in attempts[m.id]],
+        )
+        for m in rows
+    ]
+    return Page[MessageOut].build(out, total, pages)

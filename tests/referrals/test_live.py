@@ -1,0 +1,217 @@
+"""Against committed rows: concurrent transitions, and webhooks to a real HTTP receiver.
+
+These tests use their own database, because they need what one rolled-back session
+cannot give: several connections at once, and a worker that reads what requests wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
+from standardwebhooks.webhooks import Webhook
+
+from service.app import create_app
+from service.auth.roles import Role
+from service.catalog.enums import OrganizationType
+from service.search.backends import make_backend
+from service.settings import Settings
+from service.webhooks import delivery
+from service.webhooks.service import new_secret
+from tests.conftest import Caller, make_caller, make_org, make_test_database
+from tests.factories import create_program
+from tests.referrals.conftest import consent_body, post, student_body
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+@pytest.fixture(scope="session")
+def live_database(worker_id_safe: str) -> str:
+    return make_test_database(f"{worker_id_safe}_referrals")
+
+
+@dataclass
+class Live:
+    client: httpx.AsyncClient
+    sessions: Sessions
+    school: Caller
+    provider: Caller
+    student: dict[str, Any]
+    program: dict[str, Any]
+
+    async def referral(self) -> dict[str, Any]:
+        body = {"student_id": self.student["id"], "program_id": self.program["id"], "need": "other"}
+        return dict(await post(self.client, self.school, "/referrals", body))
+
+
+@pytest.fixture
+async def live(live_database: str, settings: Settings) -> AsyncIterator[Live]:
+    engine = create_async_engine(live_database, poolclass=NullPool)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    async with sessions() as session, session.begin():
+        await session.execute(
+            text("TRUNCATE organizations, api_keys, idempotency_keys, audit_log CASCADE")
+        )
+        school = await make_caller(
+            session, Role.school, await make_org(session, OrganizationType.school, "S")
+        )
+        provider = await make_caller(
+            session, Role.provider, await make_org(session, OrganizationType.provider, "P")
+        )
+    app = create_app(settings)
+    app.state.sessionmaker = sessions
+    app.state.search_backend = make_backend(settings)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        program = await create_program(client, provider, name="Robotics")
+        student = await post(client, school, "/students", student_body())
+        await post(client, school, f"/students/{student['id']}/consents", consent_body())
+        yield Live(client, sessions, school, provider, student, program)
+    await engine.dispose()
+
+
+async def test_of_two_concurrent_transitions_exactly_one_wins(live: Live) -> None:
+    for _ in range(5):
+        referral = await live.referral()
+        path = f"/referrals/{referral['id']}/transitions"
+        etag = {"If-Match": f'"{referral["version"]}"'}
+        school = live.client.post(
+            path, json={"to": "cancelled"}, headers={**live.school.headers, **etag}
+        )
+        provider = live.client.post(
+            path, json={"to": "accepted"}, headers={**live.provider.headers, **etag}
+        )
+        results = await asyncio.gather(school, provider)
+        codes = sorted(r.status_code for r in results)
+        assert codes == [200, 412], [r.text for r in results]
+        final = (
+            await live.client.get(f"/referrals/{referral['id']}", headers=live.school.headers)
+        ).json()
+        events = [e["to_status"] for e in final["timeline"]]
+        assert events[-1] == final["status"]
+        assert events.count("cancelled") + events.count("accepted") == 1
+        if final["status"] == "accepted":
+            await live.client.post(
+                path,
+                json={"to": "cancelled"},
+                headers={**live.school.headers, "If-Match": f'"{final["version"]}"'},
+            )
+
+
+@dataclass
+class Receiver:
+    """An HTTP server on localhost that answers with the next status in `statuses`."""
+
+    statuses: list[int]
+    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    url: str = ""
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver(statuses=[500, 204])
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            state.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(
+                state.statuses.pop(0) if len(state.statuses) > 1 else state.statuses[0]
+            )
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+
+
+def _verify_by_hand(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """The Standard Webhooks check, written from the specification (not the library)."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return any(
+        hmac.compare_digest(sig.split(",", 1)[1], expected)
+        for sig in headers["webhook-signature"].split(" ")
+        if sig.startswith("v1,")
+    )
+
+
+async def test_webhooks_are_signed_retried_and_logged(live: Live, receiver: Receiver) -> None:
+    registered = await post(
+        live.client,
+        live.provider,
+        "/webhook-endpoints",
+        {"url": receiver.url, "events": ["referral.created", "referral.status_changed"]},
+    )
+    secret = registered["secret"]
+    referral = await live.referral()
+    async with delivery.client() as client:
+        first = await delivery.deliver_due(live.sessions, client)
+        assert (first.sent, first.failed) == (0, 1)  # the receiver answered 500
+        assert (await delivery.deliver_due(live.sessions, client)).failed == 0  # not due yet
+        async with live.sessions() as session, session.begin():
+            await session.execute(text("UPDATE webhook_messages SET available_at = now()"))
+        second = await delivery.deliver_due(live.sessions, client)
+        assert (second.sent, second.failed) == (1, 0)
+
+    assert len(receiver.received) == 2
+    headers, body = receiver.received[-1]
+    assert _verify_by_hand(secret, headers, body)
+    payload = Webhook(secret).verify(body, headers)
+    assert payload["type"] == "referral.created"
+    assert payload["data"]["referral_id"] == referral["id"]
+    assert headers["webhook-id"] == receiver.received[0][0]["webhook-id"]  # same message
+    assert b"Marisol" not in body and b"Quintanilla" not in body
+    assert not _verify_by_hand(new_secret(), headers, body)
+
+    log = await live.client.get(
+        f"/webhook-endpoints/{registered['id']}/messages", headers=live.provider.headers
+    )
+    message = log.json()["contents"][0]
+    assert message["delivered_at"] is not None and message["attempts"] == 2
+    assert [a["status_code"] for a in message["log"]] == [500, 204]
+
+
+async def test_revocation_notifies_the_school(live: Live, receiver: Receiver) -> None:
+    receiver.statuses = [204]
+    await post(
+        live.client,
+        live.school,
+        "/webhook-endpoints",
+        {"url": receiver.url, "events": ["consent.revoked", "referral.status_changed"]},
+    )
+    referral = await live.referral()
+    consents = (
+        await live.client.get(
+            f"/students/{live.student['id']}/consents", headers=live.school.headers
+        )
+    ).json()
+    await post(live.client, live.school, f"/consents/{consents['contents'][0]['id']}/revoke", {})
+    async with delivery.client() as client:
+        await delivery.deliver_due(live.sessions, client)
+    types = sorted(json.loads(body)["type"] for _, body in receiver.received)
+    assert types == ["consent.revoked", "referral.status_changed"]
+    changed = next(json.loads(b) for _, b in receiver.received if b"status_changed" in b)
+    assert changed["data"]["referral_id"] == referral["id"]
+    assert changed["data"]["status"] == "cancelled"
+    assert changed["data"]["status_reason"] == "consent_revoked"
