@@ -88,6 +88,11 @@ async def idempotent(
         return _response(*await produce())
     digest = request_hash(operation, scope or {}, body)
     table = IdempotencyRecord.__table__.c
+    mine = (table.api_key_id == principal.key_id) & (table.key == key)
+    # A key older than RETENTION is free again, even before the worker deletes it.
+    await session.execute(
+        delete(IdempotencyRecord).where(mine, table.created_at < utcnow() - RETENTION)
+    )
     claimed = await session.execute(
         insert(IdempotencyRecord)
         .values(api_key_id=principal.key_id, key=key, operation=operation, request_hash=digest)
@@ -115,7 +120,7 @@ async def _replay(
             IdempotencyRecord.api_key_id == api_key_id, IdempotencyRecord.key == key
         )
     )
-    if record is None or record.created_at < utcnow() - RETENTION:
+    if record is None:  # claimed and released by a request that failed meanwhile
         raise Conflict(
             "This Idempotency-Key was just used by a request that did not finish; retry.",
             code="idempotency_key_in_use",

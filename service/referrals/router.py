@@ -59,6 +59,24 @@ async def referrals_create(
     return await idempotent(session, principal, idempotency_key, "referrals_create", body, create)
 
 
+StatusFilter = Annotated[list[Status] | None, Query(description="Only these statuses")]
+OverdueFilter = Annotated[bool | None, Query(description="Only overdue (true) or not (false)")]
+
+
+async def _listed(
+    session: SessionDep,
+    principal: Principal,
+    side: Side,
+    pages: PageParams,
+    statuses: list[Status] | None,
+    overdue: bool | None,
+) -> Page[ReferralOut]:
+    found, total = await reading.list_referrals(
+        session, principal, side, reading.ListFilter(statuses or (), overdue), pages
+    )
+    return Page[ReferralOut].build([_out(principal, r) for r in found], total, pages)
+
+
 @router.get(
     "/referrals/inbox",
     operation_id="referrals_inbox",
@@ -69,13 +87,10 @@ async def referrals_inbox(
     session: SessionDep,
     principal: Provider,
     pages: Annotated[PageParams, Depends(page_params)],
-    status: Annotated[list[Status] | None, Query(description="Only these statuses")] = None,
-    overdue: Annotated[bool | None, Query(description="Only overdue (true) or not")] = None,
+    status: StatusFilter = None,
+    overdue: OverdueFilter = None,
 ) -> Page[ReferralOut]:
-    found, total = await reading.list_referrals(
-        session, principal, Side.provider, reading.ListFilter(status or (), overdue), pages
-    )
-    return Page[ReferralOut].build([_out(principal, r) for r in found], total, pages)
+    return await _listed(session, principal, Side.provider, pages, status, overdue)
 
 
 @router.get(
@@ -88,13 +103,10 @@ async def referrals_outbox(
     session: SessionDep,
     principal: Outbox,
     pages: Annotated[PageParams, Depends(page_params)],
-    status: Annotated[list[Status] | None, Query(description="Only these statuses")] = None,
-    overdue: Annotated[bool | None, Query(description="Only overdue (true) or not")] = None,
+    status: StatusFilter = None,
+    overdue: OverdueFilter = None,
 ) -> Page[ReferralOut]:
-    found, total = await reading.list_referrals(
-        session, principal, Side.school, reading.ListFilter(status or (), overdue), pages
-    )
-    return Page[ReferralOut].build([_out(principal, r) for r in found], total, pages)
+    return await _listed(session, principal, Side.school, pages, status, overdue)
 
 
 @router.get(

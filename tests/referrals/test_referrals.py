@@ -204,6 +204,8 @@ async def test_revocation_cancels_open_referrals_and_hides_the_student(world: Wo
         await world.client.get("/referrals/inbox", headers=world.callers.provider_a.headers)
     ).json()
     assert "Marisol" not in str(inbox)
+    again = await world.refer()  # the revoked consent covers no new referral
+    assert again.status_code == 422 and again.json()["code"] == "consent_required"
 
 
 async def test_inbox_and_outbox_filter_by_status_and_overdue(
@@ -247,6 +249,14 @@ async def test_idempotency_key_replays_and_refuses_another_body(
         "/referrals", json={**body, "urgency": "urgent"}, headers=headers
     )
     assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+    # After 24 hours the key is free again: the request runs (and meets the open referral).
+    await session.execute(
+        text("UPDATE idempotency_keys SET created_at = now() - interval '25 hours'")
+    )
+    later = await world.client.post(
+        "/referrals", json={**body, "urgency": "urgent"}, headers=headers
+    )
+    assert later.status_code == 409 and later.json()["code"] == "duplicate_referral"
 
 
 async def test_events_are_immutable(world: World, session: AsyncSession) -> None:
