@@ -16,6 +16,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.audit.service import record
 from service.auth import scope
 from service.auth.principal import Principal
 from service.catalog import repository as repo
@@ -100,6 +101,7 @@ async def create_organization(
     org = Organization(**data.model_dump(mode="json"))
     session.add(org)
     await session.flush()
+    record(session, principal, "organization.create", "organization", org.id)
     return org
 
 
@@ -127,6 +129,7 @@ async def update_organization(
         setattr(org, key, value)
     org.version += 1
     await session.flush()
+    record(session, principal, "organization.update", "organization", org.id)
     return org
 
 
@@ -138,6 +141,7 @@ async def delete_organization(
         raise _not_found("organization", org_id)
     check_if_match(if_match, org.version)
     await _delete(session, org, "organization")
+    record(session, principal, "organization.delete", "organization", org_id)
 
 
 async def upsert_school(
@@ -215,6 +219,7 @@ async def create_location(
     session.add(location)
     await session.flush()
     await session.refresh(location)  # tract and ZCTA come from the database trigger
+    record(session, principal, "location.create", "location", location.id)
     return location
 
 
@@ -250,6 +255,7 @@ async def replace_location(
     location.version += 1
     await session.flush()
     await session.refresh(location)
+    record(session, principal, "location.replace", "location", location.id)
     return location
 
 
@@ -263,6 +269,7 @@ async def delete_location(
     check_if_match(if_match, location.version)
     await session.delete(location)
     await session.flush()
+    record(session, principal, "location.delete", "location", location_id)
 
 
 # ---------------------------------------------------------------- programs
@@ -349,6 +356,7 @@ async def create_program(
     await apply_program_fields(session, program, data)
     session.add(program)
     await session.flush()
+    record(session, principal, "program.create", "program", program.id)
     return await _reload(session, principal, program.id)
 
 
@@ -392,6 +400,7 @@ async def update_program(
     await apply_program_fields(session, program, data)
     program.version += 1
     await session.flush()
+    record(session, principal, "program.update", "program", program.id)
     return await _reload(session, principal, program.id)
 
 
@@ -404,6 +413,7 @@ async def delete_program(
     _require_write(principal, program.organization_id, "program", program_id)
     check_if_match(if_match, program.version)
     await _delete(session, program, "program")
+    record(session, principal, "program.delete", "program", program_id)
 
 
 async def verify_program(
@@ -417,6 +427,7 @@ async def verify_program(
     program.last_verified_at = utcnow()
     program.version += 1
     await session.flush()
+    record(session, principal, "program.verify", "program", program.id)
     return await _reload(session, principal, program.id)
 
 

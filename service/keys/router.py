@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
+from service.audit.service import record
 from service.auth.principal import Principal, require_roles
 from service.auth.roles import Role
 from service.db import SessionDep
@@ -30,6 +31,7 @@ async def api_keys_create(session: SessionDep, principal: Admin, body: KeyCreate
     row, token = await service.create_key(
         session, name=body.name, role=body.role, organization_id=body.organization_id
     )
+    record(session, principal, "api_key.create", "api_key", row.id)
     return KeyCreated.model_validate({**KeyOut.model_validate(row).model_dump(), "key": token})
 
 
@@ -53,4 +55,6 @@ async def api_keys_list(
     responses=problem_responses(401, 403, 404),
 )
 async def api_keys_revoke(session: SessionDep, principal: Admin, key_id: uuid.UUID) -> KeyOut:
-    return KeyOut.model_validate(await service.revoke_key(session, str(key_id)))
+    row = await service.revoke_key(session, str(key_id))
+    record(session, principal, "api_key.revoke", "api_key", row.id)
+    return KeyOut.model_validate(row)

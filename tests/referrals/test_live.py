@@ -215,3 +215,18 @@ async def test_revocation_notifies_the_school(live: Live, receiver: Receiver) ->
     assert changed["data"]["referral_id"] == referral["id"]
     assert changed["data"]["status"] == "cancelled"
     assert changed["data"]["status_reason"] == "consent_revoked"
+
+
+async def test_the_worker_expires_unanswered_referrals(live: Live, settings: Settings) -> None:
+    from service import worker
+
+    referral = await live.referral()
+    async with live.sessions() as session, session.begin():
+        await session.execute(text("UPDATE referrals SET sent_at = now() - interval '31 days'"))
+    _, _, housekept = await worker.run_once(live.sessions, make_backend(settings))
+    assert housekept.expired_referrals == 1
+    seen = (
+        await live.client.get(f"/referrals/{referral['id']}", headers=live.school.headers)
+    ).json()
+    assert (seen["status"], seen["status_reason"]) == ("expired", "no_response")
+    assert seen["timeline"][-1]["side"] == "system"
