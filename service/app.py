@@ -20,6 +20,8 @@ from service.consent.router import router as consents_router
 from service.db import make_engine, make_sessionmaker
 from service.errors import install_error_handlers
 from service.geo.router import router as areas_router
+from service.hsds.cors import OpenCors
+from service.hsds.router import router as hsds_router
 from service.keys.router import router as keys_router
 from service.referrals.router import router as referrals_router
 from service.search.backends import serving_backend
@@ -108,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
         expose_headers=["ETag", "Location"],
     )
+    app.add_middleware(OpenCors)  # added last: outermost, so /hsds is open whatever the list
     install_error_handlers(app)
     for router in (
         organizations_router,
@@ -118,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         consents_router,
         referrals_router,
         webhooks_router,
+        hsds_router,
         keys_router,
     ):
         app.include_router(router)

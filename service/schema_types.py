@@ -7,7 +7,7 @@ Every string an API accepts is bounded and refuses what PostgreSQL cannot store
 from __future__ import annotations
 
 import re
-from datetime import date, time
+from datetime import date, datetime, time
 from typing import Annotated, Any
 
 from pydantic import (
@@ -53,6 +53,19 @@ def _iso_date_text(value: Any) -> Any:
 
 # A date in a query string: only YYYY-MM-DD (pydantic would read "0" as 1970-01-01).
 QueryDay = Annotated[date, BeforeValidator(_iso_date_text)]
+
+_RFC3339 = r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
+
+
+def _rfc3339_text(value: Any) -> Any:
+    if isinstance(value, str) and not re.fullmatch(_RFC3339, value):
+        raise ValueError("give a date-time in RFC 3339, e.g. 2026-01-31T09:00:00Z")
+    return _iso_text(value)
+
+
+# An instant in a query string: RFC 3339 with its offset (pydantic would read "0.5" as a
+# Unix time).
+QueryInstant = Annotated[datetime, BeforeValidator(_rfc3339_text)]
 
 LOCAL_TIME_SCHEMA = {
     "type": "string",

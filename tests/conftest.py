@@ -11,6 +11,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
@@ -118,7 +119,12 @@ async def client(session: AsyncSession, settings: Settings) -> AsyncIterator[htt
         else:
             await session.commit()
 
+    @asynccontextmanager
+    async def same_session() -> AsyncIterator[AsyncSession]:
+        yield session  # what code outside a request (ndjson streams) opens, in the test
+
     app.dependency_overrides[get_session] = test_session
+    app.state.sessionmaker = same_session
     app.state.search_backend = make_backend(settings)  # what the (unrun) lifespan sets
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -68,6 +69,8 @@ program_locations = Table(
     Column(
         "location_id", ForeignKey("locations.id", ondelete="CASCADE"), primary_key=True, index=True
     ),
+    # The HSDS service_at_location id of this link (kept from an import, else generated).
+    Column("id", Uuid, nullable=False, unique=True, server_default=text("gen_random_uuid()")),
 )
 
 program_taxonomy_terms = Table(
