@@ -13,6 +13,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.roles import Role
+from service.hsds import cli as hsds_cli
 from service.settings import REPO_ROOT, get_settings
 
 app = typer.Typer(
@@ -252,6 +253,10 @@ def search_status() -> None:
         return {"backend": stats.backend, "documents": stats.documents, "outbox": lag.model_dump()}
 
     typer.echo(json.dumps(_with_search(run), indent=2))
+
+
+app.command("import-hsds")(hsds_cli.import_hsds)
+app.command("export-hsds")(hsds_cli.export_hsds)
 
 
 @app.command()

@@ -21,6 +21,7 @@ from service.db import make_engine, make_sessionmaker
 from service.errors import install_error_handlers
 from service.geo.router import router as areas_router
 from service.hsds.cors import OpenCors
+from service.hsds.import_router import router as hsds_import_router
 from service.hsds.router import router as hsds_router
 from service.keys.router import router as keys_router
 from service.referrals.router import router as referrals_router
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         referrals_router,
         webhooks_router,
         hsds_router,
+        hsds_import_router,
         keys_router,
     ):
         app.include_router(router)

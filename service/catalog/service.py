@@ -198,7 +198,7 @@ async def relabel_locations(session: AsyncSession) -> int:
 # ---------------------------------------------------------------- locations
 
 
-def _apply_location(location: Location, data: LocationFields) -> None:
+def apply_location(location: Location, data: LocationFields) -> None:
     fields = data.model_dump(exclude={"latitude", "longitude"})
     for key, value in fields.items():
         setattr(location, key, value)
@@ -215,7 +215,7 @@ async def create_location(
     org = await get_organization(session, principal, org_id)
     _require_write(principal, org.id, "organization", org_id)
     location = Location(organization_id=org.id)
-    _apply_location(location, data)
+    apply_location(location, data)
     session.add(location)
     await session.flush()
     await session.refresh(location)  # tract and ZCTA come from the database trigger
@@ -251,7 +251,7 @@ async def replace_location(
         raise _not_found("location", location_id)
     _require_write(principal, location.organization_id, "location", location_id)
     check_if_match(if_match, location.version)
-    _apply_location(location, data)
+    apply_location(location, data)
     location.version += 1
     await session.flush()
     await session.refresh(location)
@@ -365,7 +365,7 @@ async def _reload(session: AsyncSession, principal: Principal, program_id: uuid.
     return await get_program(session, principal, program_id)
 
 
-def _current_fields(program: Program) -> dict[str, Any]:
+def current_fields(program: Program) -> dict[str, Any]:
     """The program as a ProgramFields dict, so a partial update can be validated whole."""
     current = program_out(program).model_dump(mode="json")
     current["taxonomy_terms"] = [t["code"] for t in current["taxonomy_terms"]]
@@ -386,7 +386,7 @@ async def update_program(
         raise _not_found("program", program_id)
     _require_write(principal, program.organization_id, "program", program_id)
     check_if_match(if_match, program.version)
-    merged = _current_fields(program) | patch.model_dump(mode="json", exclude_unset=True)
+    merged = current_fields(program) | patch.model_dump(mode="json", exclude_unset=True)
     try:
         data = ProgramFields.model_validate(merged)
     except ValidationError as exc:

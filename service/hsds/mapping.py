@@ -88,6 +88,7 @@ def taxonomy_term(term: TaxonomyTerm, owner: Taxonomy) -> dict[str, Any]:
             "parent_id": None if term.parent_id is None else str(term.parent_id),
             "taxonomy": owner.name,
             "taxonomy_id": str(owner.id),
+            "taxonomy_detail": taxonomy(owner),
             "language": "en",
             EXTENSION: {"name_es": term.name_es},
         }
@@ -108,7 +109,7 @@ def attributes(program: Program, taxonomies: dict[Any, Taxonomy]) -> list[dict[s
                 "taxonomy_term": taxonomy_term(term, taxonomies[term.taxonomy_id]),
             }
         )
-        for term in program.taxonomy_terms
+        for term in sorted(program.taxonomy_terms, key=lambda t: t.code)
     ]
 
 
@@ -124,6 +125,15 @@ def organization(org: Organization) -> dict[str, Any]:
             "description": org.description or "",
             "email": org.email,
             "website": org.website,
+            "phones": [
+                {
+                    "id": str(derived("phone", org.id)),
+                    "organization_id": str(org.id),
+                    "number": org.phone,
+                }
+            ]
+            if org.phone
+            else None,
             EXTENSION: {"type": org.type.value, "verified": org.verified},
         }
     )
@@ -135,14 +145,6 @@ def organization_full(
     out = organization(org)
     out["services"] = list(services)
     out["locations"] = [location(loc) for loc in locations]
-    if org.phone:
-        out["phones"] = [
-            {
-                "id": str(derived("phone", org.id)),
-                "organization_id": str(org.id),
-                "number": org.phone,
-            }
-        ]
     return out
 
 
@@ -175,8 +177,6 @@ def location(loc: Location) -> dict[str, Any]:
         ]
     out[EXTENSION] = {
         "is_virtual": loc.is_virtual,
-        "tract_geoid": loc.tract_geoid,
-        "zcta": getattr(loc, "zcta", None),
         # The address lines as stored, complete or not (HSDS needs all five for an address).
         "address": None
         if all(address)
