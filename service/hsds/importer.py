@@ -34,7 +34,7 @@ from service.catalog.schemas import LocationFields, ProgramFields
 from service.catalog.service import apply_location, apply_program_fields, current_fields
 from service.catalog.views import location_out
 from service.errors import AppError
-from service.hsds.inbound import Parsed, RecordError, Site, parse
+from service.hsds.inbound import Parsed, RecordError, Site, parse, services_in
 from service.hsds.shapes import TermIn
 
 Outcome = Literal["created", "updated", "unchanged"]
@@ -79,32 +79,38 @@ async def import_records(
             break
         if record is _END:
             break
-        position += 1
         if isinstance(record, RecordError):  # the reader could not read this one
+            position += 1
             summary.rejected.append(Rejected(position, None, record.errors))
             continue
-        ident = str(record.get("id")) if isinstance(record, dict) and record.get("id") else None
-        try:
-            parsed = parse(record, default_category)
-            async with session.begin_nested():
-                outcome = await _upsert(session, parsed)
-        except RecordError as exc:
-            summary.rejected.append(Rejected(position, ident, exc.errors))
-            continue
-        except AppError as exc:
-            errors = [exc.detail] + [
-                f"{'.'.join(map(str, e.loc))}: {e.msg}" for e in exc.errors or []
-            ]
-            summary.rejected.append(Rejected(position, ident, errors))
-            continue
-        except IntegrityError as exc:
-            summary.rejected.append(
-                Rejected(position, ident, [f"conflicts with stored data: {exc.orig}"])
-            )
-            continue
-        setattr(summary, outcome, getattr(summary, outcome) + 1)
-        summary.warnings += [f"record {position} ({ident}): {w}" for w in parsed.warnings]
+        for one in services_in(record):
+            position += 1
+            await _one(session, one, position, default_category, summary)
     return summary
+
+
+async def _one(
+    session: AsyncSession, record: Any, position: int, category: Category, summary: Summary
+) -> None:
+    ident = str(record.get("id")) if isinstance(record, dict) and record.get("id") else None
+    try:
+        parsed = parse(record, category)
+        async with session.begin_nested():
+            outcome = await _upsert(session, parsed)
+    except RecordError as exc:
+        summary.rejected.append(Rejected(position, ident, exc.errors))
+        return
+    except AppError as exc:
+        errors = [exc.detail] + [f"{'.'.join(map(str, e.loc))}: {e.msg}" for e in exc.errors or []]
+        summary.rejected.append(Rejected(position, ident, errors))
+        return
+    except IntegrityError as exc:
+        summary.rejected.append(
+            Rejected(position, ident, [f"conflicts with stored data: {exc.orig}"])
+        )
+        return
+    setattr(summary, outcome, getattr(summary, outcome) + 1)
+    summary.warnings += [f"record {position} ({ident}): {w}" for w in parsed.warnings]
 
 
 # ---------------------------------------------------------------- one record

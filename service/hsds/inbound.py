@@ -270,6 +270,31 @@ def _terms(service: ServiceIn) -> tuple[list[TaxonomyIn], list[TermIn], list[uui
     return list(taxonomies.values()), list(terms.values()), ids
 
 
+def services_in(record: Any) -> list[Any]:
+    """The service records in `record`: a service itself; each service of an organization
+    (organization shape, with the organization nested into each); the service of a
+    service_at_location (with that link nested); each item of a Page envelope."""
+    if not isinstance(record, dict):
+        return [record]
+    if isinstance(record.get("contents"), list) and "total_items" in record:
+        return [s for item in record["contents"] for s in services_in(item)]
+    if isinstance(record.get("services"), list) and "status" not in record:
+        organization = {
+            k: v for k, v in record.items() if k not in ("services", "locations", "programs")
+        }
+        return [
+            {**s, "organization": organization} for s in record["services"] if isinstance(s, dict)
+        ]
+    if isinstance(record.get("service"), dict) and isinstance(record.get("location"), dict):
+        link = {
+            "id": record.get("id"),
+            "location_id": record["location"].get("id"),
+            "location": record["location"],
+        }
+        return [{**record["service"], "service_at_locations": [link]}]
+    return [record]
+
+
 def parse(record: Any, default_category: Category) -> Parsed:
     """Our inputs for one HSDS service record, or RecordError with every problem."""
     if not isinstance(record, dict):

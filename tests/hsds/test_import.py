@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.catalog.models import Organization, Program
 from service.hsds.importer import Summary, import_records
 from service.hsds.reader import records_from_path
+from service.search.models import SearchOutbox
 from tests.hsds.conftest import Schemas
 
 ORG = "5a0a1c3e-0000-4000-8000-000000000001"
@@ -61,6 +62,12 @@ async def test_the_specification_examples_import_cleanly(
     single = await _import(session, examples / "service_full.json")
     assert (single.created, single.rejected, single.file_error) == (1, [], None)
     assert any("out of range" in w for w in single.warnings)  # latitude 100 is reported
+    # Every example that holds services imports as it is: a page, an organization, a
+    # service at a location.
+    for name in ("service_list.json", "organization_full.json", "service_at_location_full.json"):
+        as_is = await _import(session, examples / name)
+        assert as_is.rejected == [] and as_is.file_error is None, name
+        assert as_is.created + as_is.updated + as_is.unchanged >= 1, name
     listed = json.loads((examples / "service_list.json").read_text())["contents"]
     as_list = await _import(session, _write(tmp_path / "list.json", listed))
     as_ndjson = await _import(session, _write(tmp_path / "list.ndjson", listed, ndjson=True))
@@ -77,7 +84,7 @@ async def test_the_specification_examples_import_cleanly(
     tabular = await _import(session, package)
     assert tabular.rejected == [] and tabular.file_error is None
     assert tabular.created + tabular.updated + tabular.unchanged >= 1
-    # The tabular example holds the same service id with other values: it was updated.
+    # The other examples hold the same service id with other values: it was updated.
     back = await _import(session, examples / "service_full.json")
     again = await _import(session, examples / "service_full.json")
     assert (back.updated, again.created, again.updated, again.unchanged) == (1, 0, 0, 1)
@@ -87,10 +94,14 @@ async def test_importing_twice_changes_nothing(session: AsyncSession, tmp_path: 
     path = _write(tmp_path / "one.json", [service(), service(name="Art Club")])
     first = await _import(session, path)
     assert first.created == 2
+    queued = set(await session.scalars(select(SearchOutbox.program_id)))
+    assert {uuid.UUID(r["id"]) for r in json.loads(path.read_text())} <= queued  # to search
     version = await session.scalar(select(func.max(Program.version)))
+    outbox = await _count(session, SearchOutbox)
     second = await _import(session, path)
     assert (second.created, second.updated, second.unchanged) == (0, 0, 2)
     assert await session.scalar(select(func.max(Program.version))) == version
+    assert await _count(session, SearchOutbox) == outbox  # not even an outbox row
     changed = json.loads(path.read_text())
     changed[0]["name"] = "Chess Club (new day)"
     third = await _import(session, _write(path, changed))
