@@ -24,6 +24,7 @@ from service.hsds.cors import OpenCors
 from service.hsds.import_router import router as hsds_import_router
 from service.hsds.router import router as hsds_router
 from service.keys.router import router as keys_router
+from service.metrics.router import router as metrics_router
 from service.referrals.router import router as referrals_router
 from service.search.backends import serving_backend
 from service.search.router import EXTRA_SCHEMAS
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks_router,
         hsds_router,
         hsds_import_router,
+        metrics_router,
         keys_router,
     ):
         app.include_router(router)

@@ -98,6 +98,12 @@ class Settings(BaseSettings):
         le=20,
         description="Deliveries tried this many times (backoff 30 s doubling) before giving up.",
     )
+    min_cell: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="Metrics computed from fewer students than this are withheld (suppressed).",
+    )
     cors_allow_origins: list[str] = Field(default_factory=lambda: ["*"])
     log_level: str = "INFO"
 

@@ -90,7 +90,7 @@ def suppress(entries: Sequence[Cell], min_cell: int) -> None:
     """Mark entries suppressed in place: primary, then complementary until nothing
     withheld can be worked out from what is published. Call link_totals first."""
     for entry in entries:
-        if entry.students < min_cell:
+        if 0 < entry.students < min_cell:  # nobody at all discloses nothing
             entry.suppressed, entry.reason = True, "small_cell"
     totals = [e for e in entries if e.parts]
     while True:

@@ -1,0 +1,57 @@
+"""Metrics API contract."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, Field
+
+from service.metrics.dimensions import Dimension
+
+
+class MetricsRow(BaseModel):
+    """One group's measures. Suppressed rows carry no numbers at all."""
+
+    group: dict[str, str] = Field(description="Dimension -> value; a total omits its dimension")
+    labels: dict[str, str] = Field(default_factory=dict, description="Names of ids in group")
+    suppressed: bool
+    suppression: str | None = Field(description="small_cell | complementary")
+    referrals: int | None
+    students: int | None
+    acceptance_rate: float | None = Field(description="Accepted / answered (accepted + declined)")
+    enrollment_rate: float | None = Field(description="Got help: enrolled / referrals")
+    completion_rate: float | None = Field(description="Completed / enrolled")
+    closed_within_30_days_rate: float | None = Field(
+        description="Loop closed within 30 days / referrals sent at least 30 days ago"
+    )
+    closed_within_60_days_rate: float | None
+    closed_within_90_days_rate: float | None
+    median_days_to_first_response: float | None
+    p75_days_to_first_response: float | None
+    median_days_to_contact: float | None
+    p75_days_to_contact: float | None
+    median_days_to_enrollment: float | None
+    p75_days_to_enrollment: float | None
+    open_overdue: int | None
+    gaps_pp: dict[str, float] = Field(
+        default_factory=dict,
+        description="Each rate minus the all-students rate, in percentage points",
+    )
+    coded: dict[str, str] = Field(
+        default_factory=dict, description='Rates top/bottom coded as "<=5%" / ">=95%"'
+    )
+    withheld: list[str] = Field(
+        default_factory=list, description="Values computed from too few students"
+    )
+
+
+class ReferralMetrics(BaseModel):
+    start: date
+    end: date
+    group_by: list[Dimension]
+    min_cell: int = Field(description="Rows and values from fewer students are withheld")
+    all_students: MetricsRow
+    rows: list[MetricsRow] = Field(description="One per combination of the grouping values")
+    totals: list[MetricsRow] = Field(
+        description="With two dimensions: each value's total over the other dimension"
+    )

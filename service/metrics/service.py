@@ -1,0 +1,215 @@
+"""GET /metrics/referrals: coordination measures by group, with small cells withheld."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.auth.principal import Principal
+from service.auth.roles import Role
+from service.catalog.models import Organization
+from service.db import utcnow
+from service.errors import FieldError, Forbidden, Unprocessable
+from service.local_time import zone
+from service.metrics import query
+from service.metrics.dimensions import Dimension
+from service.metrics.query import CLOSED_WITHIN, Scope
+from service.metrics.schemas import MetricsRow, ReferralMetrics
+from service.metrics.suppression import Cell, coded_rate, link_totals, suppress
+from service.settings import get_settings
+
+# rate name -> (numerator, denominator, students behind the denominator)
+RATES: dict[str, tuple[str, str, str]] = {
+    "acceptance_rate": ("accepted", "answered", "responded_students"),
+    "enrollment_rate": ("enrolled", "referrals", "students"),
+    "completion_rate": ("completed", "enrolled", "enrolled_students"),
+    **{
+        f"closed_within_{d}_days_rate": (f"closed_{d}", f"eligible_{d}", f"eligible_students_{d}")
+        for d in CLOSED_WITHIN
+    },
+}
+# duration name -> students behind it
+DURATIONS = {
+    "first_response": "responded_students",
+    "contact": "contacted_students",
+    "enrollment": "enrolled_students",
+}
+LABELLED = (Dimension.provider, Dimension.school)
+
+
+def scope_for(principal: Principal, scope: Scope) -> Scope:
+    """Analysts and admins see every row; a school or provider only its own referrals."""
+    if principal.role in (Role.analyst, Role.admin):
+        return scope
+    if principal.role is Role.school and principal.organization_id:
+        return Scope(**{**scope.__dict__, "only_school": principal.organization_id})
+    if principal.role is Role.provider and principal.organization_id:
+        return Scope(**{**scope.__dict__, "only_provider": principal.organization_id})
+    raise Forbidden(
+        "Metrics are for analysts, admins, schools and providers.", code="role_forbidden"
+    )
+
+
+def _check(dimensions: Sequence[Dimension], scope: Scope) -> None:
+    errors = []
+    if len(dimensions) > 2:
+        errors.append(
+            FieldError(loc=["query", "group_by"], msg="at most two dimensions", type="too_long")
+        )
+    if len(set(dimensions)) != len(dimensions):
+        errors.append(
+            FieldError(loc=["query", "group_by"], msg="a dimension twice", type="duplicate")
+        )
+    if scope.end < scope.start:
+        errors.append(FieldError(loc=["query", "to"], msg="before from", type="invalid_range"))
+    if errors:
+        raise Unprocessable(
+            "Invalid metrics request.", code="invalid_metrics_request", errors=errors
+        )
+
+
+def _entry(row: dict[str, Any], width: int) -> Cell:
+    key = tuple(row[f"g{i}"] for i in range(width))
+    return Cell(key=key, students=row["students"], referrals=row["referrals"])
+
+
+def _measures(row: dict[str, Any], min_cell: int) -> dict[str, Any]:
+    values: dict[str, Any] = {"coded": {}, "withheld": []}
+    row = {**row, "answered": row["accepted"] + row["declined"]}
+    for name, (numerator, denominator, students) in RATES.items():
+        if row[denominator] and row[students] < min_cell:
+            values[name] = None
+            values["withheld"].append(name)
+            continue
+        rate, code = coded_rate(row[numerator], row[denominator])
+        values[name] = rate
+        if code:
+            values["coded"][name] = code
+    for name, students in DURATIONS.items():
+        median, p75 = row[f"days_{name}"] or (None, None)
+        if median is not None and row[students] < min_cell:
+            median = p75 = None
+            values["withheld"] += [f"median_days_to_{name}", f"p75_days_to_{name}"]
+        values[f"median_days_to_{name}"] = None if median is None else round(median, 1)
+        values[f"p75_days_to_{name}"] = None if p75 is None else round(p75, 1)
+    values["referrals"] = row["referrals"]
+    values["students"] = row["students"]
+    values["open_overdue"] = row["open_overdue"]
+    return values
+
+
+def _row(
+    entry: Cell,
+    row: dict[str, Any],
+    dimensions: Sequence[Dimension],
+    labels: dict[str, str],
+    overall: dict[str, Any] | None,
+    min_cell: int,
+) -> MetricsRow:
+    group = {d.value: v for d, v in zip(dimensions, entry.key, strict=True) if v is not None}
+    named = {d: labels[v] for d, v in group.items() if Dimension(d) in LABELLED and v in labels}
+    if entry.suppressed:
+        return MetricsRow(
+            group=group,
+            labels=named,
+            suppressed=True,
+            suppression=entry.reason,
+            **{name: None for name in _NUMBERS},
+        )
+    values = _measures(row, min_cell)
+    gaps = {}
+    if overall is not None:
+        for name in RATES:
+            if values[name] is not None and overall.get(name) is not None:
+                gaps[name] = round((values[name] - overall[name]) * 100, 1)
+    return MetricsRow(
+        group=group, labels=named, suppressed=False, suppression=None, gaps_pp=gaps, **values
+    )
+
+
+_NUMBERS = [
+    "referrals",
+    "students",
+    *RATES,
+    *[f"{k}_days_to_{d}" for d in DURATIONS for k in ("median", "p75")],
+    "open_overdue",
+]
+
+
+async def _labels(
+    session: AsyncSession, rows: Sequence[dict[str, Any]], width: int
+) -> dict[str, str]:
+    ids = set()
+    for row in rows:
+        for i in range(width):
+            value = row[f"g{i}"]
+            try:
+                ids.add(uuid.UUID(value))
+            except (TypeError, ValueError):
+                continue
+    if not ids:
+        return {}
+    names = await session.execute(
+        select(Organization.id, Organization.name).where(Organization.id.in_(ids))
+    )
+    return {str(i): n for i, n in names.all()}
+
+
+async def referral_metrics(
+    session: AsyncSession, principal: Principal, dimensions: Sequence[Dimension], scope: Scope
+) -> ReferralMetrics:
+    _check(dimensions, scope)
+    scope = scope_for(principal, scope)
+    tz = zone()
+    start = datetime.combine(scope.start, time(0), tz)
+    stop = datetime.combine(scope.end + timedelta(days=1), time(0), tz)
+    rows = await query.run(
+        session, dimensions, scope, now=utcnow(), start=start, stop=stop, tz=tz.key
+    )
+    width = len(dimensions)
+    min_cell = get_settings().min_cell
+    entries = [_entry(r, width) for r in rows]
+    link_totals(entries)
+    suppress(entries, min_cell)
+    by_entry = list(zip(entries, rows, strict=True))
+    overall_pair = next(((e, r) for e, r in by_entry if all(k is None for k in e.key)), None)
+    labels = await _labels(session, rows, width)
+    if overall_pair is None:  # no referral in scope at all
+        empty = {name: None for name in _NUMBERS}
+        all_students = MetricsRow(
+            group={}, suppressed=False, suppression=None, **{**empty, "referrals": 0, "students": 0}
+        )
+        return ReferralMetrics(
+            start=scope.start,
+            end=scope.end,
+            group_by=list(dimensions),
+            min_cell=min_cell,
+            all_students=all_students,
+            rows=[],
+            totals=[],
+        )
+    overall_entry, overall_row = overall_pair
+    all_students = _row(overall_entry, overall_row, dimensions, labels, None, min_cell)
+    reference = None if all_students.suppressed else all_students.model_dump()
+    cells: list[MetricsRow] = []
+    totals: list[MetricsRow] = []
+    for entry, row in by_entry:
+        if entry is overall_entry:
+            continue
+        out = _row(entry, row, dimensions, labels, reference, min_cell)
+        (cells if None not in entry.key else totals).append(out)
+    order = lambda r: tuple(r.group.get(d.value, "") for d in dimensions)  # noqa: E731
+    return ReferralMetrics(
+        start=scope.start,
+        end=scope.end,
+        group_by=list(dimensions),
+        min_cell=min_cell,
+        all_students=all_students,
+        rows=sorted(cells, key=order),
+        totals=sorted(totals, key=order),
+    )
