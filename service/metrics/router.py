@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from service.auth.principal import Principal, require_roles
 from service.auth.roles import Role
@@ -15,16 +15,17 @@ from service.catalog.enums import Category
 from service.db import SessionDep
 from service.errors import problem_responses
 from service.local_time import today
-from service.metrics import service
+from service.metrics import directory, service
 from service.metrics.csv_out import to_csv
 from service.metrics.dimensions import Dimension
 from service.metrics.query import Scope
-from service.metrics.schemas import ReferralMetrics
+from service.metrics.schemas import AccessReport, DirectoryHealth, ReferralMetrics
 from service.schema_types import QueryDay
 
 router = APIRouter(prefix="/metrics", tags=["metrics"])
 Reader = Annotated[Principal, require_roles(Role.analyst, Role.admin, Role.school, Role.provider)]
 CSV = "text/csv"
+GEOJSON = "application/geo+json"
 
 
 def wants_csv(request: Request) -> bool:
@@ -81,3 +82,55 @@ async def metrics_referrals(
         rows = [result.all_students, *result.rows, *result.totals]
         return csv_response(to_csv(rows, first=[f"group.{d.value}" for d in result.group_by]))
     return result
+
+
+@router.get(
+    "/directory",
+    operation_id="metrics_directory",
+    summary="Directory health: programs by category and status, verification, capacity",
+    responses=with_csv(),
+    response_model=DirectoryHealth,
+)
+async def metrics_directory(request: Request, session: SessionDep, principal: Reader) -> Any:
+    result = await directory.directory_health(session)
+    if wants_csv(request):
+        return csv_response(to_csv(result.by_category_and_status))
+    return result
+
+
+@router.get(
+    "/access",
+    operation_id="metrics_access",
+    summary="Programs within reach of each census tract, and program deserts",
+    description="Each tract is placed at its point on surface (a point inside it) and "
+    "counts active programs of the category with a site within distance_m. JSON, CSV "
+    "(Accept: text/csv) or GeoJSON tract polygons (Accept: application/geo+json).",
+    responses={
+        **with_csv(),
+        200: {
+            "content": {
+                "application/json": {},
+                CSV: {"schema": {"type": "string"}},
+                GEOJSON: {"schema": {"type": "object"}},
+            },
+            "description": "JSON, CSV, or a GeoJSON FeatureCollection",
+        },
+    },
+    response_model=AccessReport,
+)
+async def metrics_access(
+    request: Request,
+    session: SessionDep,
+    principal: Reader,
+    category: Annotated[Category | None, Query(description="Default: every category")] = None,
+    distance_m: Annotated[int, Query(ge=100, le=50_000, description="Reach in meters")] = 1600,
+) -> Any:
+    geojson = GEOJSON in request.headers.get("accept", "")
+    report, shapes = await directory.access(
+        session, category.value if category else None, distance_m, geojson
+    )
+    if geojson:
+        return JSONResponse(directory.access_features(report, shapes), media_type=GEOJSON)
+    if wants_csv(request):
+        return csv_response(to_csv(report.tracts))
+    return report

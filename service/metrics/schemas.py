@@ -55,3 +55,42 @@ class ReferralMetrics(BaseModel):
     totals: list[MetricsRow] = Field(
         description="With two dimensions: each value's total over the other dimension"
     )
+
+
+class CategoryStatusCount(BaseModel):
+    category: str
+    status: str
+    programs: int
+
+
+class DirectoryHealth(BaseModel):
+    by_category_and_status: list[CategoryStatusCount]
+    active_programs: int
+    verified_within_180_days: int
+    verified_within_180_days_share: float | None = Field(
+        description="Share of active programs confirmed by their provider in the last 180 days"
+    )
+    accepting_referrals_with_capacity: int = Field(
+        description="Active programs taking referrals with seats left (or no seat limit given)"
+    )
+
+
+class TractAccess(BaseModel):
+    tract: str = Field(description="Census tract GEOID")
+    name: str
+    latitude: float = Field(description="Where the tract is placed: its point on surface")
+    longitude: float
+    programs: int = Field(description="Active programs of the category with a site in reach")
+    free_programs: int
+    languages: list[str] = Field(description="ISO 639 codes offered by those programs")
+    language_names: list[str]
+
+
+class AccessReport(BaseModel):
+    category: str | None
+    distance_m: int
+    placement: str = Field(
+        description="How a tract is placed: point_on_surface (a point inside the tract)"
+    )
+    tracts: list[TractAccess]
+    deserts: list[str] = Field(description="Tracts with no program of the category in reach")
