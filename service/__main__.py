@@ -255,6 +255,43 @@ def search_status() -> None:
     typer.echo(json.dumps(_with_search(run), indent=2))
 
 
+@app.command("seed-referrals")
+def seed_referrals(
+    n: Annotated[int, typer.Argument(help="How many referrals (up to 2,000,000)")],
+    random_seed: Annotated[int, typer.Option(help="RNG seed")] = 7,
+) -> None:
+    """Generate N synthetic referrals (students, consents, referrals) for metrics benchmarks."""
+    import time
+
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    from service.referrals import synthetic
+
+    dsn = make_url(get_settings().database_url).set(drivername="postgresql")
+
+    async def main() -> synthetic.Generated:
+        conn = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+        try:
+            async with conn.transaction():
+                made = await synthetic.generate(conn, n, random_seed)
+            await conn.execute("ANALYZE students, consents, referrals")
+            return made
+        finally:
+            await conn.close()
+
+    started = time.perf_counter()
+    try:
+        made = asyncio.run(main())
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(
+        f"generated {made.referrals:,} referrals of {made.students:,} students at "
+        f"{made.schools} schools in {time.perf_counter() - started:.1f} s"
+    )
+
+
 app.command("import-hsds")(hsds_cli.import_hsds)
 app.command("export-hsds")(hsds_cli.export_hsds)
 

@@ -7,8 +7,8 @@ column's total). A total is the sum of its cells, so the table is a system of eq
 * Primary: an entry computed from fewer than `min_cell` students is suppressed (all its
   values withheld).
 * Complementary: a withheld entry is exposed when the published entries determine it:
-  when it does not vary over the null space of the table's equations (subtraction in any
-  combination), or when a total leaves its withheld parts one referral each (every
+  when its unit vector lies in the row space of the table's equations (subtraction in
+  any combination works it out), or when a total leaves its withheld parts one referral each (every
   listed entry has at least one). While an entry is exposed, the smallest published
   entry sharing an equation with it is withheld too.
 * Coding: a rate over a small denominator near 0% or 100% says too much about each
@@ -78,11 +78,11 @@ def _exposed(entries: Sequence[Cell]) -> list[Cell]:
             if rest < len(members) + 1:
                 pinned += members
     if rows:
-        _, singular, vt = np.linalg.svd(np.array(rows))
-        rank = int((singular > 1e-9).sum())
-        null = vt[rank:]
-        varies = np.abs(null).max(axis=0) > 1e-9 if null.shape[0] else np.zeros(len(hidden), bool)
-        pinned += [e for e, free in zip(hidden, varies, strict=True) if not free]
+        # x_i is determined iff e_i lies in the row space: its projection there has norm 1.
+        _, singular, vt = np.linalg.svd(np.array(rows), full_matrices=False)
+        basis = vt[: int((singular > 1e-9).sum())]
+        determined = (basis**2).sum(axis=0) > 1 - 1e-9
+        pinned += [e for e, known in zip(hidden, determined, strict=True) if known]
     return list({id(e): e for e in pinned}.values())
 
 
@@ -93,20 +93,29 @@ def suppress(entries: Sequence[Cell], min_cell: int) -> None:
         if 0 < entry.students < min_cell:  # nobody at all discloses nothing
             entry.suppressed, entry.reason = True, "small_cell"
     totals = [e for e in entries if e.parts]
+    containing: dict[int, list[Cell]] = {id(e): [] for e in entries}
+    for total in totals:
+        containing[id(total)].append(total)
+        for part in total.parts:
+            containing[id(part)].append(total)
     while True:
         exposed = _exposed(entries)
         if not exposed:
             return
-        target = exposed[0]
-        related = [t for t in totals if t is target or any(p is target for p in t.parts)]
-        neighbours = {id(e): e for t in related for e in (t, *t.parts)}
-        candidates = [e for e in neighbours.values() if not e.suppressed] or [
-            e for e in entries if not e.suppressed
-        ]
-        if not candidates:
-            return  # everything is withheld
-        partner = min(candidates, key=lambda e: (e.referrals, len(e.parts), str(e.key)))
-        partner.suppressed, partner.reason = True, "complementary"
+        # One partner for every exposed entry per round: a round costs a decomposition.
+        added = False
+        for target in exposed:
+            neighbours = {id(e): e for t in containing[id(target)] for e in (t, *t.parts)}
+            candidates = [e for e in neighbours.values() if not e.suppressed] or [
+                e for e in entries if not e.suppressed
+            ]
+            if not candidates:
+                continue
+            partner = min(candidates, key=lambda e: (e.referrals, len(e.parts), str(e.key)))
+            partner.suppressed, partner.reason = True, "complementary"
+            added = True
+        if not added:
+            return  # everything that could help is withheld already
 
 
 def coded_rate(numerator: int, denominator: int) -> tuple[float | None, str | None]:
