@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from service.auth.principal import Principal, require_roles
 from service.auth.roles import Role
@@ -15,7 +15,7 @@ from service.catalog.enums import Category
 from service.db import SessionDep
 from service.errors import problem_responses
 from service.local_time import today
-from service.metrics import directory, service
+from service.metrics import directory, report, service
 from service.metrics.csv_out import to_csv
 from service.metrics.dimensions import Dimension
 from service.metrics.query import Scope
@@ -134,3 +134,35 @@ async def metrics_access(
     if wants_csv(request):
         return csv_response(to_csv(report.tracts))
     return report
+
+
+@router.get(
+    "/report",
+    operation_id="metrics_report",
+    summary="A self-contained HTML report for board meetings",
+    description="All-students figures, the loop closed within 90 days by group (suppressed "
+    "groups marked) and a census-tract map coloured by access to programs. No external "
+    "assets: inline styles and SVG.",
+    responses={
+        **problem_responses(401, 403),
+        200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "HTML"},
+    },
+    response_class=HTMLResponse,
+)
+async def metrics_report(
+    session: SessionDep,
+    principal: Reader,
+    from_: Annotated[QueryDay | None, Query(alias="from")] = None,
+    to: Annotated[QueryDay | None, Query()] = None,
+    group_by: Annotated[Dimension, Query(description="One dimension")] = Dimension.race_ethnicity,
+    category: Annotated[Category | None, Query(description="For the access map")] = None,
+    distance_m: Annotated[int, Query(ge=100, le=50_000)] = 1600,
+) -> HTMLResponse:
+    end = to or today()
+    scope = Scope(start=from_ or end - timedelta(days=365), end=end)
+    metrics = await service.referral_metrics(session, principal, [group_by], scope)
+    health = await directory.directory_health(session)
+    access, shapes = await directory.access(
+        session, category.value if category else None, distance_m, True
+    )
+    return HTMLResponse(report.render(metrics, health, access, shapes, group_by.value))

@@ -1,0 +1,70 @@
+"""The board report: self-contained HTML, rendered by a real headless browser when present."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.conftest import Callers
+from tests.factories import create_location, create_program
+from tests.metrics.test_referral_metrics import build
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _chromium(*args: str) -> subprocess.CompletedProcess[bytes]:
+    assert CHROMIUM is not None
+    common = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    return subprocess.run([*common, *args], capture_output=True, timeout=120, check=False)
+
+
+async def _report(client: httpx.AsyncClient, session: AsyncSession, callers: Callers) -> str:
+    await build(session, callers)
+    site = await create_location(client, callers.provider_a)
+    await create_program(client, callers.provider_a, name="Near", location_ids=[site["id"]])
+    response = await client.get(
+        "/metrics/report", params={"group_by": "gender"}, headers=callers.analyst.headers
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/html")
+    return response.text
+
+
+async def test_the_report_is_self_contained(
+    client: httpx.AsyncClient, session: AsyncSession, callers: Callers
+) -> None:
+    page = await _report(client, session, callers)
+    assert "<svg" in page and "Loop closed within 90 days" in page
+    assert not re.search(r"<(script|link|img|iframe)\b", page)  # nothing to fetch
+    assert not re.search(r"(src|href)\s*=", page)
+    assert "suppressed (small group)" in page  # 6 students per gender < 10
+    assert "Zqfemale" not in page and "Metricsson" not in page
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is absent: apt-get install chromium"
+)
+async def test_the_report_renders_in_headless_chromium(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    callers: Callers,
+    tmp_path: Path,
+    needs_geodata: None,
+) -> None:
+    page = tmp_path / "report.html"
+    page.write_text(await _report(client, session, callers))
+    shot = tmp_path / "report.png"
+    done = await anyio.to_thread.run_sync(
+        _chromium, f"--screenshot={shot}", "--window-size=1100,1600", page.as_uri()
+    )
+    assert shot.exists() and shot.stat().st_size > 20_000, done.stderr.decode()[-2000:]
+    dom = (await anyio.to_thread.run_sync(_chromium, "--dump-dom", page.as_uri())).stdout.decode()
+    assert dom.count("<path") >= 10  # the tract map was laid out
+    assert "all students" in dom
