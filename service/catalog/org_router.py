@@ -1,4 +1,4 @@
-"""Organizations and their locations: thin handlers over catalog.service."""
+"""Organizations and their locations: thin handlers over catalog.places."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Response, status
 
 from service.auth.principal import OPTIONAL_AUTH, Principal, PrincipalDep, require_roles
 from service.auth.roles import Role
+from service.catalog import places
 from service.catalog import repository as repo
-from service.catalog import service
 from service.catalog.enums import OrganizationType
 from service.catalog.schemas import (
     LocationFields,
@@ -62,7 +62,7 @@ async def organizations_list(
 async def organizations_create(
     session: SessionDep, principal: Admin, body: OrganizationCreate, response: Response
 ) -> OrganizationOut:
-    org = await service.create_organization(session, principal, body)
+    org = await places.create_organization(session, principal, body)
     set_etag(response, org.version)
     response.headers["Location"] = f"/organizations/{org.id}"
     return OrganizationOut.model_validate(org)
@@ -78,7 +78,7 @@ async def organizations_create(
 async def organizations_get(
     session: SessionDep, principal: PrincipalDep, organization_id: uuid.UUID, response: Response
 ) -> OrganizationOut:
-    org = await service.get_organization(session, principal, organization_id)
+    org = await places.get_organization(session, principal, organization_id)
     set_etag(response, org.version)
     return OrganizationOut.model_validate(org)
 
@@ -97,7 +97,7 @@ async def organizations_update(
     response: Response,
     if_match: IfMatch = None,
 ) -> OrganizationOut:
-    org = await service.update_organization(session, principal, organization_id, body, if_match)
+    org = await places.update_organization(session, principal, organization_id, body, if_match)
     set_etag(response, org.version)
     return OrganizationOut.model_validate(org)
 
@@ -112,7 +112,7 @@ async def organizations_update(
 async def organizations_delete(
     session: SessionDep, principal: Admin, organization_id: uuid.UUID, if_match: IfMatch = None
 ) -> Response:
-    await service.delete_organization(session, principal, organization_id, if_match)
+    await places.delete_organization(session, principal, organization_id, if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -127,7 +127,7 @@ async def organizations_delete(
 async def locations_list(
     session: SessionDep, principal: PrincipalDep, organization_id: uuid.UUID, pages: Pages
 ) -> Page[LocationOut]:
-    rows, total = await service.list_locations(session, principal, organization_id, pages)
+    rows, total = await places.list_locations(session, principal, organization_id, pages)
     return Page[LocationOut].build([location_out(loc) for loc in rows], total, pages)
 
 
@@ -147,7 +147,7 @@ async def locations_create(
     body: LocationFields,
     response: Response,
 ) -> LocationOut:
-    location = await service.create_location(session, principal, organization_id, body)
+    location = await places.create_location(session, principal, organization_id, body)
     set_etag(response, location.version)
     response.headers["Location"] = f"/locations/{location.id}"
     return location_out(location)
@@ -164,7 +164,7 @@ async def locations_create(
 async def locations_get(
     session: SessionDep, principal: PrincipalDep, location_id: uuid.UUID, response: Response
 ) -> LocationOut:
-    location = await service.get_location(session, principal, location_id)
+    location = await places.get_location(session, principal, location_id)
     set_etag(response, location.version)
     return location_out(location)
 
@@ -184,7 +184,7 @@ async def locations_replace(
     response: Response,
     if_match: IfMatch = None,
 ) -> LocationOut:
-    location = await service.replace_location(session, principal, location_id, body, if_match)
+    location = await places.replace_location(session, principal, location_id, body, if_match)
     set_etag(response, location.version)
     return location_out(location)
 
@@ -203,5 +203,5 @@ async def locations_delete(
     location_id: uuid.UUID,
     if_match: IfMatch = None,
 ) -> Response:
-    await service.delete_location(session, principal, location_id, if_match)
+    await places.delete_location(session, principal, location_id, if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -11,8 +11,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.catalog import service as catalog_service
-from service.catalog.service import AddressParts
+from service.catalog import places
+from service.catalog.places import AddressParts
 from service.errors import NotFound
 from service.geo.convert import multipolygon_element, to_geojson
 from service.geo.loader import Layers, read_directory
@@ -61,7 +61,7 @@ async def load_layers(session: AsyncSession, layers: Layers) -> LoadSummary:
 
     for school in layers.schools:
         props = school.properties
-        await catalog_service.upsert_school(
+        await places.upsert_school(
             session,
             code=school.code,
             name=school.name,
@@ -76,7 +76,7 @@ async def load_layers(session: AsyncSession, layers: Layers) -> LoadSummary:
             longitude=school.point.x,
         )
     await session.flush()
-    labelled = await catalog_service.relabel_locations(session)
+    labelled = await places.relabel_locations(session)
     return LoadSummary(counts, len(layers.schools), labelled, layers.skipped)
 
 

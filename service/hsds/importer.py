@@ -29,9 +29,10 @@ from service.catalog.models import (
     TaxonomyTerm,
     program_locations,
 )
+from service.catalog.places import apply_location
 from service.catalog.repository import PROGRAM_LOADS
 from service.catalog.schemas import LocationFields, ProgramFields
-from service.catalog.service import apply_location, apply_program_fields, current_fields
+from service.catalog.service import apply_program_fields, current_fields
 from service.catalog.views import location_out
 from service.errors import AppError
 from service.hsds.inbound import Parsed, RecordError, Site, parse, services_in

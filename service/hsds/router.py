@@ -68,6 +68,17 @@ def _page(items: list[Record], total: int, pages: PageParams) -> Record:
     }
 
 
+def _all_when_streaming(format: Format, pages: PageParams) -> PageParams:
+    """ndjson has no pages: the whole set (these lists are small: organizations, terms)."""
+    return PageParams(page=1, per_page=1_000_000) if format is Format.ndjson else pages
+
+
+def _listing(format: Format, items: list[Record], total: int, pages: PageParams) -> Any:
+    if format is Format.ndjson:
+        return StreamingResponse(iter(list(mapping.ndjson_lines(items))), media_type=NDJSON)
+    return _page(items, total, pages)
+
+
 def service_filter(
     taxonomy_term_id: Annotated[uuid.UUID | None, Query()] = None,
     taxonomy_id: Annotated[uuid.UUID | None, Query()] = None,
@@ -214,17 +225,14 @@ async def hsds_service_at_locations_list(
     format: FormatParam = Format.json,
 ) -> Any:
     place = Place(postcode=postcode, proximity=proximity)
-    if format is Format.ndjson:
-        pages = PageParams(page=1, per_page=1_000_000)
+    pages = _all_when_streaming(format, pages)
     rows, total = await queries.service_at_locations_page(session, filters, place, pages)
     items = [mapping.service_at_location(p, loc, link) for link, p, loc in rows]
     if full:
         taxonomies, links = await queries.context_of(session, [p for _, p, _ in rows])
         for item, (_, p, _) in zip(items, rows, strict=True):
             item["service"] = mapping.service_full(p, taxonomies, links[p.id])
-    if format is Format.ndjson:
-        return StreamingResponse(iter(list(mapping.ndjson_lines(items))), media_type=NDJSON)
-    return _page(items, total, pages)
+    return _listing(format, items, total, pages)
 
 
 @router.get(
@@ -263,16 +271,13 @@ async def hsds_organizations_list(
     full_service: Annotated[bool, Query(description="With full services (when full)")] = False,
     format: FormatParam = Format.json,
 ) -> Any:
-    if format is Format.ndjson:
-        pages = PageParams(page=1, per_page=1_000_000)
+    pages = _all_when_streaming(format, pages)
     orgs, total = await queries.organizations_page(session, search, pages)
     items = [
         await _organization(session, org.id, full_service) if full else mapping.organization(org)
         for org in orgs
     ]
-    if format is Format.ndjson:
-        return StreamingResponse(iter(list(mapping.ndjson_lines(items))), media_type=NDJSON)
-    return _page(items, total, pages)
+    return _listing(format, items, total, pages)
 
 
 async def _organization(session: AsyncSession, org_id: uuid.UUID, full_service: bool) -> Record:
@@ -314,13 +319,10 @@ async def hsds_organizations_get(
 async def hsds_taxonomies_list(
     session: SessionDep, pages: Pages, search: Search = None, format: FormatParam = Format.json
 ) -> Any:
-    if format is Format.ndjson:
-        pages = PageParams(page=1, per_page=1_000_000)
+    pages = _all_when_streaming(format, pages)
     rows, total = await queries.taxonomies_page(session, search, pages)
     items = [mapping.taxonomy(t) for t in rows]
-    if format is Format.ndjson:
-        return StreamingResponse(iter(list(mapping.ndjson_lines(items))), media_type=NDJSON)
-    return _page(items, total, pages)
+    return _listing(format, items, total, pages)
 
 
 @router.get(
@@ -351,15 +353,12 @@ async def hsds_taxonomy_terms_list(
     parent_id: Annotated[uuid.UUID | None, Query()] = None,
     format: FormatParam = Format.json,
 ) -> Any:
-    if format is Format.ndjson:
-        pages = PageParams(page=1, per_page=1_000_000)
+    pages = _all_when_streaming(format, pages)
     f = TermFilter(search=search, taxonomy_id=taxonomy_id, top_only=top_only, parent_id=parent_id)
     rows, total = await queries.terms_page(session, f, pages)
     taxonomies = await queries.taxonomies_by_id(session)
     items = [mapping.taxonomy_term(t, taxonomies[t.taxonomy_id]) for t in rows]
-    if format is Format.ndjson:
-        return StreamingResponse(iter(list(mapping.ndjson_lines(items))), media_type=NDJSON)
-    return _page(items, total, pages)
+    return _listing(format, items, total, pages)
 
 
 @router.get(
