@@ -50,8 +50,10 @@ def serve(
     reload: bool = False,
     workers: int = 1,
 ) -> None:
-    """Serve the API with uvicorn (interactive docs at /docs)."""
+    """Serve the API with uvicorn (interactive docs at /docs); logs are JSON lines."""
     import uvicorn
+
+    from service.ops import logs
 
     uvicorn.run(
         "service.app:create_app",
@@ -60,7 +62,7 @@ def serve(
         port=port,
         reload=reload,
         workers=workers,
-        log_level=get_settings().log_level.lower(),
+        log_config=logs.config(get_settings().log_level),
     )
 
 
@@ -196,14 +198,13 @@ def worker(
     once: Annotated[bool, typer.Option(help="Drain what is due, then exit")] = False,
 ) -> None:
     """Sync the search index, deliver webhooks, expire unanswered referrals, until stopped."""
-    import logging
+    import logging.config
     import signal
 
     from service import worker as worker_jobs
+    from service.ops import logs
 
-    logging.basicConfig(
-        level=get_settings().log_level, format="%(asctime)s %(levelname)s %(message)s"
-    )
+    logging.config.dictConfig(logs.config(get_settings().log_level))
 
     async def run(sessions: Any, backend: Any) -> None:
         if once:

@@ -25,6 +25,9 @@ from service.hsds.import_router import router as hsds_import_router
 from service.hsds.router import router as hsds_router
 from service.keys.router import router as keys_router
 from service.metrics.router import router as metrics_router
+from service.ops.context import RequestId
+from service.ops.prometheus import Timing
+from service.ops.router import router as ops_router
 from service.referrals.router import router as referrals_router
 from service.search.backends import serving_backend
 from service.search.router import EXTRA_SCHEMAS
@@ -109,10 +112,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "If-Match",
             "Idempotency-Key",
             "Accept-Language",
+            "X-Request-ID",
         ],
-        expose_headers=["ETag", "Location"],
+        expose_headers=["ETag", "Location", "X-Request-ID"],
     )
-    app.add_middleware(OpenCors)  # added last: outermost, so /hsds is open whatever the list
+    app.add_middleware(OpenCors)  # outside CORS: /hsds is open whatever the allow-list
+    app.add_middleware(Timing)
+    app.add_middleware(RequestId)  # outermost: every log line of the request has its id
     install_error_handlers(app)
     for router in (
         organizations_router,
@@ -126,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hsds_router,
         hsds_import_router,
         metrics_router,
+        ops_router,
         keys_router,
     ):
         app.include_router(router)

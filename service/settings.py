@@ -104,6 +104,11 @@ class Settings(BaseSettings):
         le=1000,
         description="Metrics computed from fewer students than this are withheld (suppressed).",
     )
+    ready_max_outbox_lag_s: float = Field(
+        default=300,
+        gt=0,
+        description="/ready answers 503 when the oldest unindexed catalog change is older.",
+    )
     cors_allow_origins: list[str] = Field(default_factory=lambda: ["*"])
     log_level: str = "INFO"
 
