@@ -26,6 +26,7 @@ from service.hsds.router import router as hsds_router
 from service.keys.router import router as keys_router
 from service.metrics.router import router as metrics_router
 from service.ops.context import RequestId
+from service.ops.guard import Guard
 from service.ops.prometheus import Timing
 from service.ops.router import router as ops_router
 from service.referrals.router import router as referrals_router
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
         dependencies=[Depends(reject_unknown_query)],
     )
+    app.add_middleware(Guard, settings=settings)  # inside CORS: a 429 is readable by browsers
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_allow_origins,

@@ -109,6 +109,27 @@ class Settings(BaseSettings):
         gt=0,
         description="/ready answers 503 when the oldest unindexed catalog change is older.",
     )
+    rate_limits_enabled: bool = Field(default=True, description="Apply the rate limits below.")
+    rate_limit_search: str = Field(
+        default="120/minute",
+        pattern=r"^\d+ */ *(second|minute|hour|day)$",
+        description="Searches (GET /search, /hsds) per API key, or per IP for anonymous callers.",
+    )
+    rate_limit_writes: str = Field(
+        default="60/minute",
+        pattern=r"^\d+ */ *(second|minute|hour|day)$",
+        description="Writes (POST, PUT, PATCH, DELETE) per API key, or per IP.",
+    )
+    rate_limit_storage: str = Field(
+        default="async+memory://",
+        description="Where counts live: async+memory:// (per process) or "
+        "async+redis://host:6379 (shared by every process).",
+    )
+    max_body_bytes: int = Field(default=1_000_000, ge=1_000, description="Largest request body.")
+    max_import_bytes: int = Field(
+        default=200_000_000, ge=1_000, description="Largest body of POST /hsds/import."
+    )
+    max_query_bytes: int = Field(default=4096, ge=256, description="Longest query string.")
     cors_allow_origins: list[str] = Field(default_factory=lambda: ["*"])
     log_level: str = "INFO"
 

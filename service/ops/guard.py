@@ -1,0 +1,112 @@
+"""Abuse limits before any work is done: query length, body size, request rates.
+
+Rates use the `limits` library (moving window) per API key, or per client IP for
+anonymous callers, in two budgets: searches (GET /search/..., /hsds/...) and writes
+(POST, PUT, PATCH, DELETE). Counts live in YOUTHLINK_RATE_LIMIT_STORAGE: memory (each
+process counts alone) or Redis (every process shares one count).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from limits import RateLimitItem, parse, storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.auth import keys
+from service.errors import problem_response
+from service.settings import Settings
+
+WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+SEARCH_PREFIXES = ("/search/", "/hsds/")
+
+
+class Guard:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.limiter = (
+            MovingWindowRateLimiter(storage.storage_from_string(settings.rate_limit_storage))
+            if settings.rate_limits_enabled
+            else None
+        )
+        self.search: RateLimitItem = parse(settings.rate_limit_search)
+        self.writes: RateLimitItem = parse(settings.rate_limit_writes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if len(scope.get("query_string", b"")) > self.settings.max_query_bytes:
+            limit = self.settings.max_query_bytes
+            response = problem_response(
+                414, "uri_too_long", f"The query string is over {limit} bytes."
+            )
+            await response(scope, receive, send)
+            return
+        limit = (
+            self.settings.max_import_bytes
+            if scope["path"] == "/hsds/import"
+            else self.settings.max_body_bytes
+        )
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            response = problem_response(413, "body_too_large", f"The body is over {limit:,} bytes.")
+            await response(scope, receive, send)
+            return
+        if self.limiter is not None and (refusal := await self._rate(scope)) is not None:
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, _capped(receive, limit), send)
+
+    async def _rate(self, scope: Scope) -> JSONResponse | None:
+        method, path = scope["method"], scope["path"]
+        if method in WRITES:
+            item, budget = self.writes, "writes"
+        elif method == "GET" and path.startswith(SEARCH_PREFIXES):
+            item, budget = self.search, "searches"
+        else:
+            return None
+        who = _caller(scope)
+        assert self.limiter is not None
+        if await self.limiter.hit(item, budget, who):
+            return None
+        stats = await self.limiter.get_window_stats(item, budget, who)
+        wait = max(1, math.ceil(stats.reset_time - time.time()))
+        return problem_response(
+            429,
+            "rate_limited",
+            f"Too many {budget}: at most {item} for each key (or address). Retry in {wait} s.",
+            headers={"Retry-After": str(wait)},
+        )
+
+
+def _caller(scope: Scope) -> str:
+    """The API key's public prefix when one is sent, else the client address."""
+    auth = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+    if auth.lower().startswith("bearer "):
+        parsed = keys.split_token(auth[7:].strip())
+        if parsed is not None:
+            return f"key:{parsed[0]}"
+    client = scope.get("client") or ("unknown", 0)
+    return f"ip:{client[0]}"
+
+
+def _capped(receive: Receive, limit: int) -> Receive:
+    """A body sent without Content-Length stops at `limit` bytes (the read ends as if the
+    client went away)."""
+    seen = 0
+
+    async def read() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                return {"type": "http.disconnect"}
+        return message
+
+    return read
