@@ -60,7 +60,20 @@ class Guard:
         if self.limiter is not None and (refusal := await self._rate(scope)) is not None:
             await refusal(scope, receive, send)
             return
-        await self.app(scope, _capped(receive, limit), send)
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, _capped(receive, limit), watched)
+        except _TooLarge:
+            if started:
+                raise
+            response = problem_response(413, "body_too_large", f"The body is over {limit:,} bytes.")
+            await response(scope, receive, send)
 
     async def _rate(self, scope: Scope) -> JSONResponse | None:
         method, path = scope["method"], scope["path"]
@@ -95,9 +108,13 @@ def _caller(scope: Scope) -> str:
     return f"ip:{client[0]}"
 
 
+class _TooLarge(BaseException):
+    """Raised from `receive` when a body without Content-Length passes the limit. A
+    BaseException, so that body parsing (which turns errors into 400) lets it through to
+    the guard, which answers 413."""
+
+
 def _capped(receive: Receive, limit: int) -> Receive:
-    """A body sent without Content-Length stops at `limit` bytes (the read ends as if the
-    client went away)."""
     seen = 0
 
     async def read() -> Message:
@@ -106,7 +123,7 @@ def _capped(receive: Receive, limit: int) -> Receive:
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
             if seen > limit:
-                return {"type": "http.disconnect"}
+                raise _TooLarge
         return message
 
     return read

@@ -26,6 +26,7 @@ async def limited(
             "rate_limit_search": "3/minute",
             "rate_limit_writes": "2/minute",
             "max_body_bytes": 2_000,
+            "max_import_bytes": 3_000,
             "max_query_bytes": 300,
         }
     )
@@ -99,3 +100,19 @@ async def test_counts_can_be_shared_through_redis(settings: Settings) -> None:
         pytest.skip(f"Redis unreachable at {url}: {exc}")
     assert await second.hit(item, "searches", who)
     assert not await first.hit(item, "searches", who)
+
+
+async def test_a_body_without_length_stops_at_the_limit(
+    limited: httpx.AsyncClient, callers: Callers
+) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(10):
+            yield b" " * 500
+
+    for path in ("/programs", "/hsds/import"):
+        response = await limited.post(
+            path,
+            content=chunks(),
+            headers={**callers.admin.headers, "Content-Type": "application/json"},
+        )
+        assert response.status_code == 413, (path, response.status_code, response.text)
