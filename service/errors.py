@@ -179,13 +179,18 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
 
 
+# Statuses any operation can answer (see problem_responses).
+ALWAYS = (400, 413, 414, 422, 429)
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries documenting problem+json for the given statuses.
 
-    400 (a body that is not JSON at all) and 422 (a parameter that does not validate) can
-    answer any operation, so they are always listed.
+    400 (a body that is not JSON at all), 413 (a body over the limit), 414 (a query
+    string over the limit), 422 (a parameter that does not validate) and 429 (over a
+    rate limit) can answer any operation, so they are always listed.
     """
     return {
         s: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": HTTPStatus(s).phrase}
-        for s in sorted({400, 422, *statuses})
+        for s in sorted({*ALWAYS, *statuses})
     }

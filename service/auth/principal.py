@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -13,7 +14,7 @@ from sqlalchemy import select
 from service.auth import keys
 from service.auth.models import ApiKey
 from service.auth.roles import Role
-from service.db import SessionDep
+from service.db import SessionDep, utcnow
 from service.errors import Forbidden, Unauthorized
 from service.settings import get_settings
 
@@ -44,6 +45,7 @@ bearer = HTTPBearer(
 )
 
 _INVALID = "The API key is not valid, or it was revoked."
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 async def get_principal(
@@ -61,6 +63,9 @@ async def get_principal(
     )
     if row is None or not keys.matches(token, row.secret_hash, get_settings().api_key_pepper):
         raise Unauthorized(_INVALID, code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+    now = utcnow()
+    if row.last_used_at is None or row.last_used_at < now - LAST_USED_RESOLUTION:
+        row.last_used_at = now  # written with the request's commit, at most once a minute
     return Principal(role=row.role, organization_id=row.organization_id, key_id=row.id)
 
 

@@ -26,6 +26,7 @@ class KeyOut(OutSchema):
     role: Role
     organization_id: uuid.UUID | None
     created_at: datetime
+    last_used_at: datetime | None = Field(description="Last request with the key (to the minute)")
     revoked_at: datetime | None
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from service.db import SessionDep
+from service.errors import problem_responses
 from service.migrate import current_revision, head_revision
 from service.ops.prometheus import exposition
 from service.settings import get_settings
@@ -33,7 +34,10 @@ class Readiness(BaseModel):
     "/ready",
     operation_id="ready",
     summary="Readiness: database reachable, migrations current, outbox lag under its bound",
-    responses={503: {"model": Readiness, "description": "Not ready; see checks"}},
+    responses={
+        **problem_responses(),
+        503: {"model": Readiness, "description": "Not ready; see checks"},
+    },
 )
 async def ready(session: SessionDep) -> Any:
     checks: dict[str, Check] = {}
@@ -72,7 +76,10 @@ def _answer(checks: dict[str, Check]) -> JSONResponse:
     "/metrics",
     operation_id="prometheus_metrics",
     summary="Prometheus metrics (text exposition format)",
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    responses={
+        **problem_responses(),
+        200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}},
+    },
     response_class=Response,
 )
 async def prometheus_metrics(session: SessionDep) -> Response:

@@ -77,3 +77,15 @@ async def test_role_must_fit_the_organization(client: httpx.AsyncClient, callers
         response = await client.post("/api-keys", json=body, headers=callers.admin.headers)
         assert response.status_code == 422, body
     assert (await client.get("/api-keys", headers=callers.provider_a.headers)).status_code == 403
+
+
+async def test_a_key_records_when_it_was_last_used(
+    client: httpx.AsyncClient, callers: Callers, session: AsyncSession
+) -> None:
+    await client.get("/programs", headers=callers.provider_a.headers)
+    used = await session.scalar(
+        select(ApiKey.last_used_at).where(
+            ApiKey.organization_id == callers.provider_a.organization_id
+        )
+    )
+    assert used is not None
