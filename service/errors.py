@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
@@ -174,13 +175,50 @@ def install_error_handlers(app: FastAPI) -> None:
             instance=request.url.path,
         )
 
+    async def database_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DBAPIError)
+        reason = database_refusal(exc)
+        if reason is None:
+            raise exc  # a bug: let it be a 500, loudly
+        code, detail = reason
+        return problem_response(
+            503, code, detail, headers={"Retry-After": "5"}, instance=request.url.path
+        )
+
     app.add_exception_handler(AppError, app_error)
+    app.add_exception_handler(DBAPIError, database_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
 
 
 # Statuses any operation can answer (see problem_responses).
 ALWAYS = (400, 413, 414, 422, 429)
+
+
+# SQLSTATEs that mean "not now" rather than "wrong": a statement timeout, the server
+# shutting down or restarting, too many connections.
+_BUSY = {
+    "57014": "query_timeout",
+    "57P01": "database_unavailable",
+    "57P02": "database_unavailable",
+    "57P03": "database_unavailable",
+    "53300": "database_unavailable",
+}
+
+
+def database_refusal(exc: DBAPIError) -> tuple[str, str] | None:
+    """(code, detail) when the database refused for now (timeout, restart, overload, lost
+    connection): a 503 to retry, not a bug. None for anything else."""
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if state == "57014":
+        return "query_timeout", "The database took too long to answer; narrow the request or retry."
+    if (
+        state in _BUSY
+        or exc.connection_invalidated
+        or isinstance(exc.orig, OSError | ConnectionError)
+    ):
+        return "database_unavailable", "The database is not reachable right now; retry shortly."
+    return None
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
