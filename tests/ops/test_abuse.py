@@ -80,10 +80,6 @@ async def test_bodies_and_queries_have_a_size_limit(
     assert long.status_code == 414 and long.json()["code"] == "uri_too_long"
 
 
-@pytest.mark.skipif(
-    not os.environ.get("YOUTHLINK_TEST_REDIS", "redis://127.0.0.1:6379"),
-    reason="no Redis to share counts through",
-)
 async def test_counts_can_be_shared_through_redis(settings: Settings) -> None:
     """Two processes (two Guards) on one Redis share one budget."""
     from limits import parse, storage
