@@ -177,23 +177,9 @@ async def referral_metrics(
     link_totals(entries)
     suppress(entries, min_cell)
     by_entry = list(zip(entries, rows, strict=True))
-    overall_pair = next(((e, r) for e, r in by_entry if all(k is None for k in e.key)), None)
+    # GROUPING SETS always includes () and yields its row even over no referral at all.
+    overall_entry, overall_row = next((e, r) for e, r in by_entry if all(k is None for k in e.key))
     labels = await _labels(session, rows, width)
-    if overall_pair is None:  # no referral in scope at all
-        empty = {name: None for name in _NUMBERS}
-        all_students = MetricsRow(
-            group={}, suppressed=False, suppression=None, **{**empty, "referrals": 0, "students": 0}
-        )
-        return ReferralMetrics(
-            start=scope.start,
-            end=scope.end,
-            group_by=list(dimensions),
-            min_cell=min_cell,
-            all_students=all_students,
-            rows=[],
-            totals=[],
-        )
-    overall_entry, overall_row = overall_pair
     all_students = _row(overall_entry, overall_row, dimensions, labels, None, min_cell)
     reference = None if all_students.suppressed else all_students.model_dump()
     cells: list[MetricsRow] = []

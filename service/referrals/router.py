@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from service.auth.principal import Principal, require_roles
 from service.auth.roles import Role
-from service.concurrency import IfMatch, set_etag
+from service.concurrency import IfMatch, etag, set_etag
 from service.db import SessionDep, utcnow
 from service.errors import problem_responses
 from service.idempotency import IdempotencyKey, idempotent
@@ -53,7 +53,7 @@ async def referrals_create(
     async def create() -> tuple[int, ReferralOut, dict[str, str]]:
         referral = await service.create_referral(session, principal, body)
         rows = (await reading.rows_of(session, [referral]))[0]
-        headers = {"ETag": f'"{referral.version}"', "Location": f"/referrals/{referral.id}"}
+        headers = {"ETag": etag(referral.version), "Location": f"/referrals/{referral.id}"}
         return 201, _out(principal, rows), headers
 
     return await idempotent(session, principal, idempotency_key, "referrals_create", body, create)

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from fastapi import Header, Query
 from pydantic import StringConstraints
 
+from service import local_time
 from service.catalog import languages
 from service.catalog.enums import Accessibility, Category, Grade, Weekday
 from service.errors import FieldError, Unprocessable
 from service.schema_types import ClockTime, QueryDay
 from service.search.document import AGE_BANDS, COST_BAND_NAMES
 from service.search.query import MAX_HITS, Facet, Point, SearchQuery, Sort
-from service.settings import get_settings
 
 MAX_RADIUS_M = 100_000
 MAX_PAGE = MAX_HITS  # with per_page=1; page * per_page is checked against MAX_HITS
@@ -180,7 +179,7 @@ def search_params(
     wanted_languages = _languages(language or [], errors)
     if errors:
         raise Unprocessable("Invalid search parameters.", code="invalid_search", errors=errors)
-    now = datetime.now(ZoneInfo(get_settings().timezone))
+    now = local_time.now()
     return SearchQuery(
         text=q.strip() or None if q else None,
         categories=tuple(dict.fromkeys(category or [])),

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from service.audit.service import trail_of_student
 from service.auth.principal import Principal, require_roles
 from service.auth.roles import Role
-from service.concurrency import IfMatch, set_etag
+from service.concurrency import IfMatch, etag, set_etag
 from service.db import SessionDep
 from service.errors import problem_responses
 from service.idempotency import IdempotencyKey, idempotent
@@ -45,7 +45,7 @@ async def students_create(
 ) -> Response:
     async def create() -> tuple[int, StudentOut, dict[str, str]]:
         student = await service.create_student(session, principal, body)
-        headers = {"ETag": f'"{student.version}"', "Location": f"/students/{student.id}"}
+        headers = {"ETag": etag(student.version), "Location": f"/students/{student.id}"}
         return 201, service.student_out(student), headers
 
     return await idempotent(session, principal, idempotency_key, "students_create", body, create)
