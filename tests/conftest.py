@@ -37,11 +37,19 @@ def _dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+# Two checkouts can run their suites side by side when each sets its own prefix.
+TEST_DB_PREFIX = os.environ.get("YOUTHLINK_TEST_DB_PREFIX", "youthlink_test")
+
+
+def test_database_name(suffix: str) -> str:
+    return f"{TEST_DB_PREFIX}_{suffix}"
+
+
 def make_test_database(suffix: str) -> str:
-    """Drop and create database youthlink_test_<suffix>, migrate it; return its URL."""
+    """Drop and create database <prefix>_<suffix>, migrate it; return its URL."""
     server = server_url()
     ensure_postgis(server)
-    name = f"youthlink_test_{suffix}"
+    name = test_database_name(suffix)
 
     async def recreate() -> None:
         conn = await asyncpg.connect(_dsn(server))
