@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +45,27 @@ class Settings(BaseSettings):
     api_key_pepper: str = Field(
         default="youthlink-development-pepper",
         description="Secret mixed into API key hashes; set a long random value in production.",
+    )
+    pii_keys: dict[str, SecretStr] = Field(
+        default_factory=lambda: {
+            "development": SecretStr("D4Z1jq2WrrPmGukpx7oLyoqKV7RkM6EebmbSedvuICY=")
+        },
+        description="Secrets that encrypt student PII, by key id, as JSON: "
+        '{"2026-11": "<base64 of 32 random bytes>"}. `python -m service new-pii-key` makes '
+        "one. Keep retired keys until `rotate-key` has re-sealed their rows. The default "
+        "is a published development key: set your own in production.",
+    )
+    pii_active_key: str = Field(
+        default="development",
+        pattern=r"^[A-Za-z0-9._-]{1,32}$",
+        description="Id of the key in YOUTHLINK_PII_KEYS that seals new PII.",
+    )
+    pii_retention_days: int = Field(
+        default=365,
+        ge=1,
+        le=36_500,
+        description="`purge` erases a student's PII this many days after their last referral "
+        "closed (or after the record was made, if it never had one).",
     )
     meili_url: str | None = Field(
         default=None,
