@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.roles import Role
 from service.hsds import cli as hsds_cli
+from service.pii import cli as pii_cli
 from service.settings import REPO_ROOT, get_settings
 
 app = typer.Typer(
@@ -295,6 +296,9 @@ def seed_referrals(
 
 app.command("import-hsds")(hsds_cli.import_hsds)
 app.command("export-hsds")(hsds_cli.export_hsds)
+app.command("rotate-key")(pii_cli.rotate_key)
+app.command("purge")(pii_cli.purge)
+app.command("new-pii-key")(pii_cli.new_pii_key)
 
 
 @app.command()

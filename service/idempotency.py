@@ -7,11 +7,13 @@ first request failed, its claim rolled back with everything else, and the retry 
 
 Same key, same body: the stored response. Same key, another body: 422.
 Keys belong to the API key that sent them, and are forgotten after `RETENTION`.
+
+A response may hold personal data (a new student's name), so it is stored sealed with the
+PII keyring, and the request is remembered by a keyed hash, not a plain one.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -21,7 +23,7 @@ from typing import Annotated, Any
 from fastapi import Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import Integer, String, Uuid, delete, func, select
+from sqlalchemy import Integer, LargeBinary, String, Uuid, delete, func, select
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -29,6 +31,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from service.auth.principal import Principal
 from service.db import Base, utcnow
 from service.errors import Conflict, Unprocessable
+from service.pii.keyring import Keyring, keyring
 
 RETENTION = timedelta(hours=24)
 
@@ -54,18 +57,26 @@ class IdempotencyRecord(Base):
     operation: Mapped[str] = mapped_column(String(100))
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int | None] = mapped_column(Integer)
-    response: Mapped[Any | None] = mapped_column(JSONB)
+    response: Mapped[bytes | None] = mapped_column(LargeBinary, comment="Sealed JSON body")
+    key_id: Mapped[str | None] = mapped_column(String(32), comment="Key that sealed response")
     headers: Mapped[dict[str, str] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
-def request_hash(operation: str, scope: dict[str, Any], body: BaseModel) -> str:
+def request_hashes(
+    ring: Keyring, operation: str, scope: dict[str, Any], body: BaseModel
+) -> list[str]:
+    """The request's keyed hash under every key, the active one first."""
     canonical = json.dumps(
         {"operation": operation, "scope": scope, "body": body.model_dump(mode="json")},
         sort_keys=True,
         separators=(",", ":"),
     )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return [d.hex() for d in ring.digests(canonical.encode())]
+
+
+def _context(api_key_id: uuid.UUID, key: str) -> bytes:
+    return b"idempotency_keys.response:" + api_key_id.bytes + key.encode()
 
 
 Produce = Callable[[], Awaitable[tuple[int, BaseModel, dict[str, str]]]]
@@ -86,7 +97,8 @@ async def idempotent(
     """
     if key is None or principal.key_id is None:
         return _response(*await produce())
-    digest = request_hash(operation, scope or {}, body)
+    ring = keyring()
+    digests = request_hashes(ring, operation, scope or {}, body)
     table = IdempotencyRecord.__table__.c
     mine = (table.api_key_id == principal.key_id) & (table.key == key)
     # A key older than RETENTION is free again, even before the worker deletes it.
@@ -95,25 +107,27 @@ async def idempotent(
     )
     claimed = await session.execute(
         insert(IdempotencyRecord)
-        .values(api_key_id=principal.key_id, key=key, operation=operation, request_hash=digest)
+        .values(api_key_id=principal.key_id, key=key, operation=operation, request_hash=digests[0])
         .on_conflict_do_nothing()
         .returning(table.key)
     )
     if claimed.first() is None:
-        return await _replay(session, principal.key_id, key, digest)
+        return await _replay(session, ring, principal.key_id, key, digests)
     status, model, headers = await produce()
     response = _response(status, model, headers)
     record = await session.get(IdempotencyRecord, (principal.key_id, key))
     assert record is not None
     record.status_code = status
-    record.response = model.model_dump(mode="json")
+    record.key_id, record.response = ring.seal(
+        model.model_dump_json().encode(), _context(principal.key_id, key)
+    )
     record.headers = headers
     await session.flush()
     return response
 
 
 async def _replay(
-    session: AsyncSession, api_key_id: uuid.UUID, key: str, digest: str
+    session: AsyncSession, ring: Keyring, api_key_id: uuid.UUID, key: str, digests: list[str]
 ) -> JSONResponse:
     record = await session.scalar(
         select(IdempotencyRecord).where(
@@ -125,19 +139,20 @@ async def _replay(
             "This Idempotency-Key was just used by a request that did not finish; retry.",
             code="idempotency_key_in_use",
         )
-    if record.request_hash != digest:
+    if record.request_hash not in digests:
         raise Unprocessable(
             "This Idempotency-Key was already used with a different request; "
             "use a new key for a new request.",
             code="idempotency_key_reused",
         )
-    if record.status_code is None:
+    if record.status_code is None or record.response is None or record.key_id is None:
         raise Conflict(
             "A request with this Idempotency-Key is in progress; retry.",
             code="idempotency_key_in_use",
         )
     headers = {**(record.headers or {}), "Idempotent-Replayed": "true"}
-    return JSONResponse(record.response, status_code=record.status_code, headers=headers)
+    body = json.loads(ring.open(record.key_id, record.response, _context(api_key_id, key)))
+    return JSONResponse(body, status_code=record.status_code, headers=headers)
 
 
 def _response(status: int, model: BaseModel, headers: dict[str, str]) -> JSONResponse:

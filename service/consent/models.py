@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, Uuid
+from sqlalchemy import CheckConstraint, ForeignKey, LargeBinary, String, Text, Uuid
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -27,6 +27,7 @@ class Consent(Timestamped, Base):
         CheckConstraint(
             "(revoked_at IS NULL) = (revoked_by_key_id IS NULL)", name="revocation_has_actor"
         ),
+        CheckConstraint("(pii IS NULL) = (pii_key_id IS NULL)", name="pii_has_key"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -37,7 +38,10 @@ class Consent(Timestamped, Base):
         ForeignKey("organizations.id", ondelete="RESTRICT"), index=True
     )
     signer: Mapped[Signer] = mapped_column(enum_column(Signer))
-    signer_name: Mapped[str] = mapped_column(String(200))
+    pii: Mapped[bytes | None] = mapped_column(
+        LargeBinary, comment="AES-GCM: the signer's name (null once purged)"
+    )
+    pii_key_id: Mapped[str | None] = mapped_column(String(32), comment="Key that sealed pii")
     signature_method: Mapped[SignatureMethod] = mapped_column(enum_column(SignatureMethod))
     evidence_ref: Mapped[str] = mapped_column(
         String(500), comment="Where the signed form or e-signature record is kept"

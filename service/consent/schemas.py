@@ -64,7 +64,7 @@ class ConsentOut(OutSchema):
     school_id: uuid.UUID
     state: ConsentState
     signer: Signer
-    signer_name: str
+    signer_name: str | None = Field(description="null once purged under the retention rule")
     signature_method: SignatureMethod
     evidence_ref: str
     signed_on: date

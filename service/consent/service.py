@@ -14,21 +14,26 @@ from service.auth.principal import Principal
 from service.catalog.models import Organization
 from service.consent import rules
 from service.consent.models import Consent
+from service.consent.pii import seal_signer, signer_name
 from service.consent.schemas import ConsentCreate, ConsentOut, ConsentRevoke
 from service.db import utcnow
 from service.errors import Conflict, FieldError, NotFound, Unprocessable
 from service.local_time import today
 from service.pagination import PageParams, fetch_page
+from service.pii.keyring import keyring
 from service.referrals import service as referrals
+from service.students.pii import open_student
 from service.students.service import get_student
 from service.webhooks.service import emit
 
 
 def consent_out(consent: Consent) -> ConsentOut:
+    computed = {"state", "signer_name"}
     return ConsentOut.model_validate(
         {
-            **{c: getattr(consent, c) for c in ConsentOut.model_fields if c != "state"},
+            **{c: getattr(consent, c) for c in ConsentOut.model_fields if c not in computed},
             "state": rules.state(consent, today()),
+            "signer_name": signer_name(keyring(), consent),
         }
     )
 
@@ -37,7 +42,14 @@ async def create_consent(
     session: AsyncSession, principal: Principal, student_id: uuid.UUID, body: ConsentCreate
 ) -> Consent:
     student = await get_student(session, principal, student_id)
-    refusal = rules.signer_refusal(body.signer, student.date_of_birth, body.signed_on)
+    pii = open_student(keyring(), student)
+    if pii is None:
+        raise Conflict(
+            "This student's personal data was purged under the retention rule; "
+            "record the student again before asking for consent.",
+            code="student_purged",
+        )
+    refusal = rules.signer_refusal(body.signer, pii.date_of_birth, body.signed_on)
     if refusal is not None:
         raise Unprocessable(
             refusal,
@@ -66,10 +78,10 @@ async def create_consent(
                 ],
             )
     consent = Consent(
+        id=uuid.uuid4(),
         student_id=student.id,
         school_id=student.school_id,
         signer=body.signer,
-        signer_name=body.signer_name,
         signature_method=body.signature_method,
         evidence_ref=body.evidence_ref,
         signed_on=body.signed_on,
@@ -80,6 +92,7 @@ async def create_consent(
         expires_on=body.expires_on,
         created_by_key_id=principal.key_id,
     )
+    seal_signer(keyring(), consent, body.signer_name)
     session.add(consent)
     await session.flush()
     record(session, principal, "consent.create", "consent", consent.id, student.id)

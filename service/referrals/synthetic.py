@@ -23,7 +23,10 @@ import asyncpg
 
 from service.catalog.enums import Category
 from service.consent.enums import DataElement
+from service.pii.keyring import keyring
+from service.pii.records import seal_record
 from service.referrals.enums import Need, Urgency
+from service.students.pii import identity_material
 
 NAMESPACE = uuid.UUID("0b8a5a8e-8a1f-4c9e-9d2f-2a7c3e5b6d10")
 SCHOOLS = 24
@@ -138,6 +141,7 @@ async def generate(conn: asyncpg.Connection, n_referrals: int, seed: int = 7) ->
         for r in await conn.fetch("SELECT code FROM areas WHERE kind = 'tract' ORDER BY code")
     ]
     rng = random.Random(seed)  # noqa: S311 - test data, not secrets
+    ring = keyring()  # even made-up names are stored sealed, as real ones are
     now = datetime.now(UTC)
     schools = [_uid("school", i, seed) for i in range(SCHOOLS)]
     await conn.executemany(
@@ -159,14 +163,22 @@ async def generate(conn: asyncpg.Connection, n_referrals: int, seed: int = 7) ->
         language = _pick(rng, LANGUAGES)
         english_learner = language not in ("en", None) and rng.random() < 0.6
         school = schools[i % SCHOOLS]
+        born = date(now.year - grade - 6, 1 + i % 12, 1 + i % 28)
+        last = f"Student {i}"
+        key_id, sealed = seal_record(
+            ring,
+            "students",
+            sid,
+            {"first_name": "Synthetic", "last_name": last, "date_of_birth": born.isoformat()},
+        )
         students.append(
             (
                 sid,
                 school,
                 f"S{seed}-{i}",
-                "Synthetic",
-                f"Student {i}",
-                date(now.year - grade - 6, 1 + i % 12, 1 + i % 28),
+                sealed,
+                key_id,
+                ring.digest(identity_material(school, "Synthetic", last, born)),
                 grade,
                 _pick(rng, GENDERS),
                 races or None,
@@ -178,13 +190,18 @@ async def generate(conn: asyncpg.Connection, n_referrals: int, seed: int = 7) ->
                 now,
             )
         )
+        cid = _uid("consent", i, seed)
+        signer_id, signer = seal_record(
+            ring, "consents", cid, {"signer_name": "Synthetic Guardian"}
+        )
         consents.append(
             (
-                _uid("consent", i, seed),
+                cid,
                 sid,
                 school,
                 "guardian",
-                "Synthetic Guardian",
+                signer,
+                signer_id,
                 "written",
                 "synthetic",
                 now.date() - timedelta(days=800),
@@ -257,9 +274,9 @@ STUDENT_COLUMNS = (
     "id",
     "school_id",
     "student_number",
-    "first_name",
-    "last_name",
-    "date_of_birth",
+    "pii",
+    "pii_key_id",
+    "identity_hash",
     "grade",
     "gender",
     "races",
@@ -275,7 +292,8 @@ CONSENT_COLUMNS = (
     "student_id",
     "school_id",
     "signer",
-    "signer_name",
+    "pii",
+    "pii_key_id",
     "signature_method",
     "evidence_ref",
     "signed_on",

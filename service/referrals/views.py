@@ -1,4 +1,6 @@
-"""What each side sees of a referral: pure functions from rows to ReferralOut.
+"""What each side sees of a referral: functions from rows to ReferralOut.
+
+The student's sealed personal fields are opened only when the contact element is disclosed.
 
 The school that referred sees the whole student record. The provider sees the data
 elements the referral shares AND an active consent allows; once the consent is revoked or
@@ -8,7 +10,7 @@ has expired, nothing about the student, on any referral under it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
 from service.catalog.enums import Grade
@@ -16,10 +18,12 @@ from service.consent import rules
 from service.consent.enums import DataElement
 from service.consent.models import Consent
 from service.consent.schemas import ConsentState
+from service.pii.keyring import keyring
 from service.referrals.models import Referral, ReferralEvent
 from service.referrals.schemas import EventOut, ProgramRef, ReferralOut, StudentView
 from service.referrals.states import AWAITING_RESPONSE, Side, Status, next_statuses
 from service.students.models import Student
+from service.students.pii import PII_FIELDS, open_student
 
 ELEMENT_FIELDS: dict[DataElement, tuple[str, ...]] = {
     DataElement.contact: (
@@ -71,15 +75,11 @@ def disclosed(referral: Referral, consent: Consent, viewer: Side, today: date) -
 
 def student_view(rows: ReferralRows, elements: list[DataElement], viewer: Side) -> StudentView:
     s = rows.student
+    pii = open_student(keyring(), s) if DataElement.contact in elements else None
     values: dict[str, object] = {
-        "first_name": s.first_name,
-        "last_name": s.last_name,
-        "date_of_birth": s.date_of_birth,
+        **(asdict(pii) if pii else dict.fromkeys(PII_FIELDS)),
         "preferred_language": s.preferred_language,
-        "guardian_name": s.guardian_name,
         "guardian_relationship": s.guardian_relationship,
-        "guardian_phone": s.guardian_phone,
-        "guardian_email": s.guardian_email,
         "school_name": rows.school_name,
         "grade": Grade.from_rank(s.grade),
         "gender": s.gender,

@@ -19,6 +19,7 @@ from service.students import service
 from service.students.schemas import (
     AuditEntryOut,
     StudentCreate,
+    StudentLookup,
     StudentNumber,
     StudentOut,
     StudentUpdate,
@@ -66,6 +67,22 @@ async def students_list(
 ) -> Page[StudentOut]:
     rows, total = await service.list_students(session, principal, pages, school_id, student_number)
     return Page[StudentOut].build([service.student_out(s) for s in rows], total, pages)
+
+
+@router.post(
+    "/students/lookup",
+    operation_id="students_lookup",
+    summary="Find your school's student by name and date of birth (audited)",
+    description="Matches by a keyed hash of the school, the normalized name and the birth "
+    "date, so the name is never searched in clear. The body keeps the name out of URLs and "
+    "access logs.",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def students_lookup(
+    session: SessionDep, principal: SchoolStaff, body: StudentLookup
+) -> list[StudentOut]:
+    rows = await service.lookup_students(session, principal, body)
+    return [service.student_out(s) for s in rows]
 
 
 @router.get(

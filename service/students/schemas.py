@@ -83,13 +83,24 @@ class StudentUpdate(StudentFields):
     """Only the fields present change; null clears an optional field."""
 
 
+class StudentLookup(Schema):
+    """Find a student by name and date of birth (sent in a body, never in a URL)."""
+
+    school_id: uuid.UUID | None = Field(
+        default=None, description="The school to look in; school keys may leave it out (their own)"
+    )
+    first_name: PersonName
+    last_name: PersonName
+    date_of_birth: Day
+
+
 class StudentOut(OutSchema):
     id: uuid.UUID
     school_id: uuid.UUID
     student_number: str
-    first_name: str
-    last_name: str
-    date_of_birth: date
+    first_name: str | None = Field(description="null once purged under the retention rule")
+    last_name: str | None
+    date_of_birth: date | None
     grade: Grade
     guardian_name: str | None
     guardian_relationship: Relationship | None
@@ -104,6 +115,9 @@ class StudentOut(OutSchema):
     english_learner: bool | None
     iep: bool | None
     section_504: bool | None
+    pii_purged_at: datetime | None = Field(
+        description="When the name, birth date and guardian contact were erased (retention)"
+    )
     created_at: datetime
     updated_at: datetime
     version: int

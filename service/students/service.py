@@ -1,9 +1,14 @@
-"""Students: created and read by their school (and admins); every read is audited."""
+"""Students: created and read by their school (and admins); every read is audited.
+
+Personal fields travel sealed (students/pii.py): they are opened only to answer the
+owning school or an admin, and a duplicate is found by its identity hash.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import asdict, replace
 from typing import Any
 
 from sqlalchemy import func, select
@@ -20,14 +25,33 @@ from service.errors import Conflict, FieldError, NotFound, Unprocessable
 from service.geo.models import Area, AreaKind
 from service.geo.service import LOAD_HINT, has_geodata
 from service.pagination import PageParams, fetch_page
+from service.pii.keyring import keyring
 from service.students.models import Student
-from service.students.schemas import StudentCreate, StudentFields, StudentOut, StudentUpdate
+from service.students.pii import (
+    PII_FIELDS,
+    StudentPII,
+    identity_digests,
+    open_student,
+    seal_student,
+)
+from service.students.schemas import (
+    StudentCreate,
+    StudentFields,
+    StudentLookup,
+    StudentOut,
+    StudentUpdate,
+)
+
+REQUIRED = frozenset({"first_name", "last_name", "date_of_birth", "grade"})
 
 
 def student_out(student: Student) -> StudentOut:
+    pii = open_student(keyring(), student)
+    clear = {c: getattr(student, c) for c in StudentOut.model_fields if c not in PII_FIELDS}
     return StudentOut.model_validate(
         {
-            **{c: getattr(student, c) for c in StudentOut.model_fields},
+            **clear,
+            **(asdict(pii) if pii else dict.fromkeys(PII_FIELDS)),
             "grade": Grade.from_rank(student.grade),
         }
     )
@@ -118,7 +142,7 @@ async def _home_tract(session: AsyncSession, body: StudentFields) -> str | None:
 
 def _columns(body: StudentFields, fields: set[str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for name in fields - {"home_tract", "home_location", "school_id"}:
+    for name in fields - {"home_tract", "home_location", "school_id"} - PII_FIELDS:
         value = getattr(body, name)
         if name == "grade" and value is not None:
             value = value.rank
@@ -126,6 +150,34 @@ def _columns(body: StudentFields, fields: set[str]) -> dict[str, Any]:
             value = [r.value for r in value]
         values[name] = value
     return values
+
+
+def _same_person(existing: uuid.UUID | None) -> Conflict:
+    where = f" (id {existing})" if existing else ""
+    return Conflict(
+        f"This school already has a student with this name and date of birth{where}.",
+        code="duplicate_student",
+    )
+
+
+async def _refuse_duplicate(
+    session: AsyncSession, student: Student, pii: StudentPII, exclude: uuid.UUID | None = None
+) -> None:
+    """409 when the school already has this child (same normalized name and birth date).
+
+    Matches under every key, so a rotation in progress hides no duplicate.
+    """
+    digests = identity_digests(
+        keyring(), student.school_id, pii.first_name, pii.last_name, pii.date_of_birth
+    )
+    query = select(Student.id).where(
+        Student.school_id == student.school_id, Student.identity_hash.in_(digests)
+    )
+    if exclude is not None:
+        query = query.where(Student.id != exclude)
+    existing = await session.scalar(query.limit(1))
+    if existing is not None:
+        raise _same_person(existing)
 
 
 async def _flush(session: AsyncSession, student_number: str) -> None:
@@ -138,6 +190,8 @@ async def _flush(session: AsyncSession, student_number: str) -> None:
                 f"This school already has a student with student_number {student_number}.",
                 code="duplicate_student",
             ) from None
+        if "uq_students_school_identity" in str(exc.orig):  # a concurrent twin
+            raise _same_person(None) from None
         raise
 
 
@@ -145,12 +199,13 @@ async def create_student(
     session: AsyncSession, principal: Principal, body: StudentCreate
 ) -> Student:
     school_id = await school_of(session, principal, body.school_id)
-    student = Student(school_id=school_id, student_number=body.student_number)
-    for name, value in _columns(
-        body, body.model_fields_set | {"first_name", "last_name", "date_of_birth", "grade"}
-    ).items():
+    student = Student(id=uuid.uuid4(), school_id=school_id, student_number=body.student_number)
+    for name, value in _columns(body, body.model_fields_set | REQUIRED).items():
         setattr(student, name, value)
     student.home_tract = await _home_tract(session, body)
+    pii = StudentPII(**{f: getattr(body, f) for f in PII_FIELDS})
+    await _refuse_duplicate(session, student, pii)
+    seal_student(keyring(), student, pii)
     session.add(student)
     await _flush(session, body.student_number)
     record(session, principal, "student.create", "student", student.id, student.id)
@@ -166,8 +221,7 @@ async def update_student(
 ) -> Student:
     student = await get_student(session, principal, student_id, for_update=True)
     check_if_match(if_match, student.version)
-    required = {"first_name", "last_name", "date_of_birth", "grade"} & body.model_fields_set
-    for name in required:
+    for name in REQUIRED & body.model_fields_set:
         if getattr(body, name) is None:
             raise Unprocessable(
                 f"{name} cannot be cleared.",
@@ -175,6 +229,18 @@ async def update_student(
             )
     for name, value in _columns(body, body.model_fields_set).items():
         setattr(student, name, value)
+    changed = PII_FIELDS & body.model_fields_set
+    if changed:
+        pii = open_student(keyring(), student)
+        if pii is None:
+            raise Conflict(
+                "This student's personal data was purged under the retention rule; "
+                "record the student again.",
+                code="student_purged",
+            )
+        pii = replace(pii, **{f: getattr(body, f) for f in changed})
+        await _refuse_duplicate(session, student, pii, exclude=student.id)
+        seal_student(keyring(), student, pii)
     if {"home_tract", "home_location"} & body.model_fields_set:
         student.home_tract = await _home_tract(session, body)
     student.version += 1
@@ -195,9 +261,27 @@ async def list_students(
         query = query.where(Student.school_id == school_id)
     if student_number is not None:
         query = query.where(Student.student_number == student_number)
-    rows, total = await fetch_page(
-        session, query, pages, Student.last_name, Student.first_name, Student.id
-    )
+    rows, total = await fetch_page(session, query, pages, Student.student_number, Student.id)
     for student in rows:
         record(session, principal, "student.read", "student", student.id, student.id)
     return rows, total
+
+
+async def lookup_students(
+    session: AsyncSession, principal: Principal, body: StudentLookup
+) -> Sequence[Student]:
+    """The school's student with this name and date of birth, by identity hash (0 or 1)."""
+    school_id = await school_of(session, principal, body.school_id)
+    digests = identity_digests(
+        keyring(), school_id, body.first_name, body.last_name, body.date_of_birth
+    )
+    rows = (
+        await session.scalars(
+            select(Student).where(
+                Student.school_id == school_id, Student.identity_hash.in_(digests)
+            )
+        )
+    ).all()
+    for student in rows:
+        record(session, principal, "student.read", "student", student.id, student.id)
+    return rows

@@ -14,12 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.catalog.enums import Category
 from service.catalog.models import Program
 from service.consent.models import Consent
+from service.consent.pii import seal_signer
 from service.db import utcnow
+from service.pii.keyring import keyring
 from service.referrals.enums import Need, Urgency
 from service.referrals.models import Referral
 from service.referrals.states import Status
 from service.settings import get_settings
 from service.students.models import Student
+from service.students.pii import StudentPII, seal_student
 from tests.conftest import Callers
 
 SENT = 100  # days ago
@@ -61,23 +64,22 @@ async def build(session: AsyncSession, callers: Callers) -> Fixture:
         for i, status in enumerate(statuses):
             name = f"Zq{gender}{i}x"
             student = Student(
+                id=uuid.uuid4(),
                 school_id=school,
                 student_number=f"{gender}-{i}",
-                first_name=name,
-                last_name="Metricsson",
-                date_of_birth=date(2014, 1, 1),
                 grade=6,
                 gender=gender,
                 races=["white"],
                 hispanic_latino=False,
             )
+            seal_student(keyring(), student, StudentPII(name, "Metricsson", date(2014, 1, 1)))
             session.add(student)
             await session.flush()
             consent = Consent(
+                id=uuid.uuid4(),
                 student_id=student.id,
                 school_id=school,
                 signer="guardian",
-                signer_name="G",
                 signature_method="written",
                 evidence_ref="x",
                 signed_on=date.today() - timedelta(days=200),
@@ -87,6 +89,7 @@ async def build(session: AsyncSession, callers: Callers) -> Fixture:
                 data_elements=["contact"],
                 expires_on=date.today() + timedelta(days=200),
             )
+            seal_signer(keyring(), consent, "G")
             session.add(consent)
             await session.flush()
             r = Referral(
