@@ -161,54 +161,58 @@ async def _area(client: httpx.AsyncClient, session: AsyncSession) -> tuple[str, 
 
 async def build_world(client: httpx.AsyncClient, session: AsyncSession, callers: Callers) -> World:
     w = World(callers)
-    c = callers
-    admin, pa, pb, sa, sb = c.admin, c.provider_a, c.provider_b, c.school_a, c.school_b
-    ids = w.ids
-    ids["taxonomy"], ids["term"] = await _taxonomy(session)
-    ids["area_kind"], ids["area_code"] = await _area(client, session)
+    w.ids["taxonomy"], w.ids["term"] = await _taxonomy(session)
+    w.ids["area_kind"], w.ids["area_code"] = await _area(client, session)
+    programs = await _catalog(client, w)
+    await _hooks_and_keys(client, w)
+    await _students(client, w, programs)
+    await _check(client, session, w, programs)
+    return w
+
+
+async def _catalog(client: httpx.AsyncClient, w: World) -> dict[str, dict[str, Any]]:
+    """Provider A: a location, two active programs and an inactive one; provider B: one."""
+    pa, pb = w.callers.provider_a, w.callers.provider_b
     loc_a = await create_location(client, pa)
     loc_b = await create_location(client, pb)
-    ids["location"] = loc_a["id"]
-    program_a = await create_program(
-        client, pa, name="Math Lab", location_ids=[loc_a["id"]], taxonomy_terms=["authz-chess"]
-    )
-    ids["program_active"] = program_a["id"]
-    ids["program_free"] = (await create_program(client, pa, name="Robotics Club"))["id"]
-    draft = await create_program(
-        client,
-        pa,
-        name=DRAFT_NAME,
-        status="inactive",
-        location_ids=[loc_a["id"]],
-        taxonomy_terms=["authz-chess"],
-    )
-    ids["program"] = draft["id"]
-    program_b = await create_program(client, pb, name="Teen Talk", location_ids=[loc_b["id"]])
-    spare = await _ok(
-        await client.post(
-            "/organizations", json={"type": "provider", "name": "Spare"}, headers=admin.headers
-        )
-    )
-    ids["spare_org"] = spare["id"]
+    tagged = {"location_ids": [loc_a["id"]], "taxonomy_terms": ["authz-chess"]}
+    programs = {
+        "a": await create_program(client, pa, name="Math Lab", **tagged),
+        "a_free": await create_program(client, pa, name="Robotics Club"),
+        "draft": await create_program(client, pa, name=DRAFT_NAME, status="inactive", **tagged),
+        "b": await create_program(client, pb, name="Teen Talk", location_ids=[loc_b["id"]]),
+    }
+    w.ids["location"] = loc_a["id"]
+    w.ids["program_active"] = programs["a"]["id"]
+    w.ids["program_free"] = programs["a_free"]["id"]
+    w.ids["program"] = programs["draft"]["id"]
+    spare = {"type": "provider", "name": "Spare"}  # nothing refers to it: admins can delete it
+    made = await client.post("/organizations", json=spare, headers=w.callers.admin.headers)
+    w.ids["spare_org"] = (await _ok(made))["id"]
+    return programs
+
+
+async def _hooks_and_keys(client: httpx.AsyncClient, w: World) -> None:
+    """A webhook endpoint for each provider (before the referrals, so they get messages),
+    and a second API key of provider A."""
     hooks = {"events": ["referral.created", "referral.status_changed", "consent.revoked"]}
-    for caller, url in ((pa, HOOK_URL_A), (pb, "http://127.0.0.1:9/hooks/b")):
-        made = await _ok(
-            await client.post(
-                "/webhook-endpoints", json={"url": url, **hooks}, headers=caller.headers
-            )
-        )
-        ids.setdefault("endpoint", made["id"])
-    key = await _ok(
-        await client.post(
-            "/api-keys",
-            json={"name": "second key", "role": "provider", "organization_id": w.org("provider_a")},
-            headers=admin.headers,
-        )
-    )
-    ids["api_key"] = key["id"]
+    c = w.callers
+    for caller, url in ((c.provider_a, HOOK_URL_A), (c.provider_b, "http://127.0.0.1:9/hooks/b")):
+        body = {"url": url, **hooks}
+        made = await _ok(await client.post("/webhook-endpoints", json=body, headers=caller.headers))
+        w.ids.setdefault("endpoint", made["id"])
+    body = {"name": "second key", "role": "provider", "organization_id": w.org("provider_a")}
+    key = await _ok(await client.post("/api-keys", json=body, headers=c.admin.headers))
+    w.ids["api_key"] = key["id"]
+
+
+async def _students(client: httpx.AsyncClient, w: World, programs: dict[str, Any]) -> None:
+    """A1 and A2 at school A, referred to provider A (A2 without contact data); B1 at
+    school B, referred to provider B. Each with a consent covering what is shared."""
     full = ["contact", "school_and_grade", "referral_reason"]
     narrow = ["school_and_grade", "referral_reason"]
-    plan = ((A1, sa, full, program_a), (A2, sa, narrow, program_a), (B1, sb, full, program_b))
+    sa, sb = w.callers.school_a, w.callers.school_b
+    plan = ((A1, sa, full, "a"), (A2, sa, narrow, "a"), (B1, sb, full, "b"))
     for person, school, elements, program in plan:
         student = await _ok(
             await client.post("/students", json=person.body(), headers=school.headers)
@@ -220,37 +224,38 @@ async def build_world(client: httpx.AsyncClient, session: AsyncSession, callers:
                 headers=school.headers,
             )
         )
-        referral = await client.post(
-            "/referrals",
-            json={
-                "student_id": student["id"],
-                "program_id": program["id"],
-                "need": "academic_support",
-                "need_text": "Needs help with math.",
-                "shared_elements": elements,
-            },
-            headers=school.headers,
-        )
+        body = {
+            "student_id": student["id"],
+            "program_id": programs[program]["id"],
+            "need": "academic_support",
+            "need_text": "Needs help with math.",
+            "shared_elements": elements,
+        }
+        referral = await client.post("/referrals", json=body, headers=school.headers)
         made = await _ok(referral)
-        ids.setdefault("student", student["id"])
-        ids.setdefault("consent", consent["id"])
-        ids.setdefault("referral", made["id"])
+        w.ids.setdefault("student", student["id"])
+        w.ids.setdefault("consent", consent["id"])
+        w.ids.setdefault("referral", made["id"])
         w.etags.setdefault("referral", referral.headers["ETag"])
-    for path in ("/hsds/service_at_locations", "/hsds/services"):
-        found = await _ok(await client.get(path, params={"organization_id": w.org("provider_a")}))
-        assert found["contents"], path
-    programs = [program_a, draft, program_b, {"id": ids["program_free"]}]
-    await sync.refresh(
-        session, make_backend(get_settings()), [uuid.UUID(p["id"]) for p in programs]
-    )
+
+
+async def _check(
+    client: httpx.AsyncClient, session: AsyncSession, w: World, programs: dict[str, Any]
+) -> None:
+    """Index the programs for search, and make sure the outputs the leak checks read are
+    not empty (an empty answer leaks nothing and proves nothing)."""
+    ids = [uuid.UUID(p["id"]) for p in programs.values()]
+    await sync.refresh(session, make_backend(get_settings()), ids)
     await session.commit()
     hits = await _ok(await client.get("/search/programs", params={"q": "Math Lab"}))
-    assert hits["contents"], "the search index is empty: search responses would prove nothing"
-    sal = await _ok(await client.get("/hsds/service_at_locations", params={"per_page": 100}))
-    ids["service_at_location"] = next(
-        s["id"] for s in sal["contents"] if s["service"]["id"] == program_a["id"]
+    assert hits["contents"], "the search index is empty"
+    endpoint = f"/webhook-endpoints/{w.ids['endpoint']}/messages"
+    messages = await _ok(await client.get(endpoint, headers=w.callers.provider_a.headers))
+    assert messages["total_items"] >= 2, "no webhook payloads to check"
+    links = await _ok(await client.get("/hsds/service_at_locations", params={"per_page": 100}))
+    w.ids["service_at_location"] = next(
+        s["id"] for s in links["contents"] if s["service"]["id"] == w.ids["program_active"]
     )
-    return w
 
 
 @asynccontextmanager
