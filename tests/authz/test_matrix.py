@@ -111,7 +111,7 @@ async def _as(
                 f"{name}: expected {expected.value}, got {response.status_code} "
                 f"{response.text[:300]}"
             )
-        text = response.text.lower()
+        text = (str(response.headers) + response.text).lower()
         leaked = sorted(s for s in forbidden if s in text)
         if leaked:
             failures.append(f"{name}: the response carries {leaked}")
