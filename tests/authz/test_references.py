@@ -36,47 +36,42 @@ class Probe:
         return f"{self.method} {path} as {self.caller}, naming {self.resource}"
 
 
-def body(method: str, template: str, **changes: Any) -> Any:
-    def build(w: World, target: str) -> dict[str, Any]:
-        made = BODIES[(method, template)](w, "")
-        return {**made, **{k: (target if v is TARGET else v) for k, v in changes.items()}}
-
-    return build
+TARGET = object()  # where the probed id goes in a body
 
 
-TARGET = object()
-SCHOOL = "school_a"
-
-
-def in_path(template: str, method: str = "GET", **changes: Any) -> Callable[..., Any]:
-    key = (method, template)
-    param = re.findall(r"{(\w+)}", template)[0]
+def in_body(path: str, **changes: Any) -> Callable[[World, str], tuple[str, Any]]:
+    """POST `path` with its matrix body, the fields in `changes` set (TARGET: the id)."""
 
     def request(w: World, target: str) -> tuple[str, Any]:
-        made = body(method, template, **changes)(w, target) if key in BODIES else None
-        return template.replace("{" + param + "}", target), made
+        made = BODIES[("POST", path)](w, "")
+        return path, {**made, **{k: (target if v is TARGET else v) for k, v in changes.items()}}
 
     return request
 
 
-def in_body(path: str, template: str, **changes: Any) -> Callable[..., Any]:
+def in_path(template: str, method: str = "GET") -> Callable[[World, str], tuple[str, Any]]:
+    """`method` on `template` with the id as its (one) parameter, and its matrix body."""
+    param = re.findall(r"{(\w+)}", template)[0]
+
     def request(w: World, target: str) -> tuple[str, Any]:
-        return path, body("POST", template, **changes)(w, target)
+        made = BODIES.get((method, template))
+        path = template.replace("{" + param + "}", target)
+        return path, made(w, "") if made else None
 
     return request
 
 
 PROBES = [
     # references in bodies
-    Probe("school_b", "POST", "student", in_body("/referrals", "/referrals", student_id=TARGET)),
-    Probe("school_a", "POST", "program", in_body("/referrals", "/referrals", program_id=TARGET)),
-    Probe("provider_b", "POST", "org_a", in_body("/programs", "/programs", organization_id=TARGET)),
-    Probe("school_b", "POST", "school_a", in_body("/students", "/students", school_id=TARGET)),
+    Probe("school_b", "POST", "student", in_body("/referrals", student_id=TARGET)),
+    Probe("school_a", "POST", "program", in_body("/referrals", program_id=TARGET)),
+    Probe("provider_b", "POST", "org_a", in_body("/programs", organization_id=TARGET)),
+    Probe("school_b", "POST", "school_a", in_body("/students", school_id=TARGET)),
     Probe(
         "provider_b",
         "POST",
         "org_a",
-        in_body("/webhook-endpoints", "/webhook-endpoints", organization_id=TARGET),
+        in_body("/webhook-endpoints", organization_id=TARGET),
     ),
     # references in paths
     Probe("provider_b", "GET", "program", in_path("/programs/{program_id}")),
