@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.audit.service import record
 from service.auth.principal import Principal
 from service.auth.roles import Role
+from service.catalog import repository as catalog
 from service.catalog.enums import ProgramStatus
 from service.catalog.models import Program
 from service.concurrency import check_if_match
@@ -122,10 +123,12 @@ async def create_referral(
     student = await get_student(session, principal, body.student_id)
     if principal.role is not Role.school or principal.organization_id != student.school_id:
         raise Forbidden("Only staff of the student's school can refer.", code="school_only")
-    program = await session.scalar(select(Program).where(Program.id == body.program_id))
+    # An inactive program of another organization is not visible: it must answer like one
+    # that does not exist, so the school cannot learn it is there.
+    program = await catalog.get_program(session, principal, body.program_id)
     if program is None:
         raise Unprocessable(
-            f"No program with id {body.program_id}.",
+            f"No program with id {body.program_id} is visible to you.",
             code="unknown_reference",
             errors=[
                 FieldError(
