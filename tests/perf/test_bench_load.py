@@ -26,6 +26,7 @@ import asyncio
 import itertools
 import os
 import random
+import time
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -197,8 +198,12 @@ def test_sustained_mix_keeps_every_acknowledged_write(
             f"{WORKERS} uvicorn workers; load average before {os.getloadavg()[0]:.2f}"
         )
         load = Load(world, random.Random(7))
+        cpu = time.process_time()
         elapsed = asyncio.run(run(base, load, CLIENTS, SECONDS))
-        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(
+            f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
+            f"the clients used {time.process_time() - cpu:.1f} s of CPU in {elapsed:.1f} s"
+        )
     finally:
         server.terminate()
         server.wait(timeout=20)
