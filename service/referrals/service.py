@@ -269,8 +269,13 @@ async def move(
 
 
 async def locked(session: AsyncSession, principal: Principal, referral_id: uuid.UUID) -> Referral:
+    """The referral, row-locked and as committed now: populate_existing refreshes an object
+    this session read before the lock, which another transaction may have moved since."""
     referral = await session.scalar(
-        select(Referral).where(Referral.id == referral_id, visible(principal)).with_for_update()
+        select(Referral)
+        .where(Referral.id == referral_id, visible(principal))
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     if referral is None:
         raise not_found(referral_id)

@@ -111,6 +111,55 @@ async def test_of_two_concurrent_transitions_exactly_one_wins(live: Live) -> Non
             )
 
 
+async def _wait_for_a_lock_wait(sessions: Sessions) -> None:
+    for _ in range(200):
+        async with sessions() as session:
+            waiting = await session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'"
+                )
+            )
+        if waiting:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the request never waited for the row lock")
+
+
+async def test_a_providers_first_read_does_not_undo_a_concurrent_move(live: Live) -> None:
+    """The read sees `sent`, then waits for the row while the provider accepts elsewhere:
+    once it has the lock it must see `accepted`, not write `received` over it."""
+    referral = await live.referral()
+    async with live.sessions() as other, other.begin():
+        await other.execute(
+            text("SELECT 1 FROM referrals WHERE id = :id FOR UPDATE"), {"id": referral["id"]}
+        )
+        read = asyncio.create_task(
+            live.client.get(f"/referrals/{referral['id']}", headers=live.provider.headers)
+        )
+        await _wait_for_a_lock_wait(live.sessions)
+        await other.execute(
+            text(
+                "UPDATE referrals SET status = 'accepted', version = 3, received_at = now(), "
+                "responded_at = now() WHERE id = :id"
+            ),
+            {"id": referral["id"]},
+        )
+        await other.execute(
+            text(
+                "INSERT INTO referral_events (referral_id, occurred_at, side, from_status, "
+                "to_status) VALUES (:id, now(), 'system', 'sent', 'received'), "
+                "(:id, now(), 'provider', 'received', 'accepted')"
+            ),
+            {"id": referral["id"]},
+        )
+    response = await read
+    assert response.status_code == 200, response.text
+    seen = response.json()
+    assert (seen["status"], seen["version"]) == ("accepted", 3)
+    assert [e["to_status"] for e in seen["timeline"]] == ["sent", "received", "accepted"]
+
+
 @dataclass
 class Receiver:
     """An HTTP server on localhost that answers with the next status in `statuses`."""
