@@ -110,6 +110,7 @@ MATRIX: dict[tuple[str, str], Expectation] = {
     ("POST", "/students"): STUDENT_A,  # the body names school A
     ("GET", "/students"): roles(["admin", "school_a", "school_b"]),
     ("GET", "/students/{student_id}"): STUDENT_A,
+    ("POST", "/students/lookup"): STUDENT_A,  # the body names school A
     ("PATCH", "/students/{student_id}"): STUDENT_A,
     ("GET", "/students/{student_id}/audit"): ADMIN,
     ("POST", "/students/{student_id}/consents"): STUDENT_A,

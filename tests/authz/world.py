@@ -329,6 +329,12 @@ BODIES: dict[tuple[str, str], Body] = {
         "NEW-1", "Newfirst", "Newlast", "2015-01-02", "Newguardian", "203-555-0100", "n@example.org"
     ).body(school_id=w.org("school_a")),
     ("PATCH", "/students/{student_id}"): lambda w, c: {"grade": "7"},
+    ("POST", "/students/lookup"): lambda w, c: {
+        "school_id": w.org("school_a"),
+        "first_name": A1.first,
+        "last_name": A1.last,
+        "date_of_birth": A1.born,
+    },
     ("POST", "/students/{student_id}/consents"): lambda w, c: consent_body(["school_and_grade"]),
     ("POST", "/consents/{consent_id}/revoke"): lambda w, c: {"note": "Family asked"},
     ("POST", "/referrals"): lambda w, c: {
