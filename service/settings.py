@@ -112,6 +112,11 @@ class Settings(BaseSettings):
     webhook_allow_http: bool = Field(
         default=False, description="Allow http:// webhook URLs (development and tests only)."
     )
+    webhook_allow_private_networks: bool = Field(
+        default=False,
+        description="Allow webhook URLs on loopback or private networks (development and "
+        "tests only): otherwise they are refused, against server-side request forgery.",
+    )
     webhook_timeout_s: float = Field(default=10.0, gt=0, le=60)
     webhook_max_attempts: int = Field(
         default=8,

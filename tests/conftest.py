@@ -81,6 +81,7 @@ def settings(database_url: str) -> Settings:
     os.environ["YOUTHLINK_DATABASE_URL"] = database_url
     # Tests run webhook receivers on http://127.0.0.1.
     os.environ["YOUTHLINK_WEBHOOK_ALLOW_HTTP"] = "true"
+    os.environ["YOUTHLINK_WEBHOOK_ALLOW_PRIVATE_NETWORKS"] = "true"
     # Suites fire many requests from one address; tests/ops/test_abuse.py turns limits on.
     os.environ["YOUTHLINK_RATE_LIMITS_ENABLED"] = "false"
     return get_settings()

@@ -1,4 +1,5 @@
-"""Key rotation: re-seal, under the active key, every row an older key sealed.
+"""Key rotation: re-seal, under the active key, every row an older key sealed
+(students, consents and webhook signing secrets).
 
 Run `python -m service rotate-key` after making a new key active (YOUTHLINK_PII_ACTIVE_KEY)
 with the old one still in YOUTHLINK_PII_KEYS. Rows are re-sealed in batches, each its own
@@ -21,6 +22,8 @@ from service.idempotency import IdempotencyRecord
 from service.pii.keyring import Keyring
 from service.students.models import Student
 from service.students.pii import open_student, seal_student
+from service.webhooks.models import WebhookEndpoint
+from service.webhooks.service import open_secret, seal_secret
 
 BATCH = 500
 
@@ -29,6 +32,7 @@ BATCH = 500
 class Rotated:
     students: int
     consents: int
+    webhook_secrets: int
     replays_under_old_keys: int
 
 
@@ -96,10 +100,43 @@ async def _consents(session: AsyncSession, ring: Keyring) -> int:
         done += len(rows)
 
 
+async def _webhook_secrets(session: AsyncSession, ring: Keyring) -> int:
+    done = 0
+    while True:
+        rows = (
+            await session.execute(
+                select(
+                    WebhookEndpoint.id, WebhookEndpoint.secret_key_id, WebhookEndpoint.secret_sealed
+                )
+                .where(WebhookEndpoint.secret_key_id != ring.active_id)
+                .order_by(WebhookEndpoint.id)
+                .limit(BATCH)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        if not rows:
+            return done
+        for endpoint_id, key_id, sealed in rows:
+            endpoint = WebhookEndpoint(id=endpoint_id)  # a carrier, never added
+            seal_secret(ring, endpoint, open_secret(ring, endpoint_id, key_id, sealed))
+            await session.execute(
+                update(WebhookEndpoint)
+                .where(WebhookEndpoint.id == endpoint_id)
+                .values(
+                    secret_sealed=endpoint.secret_sealed,
+                    secret_key_id=endpoint.secret_key_id,
+                    updated_at=WebhookEndpoint.updated_at,
+                )
+            )
+        await session.commit()
+        done += len(rows)
+
+
 async def rotate(session: AsyncSession, ring: Keyring) -> Rotated:
     students = await _students(session, ring)
     consents = await _consents(session, ring)
+    secrets = await _webhook_secrets(session, ring)
     replays = await session.scalar(
         select(func.count()).where(IdempotencyRecord.key_id != ring.active_id)
     )
-    return Rotated(students, consents, int(replays or 0))
+    return Rotated(students, consents, secrets, int(replays or 0))

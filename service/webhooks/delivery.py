@@ -27,8 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from standardwebhooks.webhooks import Webhook
 
 from service.db import utcnow
+from service.pii.keyring import keyring
 from service.settings import get_settings
+from service.webhooks.destinations import destination_refusal
 from service.webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
+from service.webhooks.service import open_secret
 
 log = logging.getLogger("youthlink.webhooks")
 
@@ -83,9 +86,15 @@ async def _claim(sessions: async_sessionmaker[AsyncSession], batch: int) -> list
         now = utcnow()
         rows = (
             await session.execute(
-                select(WebhookMessage, WebhookEndpoint.url, WebhookEndpoint.secret)
+                select(
+                    WebhookMessage,
+                    WebhookEndpoint.url,
+                    WebhookEndpoint.secret_key_id,
+                    WebhookEndpoint.secret_sealed,
+                )
                 .join(WebhookEndpoint, WebhookEndpoint.id == WebhookMessage.endpoint_id)
                 .where(
+                    WebhookEndpoint.active.is_(True),  # paused endpoints keep their backlog
                     WebhookMessage.delivered_at.is_(None),
                     WebhookMessage.failed_at.is_(None),
                     WebhookMessage.available_at <= now,
@@ -95,14 +104,21 @@ async def _claim(sessions: async_sessionmaker[AsyncSession], batch: int) -> list
                 .with_for_update(of=WebhookMessage, skip_locked=True)
             )
         ).all()
-        for message, _, _ in rows:
+        for message, *_ in rows:
             message.available_at = now + lease
-        return [Claimed(m.id, url, secret, body_of(m)) for m, url, secret in rows]
+        ring = keyring()
+        return [
+            Claimed(m.id, url, open_secret(ring, m.endpoint_id, key_id, sealed), body_of(m))
+            for m, url, key_id, sealed in rows
+        ]
 
 
 async def _send(client: httpx.AsyncClient, claimed: Claimed) -> tuple[int | None, str | None, int]:
     started = time.perf_counter()
     headers = signed_headers(claimed.secret, str(claimed.id), utcnow(), claimed.body)
+    why = await destination_refusal(claimed.url, get_settings().webhook_allow_private_networks)
+    if why is not None:  # the name resolves inward now: count it as a failed attempt
+        return None, f"destination refused: {why}", 0
     try:
         response = await client.post(claimed.url, content=claimed.body, headers=headers)
         status, error = response.status_code, None

@@ -6,7 +6,18 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, Uuid, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    Uuid,
+    func,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -21,7 +32,10 @@ class WebhookEndpoint(Timestamped, Base):
         ForeignKey("organizations.id", ondelete="CASCADE"), index=True
     )
     url: Mapped[str] = mapped_column(String(2000))
-    secret: Mapped[str] = mapped_column(String(100), comment="whsec_<base64>: signs messages")
+    secret_sealed: Mapped[bytes] = mapped_column(
+        LargeBinary, comment="AES-GCM (PII keyring): the whsec_ secret that signs messages"
+    )
+    secret_key_id: Mapped[str] = mapped_column(String(32), comment="Key that sealed the secret")
     events: Mapped[list[str]] = mapped_column(ARRAY(String(60)))
     description: Mapped[str | None] = mapped_column(String(300))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")

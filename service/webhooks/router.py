@@ -20,6 +20,7 @@ from service.webhooks.schemas import (
     EndpointCreate,
     EndpointCreated,
     EndpointOut,
+    EndpointUpdate,
     MessageOut,
 )
 
@@ -37,10 +38,23 @@ Owner = Annotated[Principal, require_roles(Role.provider, Role.school, Role.admi
 async def webhooks_create(
     session: SessionDep, principal: Owner, body: EndpointCreate
 ) -> EndpointCreated:
-    endpoint = await service.create_endpoint(session, principal, body)
+    endpoint, secret = await service.create_endpoint(session, principal, body)
     return EndpointCreated.model_validate(
-        {**EndpointOut.model_validate(endpoint).model_dump(), "secret": endpoint.secret}
+        {**EndpointOut.model_validate(endpoint).model_dump(), "secret": secret}
     )
+
+
+@router.patch(
+    "/webhook-endpoints/{endpoint_id}",
+    operation_id="webhooks_update",
+    summary="Change a webhook endpoint, or pause and resume it (active)",
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def webhooks_update(
+    session: SessionDep, principal: Owner, endpoint_id: uuid.UUID, body: EndpointUpdate
+) -> EndpointOut:
+    endpoint = await service.update_endpoint(session, principal, endpoint_id, body)
+    return EndpointOut.model_validate(endpoint)
 
 
 @router.get(

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
-from service.schema_types import OutSchema, Schema, ShortText, UrlText
+from service.schema_types import Flag, OutSchema, Schema, ShortText, UrlText
 from service.webhooks.events import EventType
 
 
@@ -19,6 +19,16 @@ class EndpointCreate(Schema):
     organization_id: uuid.UUID | None = Field(
         default=None, description="Admins: the organization; others get their own"
     )
+
+
+class EndpointUpdate(Schema):
+    """Only the fields present change. active=false pauses deliveries (events meanwhile are
+    not queued); active=true resumes them."""
+
+    url: UrlText | None = None
+    events: list[EventType] | None = Field(default=None, min_length=1)
+    description: ShortText | None = None
+    active: Flag | None = None
 
 
 class EndpointOut(OutSchema):

@@ -23,15 +23,49 @@ from service.catalog.models import Organization
 from service.db import utcnow
 from service.errors import FieldError, NotFound, Unprocessable
 from service.pagination import PageParams, fetch_page
+from service.pii.keyring import Keyring, keyring
 from service.settings import get_settings
+from service.webhooks.destinations import destination_refusal
 from service.webhooks.events import EventType
 from service.webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage
-from service.webhooks.schemas import EndpointCreate
+from service.webhooks.schemas import EndpointCreate, EndpointUpdate
 
 
 def new_secret() -> str:
     """A Standard Webhooks secret: whsec_ + base64 of 32 random bytes."""
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _secret_context(endpoint_id: uuid.UUID) -> bytes:
+    return b"webhook_endpoints.secret:" + endpoint_id.bytes
+
+
+def seal_secret(ring: Keyring, endpoint: WebhookEndpoint, secret: str) -> None:
+    """Store the signing secret sealed: a database dump alone cannot forge deliveries."""
+    endpoint.secret_key_id, endpoint.secret_sealed = ring.seal(
+        secret.encode(), _secret_context(endpoint.id)
+    )
+
+
+def open_secret(ring: Keyring, endpoint_id: uuid.UUID, key_id: str, sealed: bytes) -> str:
+    return ring.open(key_id, sealed, _secret_context(endpoint_id)).decode()
+
+
+async def _check_url(url: str, field: str = "url") -> None:
+    settings = get_settings()
+    if url.startswith("http://") and not settings.webhook_allow_http:
+        raise Unprocessable(
+            "Webhook URLs must use https.",
+            code="insecure_url",
+            errors=[FieldError(loc=["body", field], msg="use https://", type="insecure_url")],
+        )
+    why = await destination_refusal(url, settings.webhook_allow_private_networks)
+    if why is not None:
+        raise Unprocessable(
+            f"Webhooks cannot be sent to this URL: {why}.",
+            code="forbidden_destination",
+            errors=[FieldError(loc=["body", field], msg=why, type="forbidden_destination")],
+        )
 
 
 async def emit(
@@ -69,7 +103,8 @@ async def emit(
 
 async def create_endpoint(
     session: AsyncSession, principal: Principal, body: EndpointCreate
-) -> WebhookEndpoint:
+) -> tuple[WebhookEndpoint, str]:
+    """The new endpoint and its signing secret, which only this response shows."""
     organization_id = body.organization_id or principal.organization_id
     exists = organization_id is not None and await session.scalar(
         select(Organization.id).where(Organization.id == organization_id)
@@ -79,34 +114,62 @@ async def create_endpoint(
             f"No organization with id {organization_id} is visible to you.",
             code="organization_not_found",
         )
-    if body.url.startswith("http://") and not get_settings().webhook_allow_http:
-        raise Unprocessable(
-            "Webhook URLs must use https.",
-            code="insecure_url",
-            errors=[FieldError(loc=["body", "url"], msg="use https://", type="insecure_url")],
-        )
+    await _check_url(body.url)
     endpoint = WebhookEndpoint(
+        id=uuid.uuid4(),
         organization_id=organization_id,
         url=body.url,
-        secret=new_secret(),
         events=[e.value for e in body.events],
         description=body.description,
     )
+    secret = new_secret()
+    seal_secret(keyring(), endpoint, secret)
     session.add(endpoint)
     await session.flush()
     record(session, principal, "webhook_endpoint.create", "webhook_endpoint", endpoint.id)
+    return endpoint, secret
+
+
+async def update_endpoint(
+    session: AsyncSession, principal: Principal, endpoint_id: uuid.UUID, body: EndpointUpdate
+) -> WebhookEndpoint:
+    """Change the URL, events or description, or pause (active=false) and resume."""
+    endpoint = await get_endpoint(session, principal, endpoint_id, for_update=True)
+    fields = body.model_fields_set
+    for name in {"url", "events", "active"} & fields:
+        if getattr(body, name) is None:
+            raise Unprocessable(
+                f"{name} cannot be cleared.",
+                errors=[FieldError(loc=["body", name], msg="must not be null", type="required")],
+            )
+    if "url" in fields and body.url is not None:
+        await _check_url(body.url)
+        endpoint.url = body.url
+    if "events" in fields and body.events is not None:
+        endpoint.events = [e.value for e in body.events]
+    if "description" in fields:
+        endpoint.description = body.description
+    if "active" in fields and body.active is not None:
+        endpoint.active = body.active
+    await session.flush()
+    record(session, principal, "webhook_endpoint.update", "webhook_endpoint", endpoint.id)
     return endpoint
 
 
 async def get_endpoint(
-    session: AsyncSession, principal: Principal, endpoint_id: uuid.UUID
+    session: AsyncSession,
+    principal: Principal,
+    endpoint_id: uuid.UUID,
+    *,
+    for_update: bool = False,
 ) -> WebhookEndpoint:
-    endpoint = await session.scalar(
-        select(WebhookEndpoint).where(
-            WebhookEndpoint.id == endpoint_id,
-            scope.owned_by_visible_org(WebhookEndpoint.organization_id, principal),
-        )
+    query = select(WebhookEndpoint).where(
+        WebhookEndpoint.id == endpoint_id,
+        scope.owned_by_visible_org(WebhookEndpoint.organization_id, principal),
     )
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    endpoint = await session.scalar(query)
     if endpoint is None:
         raise NotFound(f"No webhook endpoint with id {endpoint_id} is visible to you.")
     return endpoint

@@ -130,6 +130,7 @@ MATRIX: dict[tuple[str, str], Expectation] = {
     # webhook endpoints: {endpoint_id} is provider A's; the create body names provider A
     ("POST", "/webhook-endpoints"): ORG_A_OWNED,
     ("GET", "/webhook-endpoints"): roles(STAFF),
+    ("PATCH", "/webhook-endpoints/{endpoint_id}"): ORG_A_OWNED,
     ("DELETE", "/webhook-endpoints/{endpoint_id}"): ORG_A_OWNED,
     ("GET", "/webhook-endpoints/{endpoint_id}/messages"): ORG_A_OWNED,
     # HSDS 3.0: the public directory, no key needed; import is for admins
