@@ -18,6 +18,8 @@ from service.pii.rotate import rotate
 from service.settings import Settings
 from service.students.models import Student
 from service.students.pii import open_student
+from service.webhooks.models import WebhookEndpoint
+from service.webhooks.service import open_secret
 from tests.conftest import Callers
 from tests.referrals.conftest import World, consent_body, post, student_body
 
@@ -108,6 +110,8 @@ async def test_rotate_key_reseals_everything_under_the_new_key(
     old = keyring()
     student = await post(client, callers.school_a, "/students", student_body())
     await post(client, callers.school_a, f"/students/{student['id']}/consents", consent_body())
+    hook = {"url": "http://127.0.0.1:9/hook", "events": ["referral.created"]}
+    endpoint = await post(client, callers.provider_a, "/webhook-endpoints", hook)
     row = await session.get(Student, uuid.UUID(student["id"]))
     assert row is not None and row.pii_key_id == old.active_id
     updated_at = row.updated_at
@@ -118,9 +122,9 @@ async def test_rotate_key_reseals_everything_under_the_new_key(
     both = Keyring({old.active_id: old_secret, "2026-11": new_secret}, "2026-11")
     monkeypatch.setattr("service.pii.keyring._keyring", lambda *_: both)
     rotated = await rotate(session, both)
-    assert rotated.students >= 1 and rotated.consents >= 1
+    assert rotated.students >= 1 and rotated.consents >= 1 and rotated.webhook_secrets >= 1
     again = await rotate(session, both)
-    assert (again.students, again.consents) == (0, 0)
+    assert (again.students, again.consents, again.webhook_secrets) == (0, 0, 0)
 
     # Everything now opens without the old key.
     new_only = Keyring({"2026-11": new_secret}, "2026-11")
@@ -132,6 +136,10 @@ async def test_rotate_key_reseals_everything_under_the_new_key(
     assert pii is not None and pii.first_name == "Marisol"
     for consent in (await session.scalars(select(Consent))).all():
         assert consent.pii_key_id == "2026-11" and signer_name(new_only, consent)
+    hook_row = await session.get(WebhookEndpoint, uuid.UUID(endpoint["id"]))
+    assert hook_row is not None
+    opened = open_secret(new_only, hook_row.id, hook_row.secret_key_id, hook_row.secret_sealed)
+    assert opened == endpoint["secret"]
     # Lookups find the student by the hash recomputed under the new key.
     monkeypatch.setattr("service.pii.keyring._keyring", lambda *_: new_only)
     found = await client.post(
