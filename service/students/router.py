@@ -85,8 +85,10 @@ async def students_lookup(
     return [service.student_out(s) for s in rows]
 
 
+# {student_id:uuid}: so that /students/lookup never reaches these routes (a PATCH to it is
+# a 405, not a 422 about an id). The OpenAPI path stays /students/{student_id}.
 @router.get(
-    "/students/{student_id}",
+    "/students/{student_id:uuid}",
     operation_id="students_get",
     summary="Read a student (audited)",
     responses=problem_responses(401, 403, 404),
@@ -100,7 +102,7 @@ async def students_get(
 
 
 @router.patch(
-    "/students/{student_id}",
+    "/students/{student_id:uuid}",
     operation_id="students_update",
     summary="Change a student's record",
     responses=problem_responses(401, 403, 404, 409, 412, 422),
