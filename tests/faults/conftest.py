@@ -90,6 +90,8 @@ def _cluster_or_skip() -> tuple[str, str, list[str]]:
             pwd.getpwnam("postgres")
         except KeyError:
             pytest.skip("running as root without a postgres user: initdb refuses root")
+        if not shutil.which("runuser"):
+            pytest.skip("running as root without runuser to run initdb as postgres")
         run_as = ["runuser", "-u", "postgres", "--"]
     return initdb, pg_ctl, run_as
 
