@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import MetaData, func
+from sqlalchemy import MetaData, event, func
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -83,7 +84,23 @@ def make_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
         "connect_args": connect_args,
     }
     options.update(overrides)
-    return create_async_engine(settings.database_url, **options)
+    engine = create_async_engine(settings.database_url, **options)
+    event.listen(engine.sync_engine, "do_connect", _refused_is_a_database_error)
+    return engine
+
+
+def _refused_is_a_database_error(
+    dialect: Dialect, record: Any, cargs: tuple[Any, ...], cparams: dict[str, Any]
+) -> Any:
+    """Connect; a socket error (refused, reset, timed out: PostgreSQL restarting or down)
+    becomes the driver's OperationalError, so it surfaces as a DBAPIError like every other
+    database failure (a 503, see service/errors.py) instead of a bare OSError (a 500).
+    SQLAlchemy's async dialects do not wrap errors of the connect call itself yet
+    (sqlalchemy/sqlalchemy#11956)."""
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except OSError as exc:
+        raise dialect.loaded_dbapi.OperationalError(f"cannot connect: {exc!r}", exc) from exc
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -213,13 +213,18 @@ def database_refusal(exc: DBAPIError) -> tuple[str, str] | None:
     state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
     if state == "57014":
         return "query_timeout", "The database took too long to answer; narrow the request or retry."
-    if (
-        state in _BUSY
-        or exc.connection_invalidated
-        or isinstance(exc.orig, OSError | ConnectionError)
-    ):
+    if state in _BUSY or exc.connection_invalidated or _network_failure(exc.orig):
         return "database_unavailable", "The database is not reachable right now; retry shortly."
     return None
+
+
+def _network_failure(error: BaseException | None) -> bool:
+    """The error, or what caused it, is a socket error (refused, reset, timed out)."""
+    while error is not None:
+        if isinstance(error, OSError):
+            return True
+        error = error.__cause__
+    return False
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

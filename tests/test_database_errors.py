@@ -6,8 +6,11 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from service.db import SessionDep
+from service.app import create_app
+from service.db import SessionDep, make_engine, make_sessionmaker
 from service.errors import PROBLEM_JSON
+from service.settings import Settings
+from tests.perf.harness import free_port
 
 
 async def test_a_statement_timeout_is_a_503(client: httpx.AsyncClient) -> None:
@@ -34,3 +37,23 @@ async def test_other_database_errors_stay_errors(client: httpx.AsyncClient) -> N
         return {}
 
     assert (await client.get("/_broken")).status_code == 500
+
+
+async def test_an_unreachable_database_is_a_503(settings: Settings) -> None:
+    """Connecting fails below the driver (connection refused: an OSError, not a DBAPI
+    error) while PostgreSQL restarts or is down; that is a 503 to retry too."""
+    closed = settings.model_copy(
+        update={"database_url": f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/x"}
+    )
+    app = create_app(closed)
+    engine = make_engine(closed)
+    app.state.sessionmaker = make_sessionmaker(engine)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.get("/programs")
+    finally:
+        await engine.dispose()
+    assert response.status_code == 503, response.text
+    assert response.json()["code"] == "database_unavailable"
+    assert response.headers["Retry-After"] == "5"

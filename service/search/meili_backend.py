@@ -24,6 +24,7 @@ from service.search.port import (
     Hit,
     IndexStats,
     SearchResult,
+    SearchUnavailable,
     facet_order,
     haversine_m,
     nearest_location,
@@ -37,6 +38,12 @@ from service.settings import Settings
 
 T = TypeVar("T")
 TASK_TIMEOUT_MS = 120_000
+# The server did not answer. Reads turn these into a 503; the worker keeps the original
+# in the outbox's last_error and retries later.
+UNREACHABLE = (
+    meilisearch.errors.MeilisearchCommunicationError,
+    meilisearch.errors.MeilisearchTimeoutError,
+)
 
 
 class SearchSyncError(RuntimeError):
@@ -92,6 +99,12 @@ class MeiliBackend:
     # ------------------------------------------------------------------ reading
 
     async def search(self, session: AsyncSession, query: SearchQuery) -> SearchResult:
+        try:
+            return await self._search(query)
+        except UNREACHABLE as exc:
+            raise SearchUnavailable() from exc
+
+    async def _search(self, query: SearchQuery) -> SearchResult:
         await self._ensure_live()
         extra = m.facet_requests(self.index, query)
         queries = [m.search_request(self.index, query), *[r for _, _, r in extra]]
@@ -195,8 +208,11 @@ class MeiliBackend:
         await self._call(self._swap, handle.uid)
 
     async def stats(self, session: AsyncSession) -> IndexStats:
-        await self._ensure_live()
-        result = await self._call(
-            self.client.index(self.index).search, "", {"hitsPerPage": 0, "page": 1}
-        )
+        try:
+            await self._ensure_live()
+            result = await self._call(
+                self.client.index(self.index).search, "", {"hitsPerPage": 0, "page": 1}
+            )
+        except UNREACHABLE as exc:
+            raise SearchUnavailable() from exc
         return IndexStats(backend=self.name, documents=int(result.get("totalHits", 0)))

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.errors import AppError
 from service.search.document import AGE_BANDS, COST_BAND_NAMES, WEEKDAYS, SearchDocument
 from service.search.query import Facet, Point, SearchQuery
 
@@ -19,6 +20,20 @@ from service.search.query import Facet, Point, SearchQuery
 MARK_START = "\ue000"
 MARK_END = "\ue001"
 EARTH_RADIUS_M = 6_371_008.8
+
+
+class SearchUnavailable(AppError):
+    """The search server did not answer (down, restarting, timed out): a 503 to retry.
+    Writes do not need it: their changes wait in the outbox meanwhile."""
+
+    status = 503
+    code = "search_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The search service is not reachable right now; retry shortly.",
+            headers={"Retry-After": "5"},
+        )
 
 
 def render_highlight(marked: str | None) -> str | None:
