@@ -79,6 +79,13 @@ def _context(api_key_id: uuid.UUID, key: str) -> bytes:
     return b"idempotency_keys.response:" + api_key_id.bytes + key.encode()
 
 
+def stored_response(
+    ring: Keyring, api_key_id: uuid.UUID, key: str, key_id: str, sealed: bytes
+) -> Any:
+    """The JSON body a record keeps for replay, opened."""
+    return json.loads(ring.open(key_id, sealed, _context(api_key_id, key)))
+
+
 Produce = Callable[[], Awaitable[tuple[int, BaseModel, dict[str, str]]]]
 
 
@@ -151,7 +158,7 @@ async def _replay(
             code="idempotency_key_in_use",
         )
     headers = {**(record.headers or {}), "Idempotent-Replayed": "true"}
-    body = json.loads(ring.open(record.key_id, record.response, _context(api_key_id, key)))
+    body = stored_response(ring, api_key_id, key, record.key_id, record.response)
     return JSONResponse(body, status_code=record.status_code, headers=headers)
 
 

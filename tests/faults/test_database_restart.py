@@ -47,7 +47,9 @@ from sqlalchemy.pool import NullPool
 from service.app import create_app
 from service.auth.roles import Role
 from service.catalog.enums import OrganizationType
-from service.settings import get_settings
+from service.idempotency import stored_response
+from service.pii.keyring import keyring
+from service.settings import Settings
 from tests.conftest import Caller, make_caller, make_org
 from tests.faults.conftest import PrivateCluster
 from tests.perf.harness import free_port
@@ -86,9 +88,11 @@ class Live:
 
 
 @pytest.fixture(scope="module")
-def served(private_cluster: PrivateCluster) -> Iterator[tuple[str, Errors]]:
-    """The app under uvicorn (in a thread, as tests/contract does) on the private cluster."""
-    settings = get_settings().model_copy(
+def served(private_cluster: PrivateCluster, settings: Settings) -> Iterator[tuple[str, Errors]]:
+    """The app under uvicorn (in a thread, as tests/contract does) on the private cluster.
+
+    `settings` is the tests' own (webhooks to localhost allowed), which services read."""
+    settings = settings.model_copy(
         update={
             "database_url": private_cluster.url,
             "db_pool_size": 8,
@@ -143,7 +147,7 @@ async def live(private_cluster: PrivateCluster, served: tuple[str, Errors]) -> L
             programs.append((await _ok(created))["id"])
         students = []
         for n in range(CLIENTS * STUDENTS_PER_CLIENT):
-            body = student_body(student_number=f"S-{n}")
+            body = student_body(student_number=f"S-{n}", first_name=f"Student{n}")
             student = await _ok(await client.post("/students", json=body, headers=school.headers))
             path = f"/students/{student['id']}/consents"
             await _ok(await client.post(path, json=consent_body(), headers=school.headers))
@@ -298,10 +302,14 @@ async def _verify(cluster: PrivateCluster, acked: list[Attempt]) -> None:
             "SELECT action, subject_id FROM audit_log WHERE subject_type = 'referral'"
         ):
             audits.setdefault(r["subject_id"], Counter())[r["action"]] += 1
+        ring = keyring()
         keys = {
-            r["key"]: (r["status_code"], r["referral"])
+            r["key"]: (
+                r["status_code"],
+                stored_response(ring, r["api_key_id"], r["key"], r["key_id"], r["response"])["id"],
+            )
             for r in await conn.fetch(
-                "SELECT key, status_code, response->>'id' AS referral FROM idempotency_keys"
+                "SELECT api_key_id, key, key_id, response, status_code FROM idempotency_keys"
             )
         }
     finally:

@@ -332,6 +332,7 @@ def _start_worker(world: World, log: Path) -> subprocess.Popen[bytes]:
         **os.environ,
         "YOUTHLINK_DATABASE_URL": world.url,
         "YOUTHLINK_WEBHOOK_ALLOW_HTTP": "true",
+        "YOUTHLINK_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
         "YOUTHLINK_WEBHOOK_TIMEOUT_S": "30",  # the held sends must not time out first
         "YOUTHLINK_LOG_LEVEL": "WARNING",
     }

@@ -108,7 +108,7 @@ async def enrol(base: str, world: World, per_school: int, hook_url: str) -> None
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
 
         async def one(school: str, headers: dict[str, str], n: int) -> None:
-            body = student_body(student_number=f"L-{n}")
+            body = student_body(student_number=f"L-{n}", first_name=f"Student{n}")
             student = await client.post("/students", json=body, headers=headers)
             assert student.status_code == 201, student.text
             sid = student.json()["id"]

@@ -33,6 +33,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from service.idempotency import stored_response
+from service.pii.keyring import keyring
 from service.referrals.states import Reason, Side, Status, check
 from service.settings import Settings
 from tests.conftest import make_test_database
@@ -77,10 +79,19 @@ async def _rows(url: str) -> dict[str, Any]:
                 "SELECT referral_id::text, from_status, to_status, side, reason "
                 "FROM referral_events ORDER BY referral_id, id"
             ),
-            "keys": await conn.fetch(
-                "SELECT key, response->>'id' AS id, status_code FROM idempotency_keys "
-                "WHERE operation = 'referrals_create'"
-            ),
+            "keys": [
+                {
+                    "key": r["key"],
+                    "status_code": r["status_code"],
+                    "id": stored_response(
+                        keyring(), r["api_key_id"], r["key"], r["key_id"], r["response"]
+                    )["id"],
+                }
+                for r in await conn.fetch(
+                    "SELECT api_key_id, key, key_id, response, status_code FROM idempotency_keys "
+                    "WHERE operation = 'referrals_create'"
+                )
+            ],
             "hooks": await conn.fetch(
                 "SELECT e.organization_id::text AS org, count(m.id) AS n, "
                 "count(m.id) FILTER (WHERE m.delivered_at IS NULL) AS queued "
