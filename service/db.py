@@ -73,6 +73,7 @@ def utcnow() -> datetime:
 
 def make_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
     connect_args: dict[str, Any] = {
+        "timeout": settings.db_connect_timeout_s,  # asyncpg's default waits 60 s
         "server_settings": {
             "application_name": "youthlink",
             "statement_timeout": str(settings.db_statement_timeout_ms),

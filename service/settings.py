@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_statement_timeout_ms: int = Field(default=15_000, ge=0)
+    db_connect_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=120,
+        description="A new database connection not made within this answers 503.",
+    )
     geodata_dir: Path | None = Field(
         default_factory=lambda: _default_dir("geodata"),
         description="Directory of GeoJSON / TIGER/Line zips loaded by `load-geodata`.",
