@@ -1,7 +1,7 @@
 """The shared columns follow committed writes: changed rows are applied, a deletion reloads,
 an uncommitted write stays out until it commits, and every answer equals the SQL.
 
-These tests commit, so they use a database of their own (<prefix>_metrics_columns).
+These tests commit, so they use a database of their own (<prefix>_<worker>_metrics_columns).
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ PAIRS = [
 
 
 @pytest.fixture(scope="module")
-def own_url(settings: Settings) -> str:
-    return make_test_database("metrics_columns")
+def own_url(settings: Settings, worker_id_safe: str) -> str:
+    return make_test_database(f"{worker_id_safe}_metrics_columns")
 
 
 @pytest.fixture(scope="module")
