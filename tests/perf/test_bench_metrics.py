@@ -35,7 +35,8 @@ from service.catalog import synthetic as catalog
 from service.keys.service import create_key
 from service.referrals import synthetic
 from service.settings import Settings
-from tests.conftest import make_test_database, server_url, test_database_name
+from tests.conftest import make_test_database, server_url
+from tests.conftest import test_database_name as database_name
 from tests.perf.harness import serve
 
 pytestmark = pytest.mark.perf
@@ -104,7 +105,7 @@ def test_two_dimension_disaggregation(settings: Settings, worker_id_safe: str) -
     suffix = f"{worker_id_safe}_bench_metrics"
     url = (
         make_url(server_url())
-        .set(database=test_database_name(suffix))
+        .set(database=database_name(suffix))
         .render_as_string(hide_password=False)
     )
     if REUSE and asyncio.run(_loaded(url)):
