@@ -7,6 +7,7 @@ from service.catalog import models as catalog_models
 from service.consent import models as consent_models
 from service.db import Base
 from service.geo import models as geo_models
+from service.metrics import models as metrics_models
 from service.referrals import models as referral_models
 from service.search import models as search_models
 from service.students import models as student_models
@@ -22,6 +23,7 @@ __all__ = [
     "geo_models",
     "idempotency",
     "metadata",
+    "metrics_models",
     "referral_models",
     "search_models",
     "student_models",

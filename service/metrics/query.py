@@ -1,29 +1,26 @@
-"""One SQL statement per metrics request: every cell and every total (GROUPING SETS).
+"""A metrics request's numbers: every cell and every total of its table.
 
-Counts are additive, so each total is the sum of its cells; students are counted
-distinct per entry, so a total's students are exact (a student in two cells counts once).
+The columns are loaded once per data version (columns.py) and tabulated in numpy
+(tabulate.py), off the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.metrics.dimensions import SQL, TRACT_ZIP, Dimension
-from service.referrals.states import AWAITING_RESPONSE
+from service.metrics import columns, tabulate
+from service.metrics.dimensions import TRACT_ZIP, Dimension
 
-CLOSED_WITHIN = (30, 60, 90)
-DURATIONS = {
-    "first_response": "r.responded_at",
-    "contact": "r.contacted_at",
-    "enrollment": "r.enrolled_at",
-}
+CLOSED_WITHIN = tabulate.CLOSED_WITHIN
 
 
 @dataclass(frozen=True)
@@ -40,76 +37,6 @@ class Scope:
     only_provider: uuid.UUID | None = None
 
 
-def _measures() -> list[str]:
-    awaiting = ", ".join(f"'{s.value}'" for s in sorted(AWAITING_RESPONSE))
-    out = [
-        "count(*) AS referrals",
-        "count(DISTINCT r.student_id) AS students",
-        "count(*) FILTER (WHERE r.responded_at IS NOT NULL AND r.status <> 'declined') AS accepted",
-        "count(*) FILTER (WHERE r.status = 'declined') AS declined",
-        "count(*) FILTER (WHERE r.enrolled_at IS NOT NULL) AS enrolled",
-        "count(*) FILTER (WHERE r.status = 'completed') AS completed",
-        *[
-            f"count(DISTINCT r.student_id) FILTER (WHERE r.{s}_at IS NOT NULL) AS {s}_students"
-            for s in ("responded", "contacted", "enrolled")
-        ],
-        f"""count(*) FILTER (WHERE (r.status IN ({awaiting}) AND r.response_due_at < :now)
-             OR (r.status = 'accepted' AND r.contact_due_at < :now)) AS open_overdue""",
-    ]
-    for window in CLOSED_WITHIN:
-        ready = f"r.sent_at <= :now - interval '{window} days'"
-        out += [
-            f"count(*) FILTER (WHERE {ready}) AS eligible_{window}",
-            f"count(DISTINCT r.student_id) FILTER (WHERE {ready}) AS eligible_students_{window}",
-            f"count(*) FILTER (WHERE {ready}"
-            f" AND r.closed_at <= r.sent_at + interval '{window} days') AS closed_{window}",
-        ]
-    for name, column in DURATIONS.items():
-        days = f"extract(epoch FROM {column} - r.sent_at) / 86400.0"
-        out.append(
-            f"percentile_cont(ARRAY[0.5, 0.75]) WITHIN GROUP (ORDER BY {days}) AS days_{name}"
-        )
-    return out
-
-
-def statement(dimensions: Sequence[Dimension], scope: Scope) -> tuple[str, dict[str, Any]]:
-    keys = [f"{SQL[d]} AS g{i}" for i, d in enumerate(dimensions)]
-    groups = [f"g{i}" for i in range(len(dimensions))]
-    if len(groups) == 2:
-        sets = "GROUPING SETS ((g0, g1), (g0), (g1), ())"
-    elif groups:
-        sets = "GROUPING SETS ((g0), ())"
-    else:
-        sets = "()"
-    where = ["r.sent_at >= :start", "r.sent_at < :stop"]
-    params: dict[str, Any] = {}
-    for column, value in (
-        ("p.category", scope.program_category),
-        ("r.provider_id", scope.provider_id or scope.only_provider),
-        ("r.school_id", scope.school_id or scope.only_school),
-    ):
-        if value is not None:
-            name = column.split(".")[1]
-            where.append(f"{column} = :{name}")
-            params[name] = value
-    if scope.only_provider and scope.provider_id and scope.provider_id != scope.only_provider:
-        where.append("false")
-    if scope.only_school and scope.school_id and scope.school_id != scope.only_school:
-        where.append("false")
-    zip_join = TRACT_ZIP if Dimension.zip in dimensions else ""
-    # Every fragment is a constant of this module or of dimensions.SQL; values are bound.
-    sql = f"""
-        SELECT {", ".join([*keys, *_measures()])}
-          FROM referrals r
-          JOIN students s ON s.id = r.student_id
-          JOIN programs p ON p.id = r.program_id
-          {zip_join}
-         WHERE {" AND ".join(where)}
-         GROUP BY {sets}
-    """  # noqa: S608
-    return sql, params
-
-
 async def run(
     session: AsyncSession,
     dimensions: Sequence[Dimension],
@@ -118,11 +45,20 @@ async def run(
     now: datetime,
     start: datetime,
     stop: datetime,
-    tz: str,
+    tz: ZoneInfo,
 ) -> list[dict[str, Any]]:
-    sql, params = statement(dimensions, scope)
-    bind = {**params, "now": now, "start": start, "stop": stop}
-    if Dimension.month in dimensions:
-        bind["tz"] = tz
-    rows = await session.execute(text(sql), bind)
-    return [dict(row._mapping) for row in rows]
+    loaded = await columns.current(session)
+    zips = None
+    if Dimension.zip in dimensions:
+        zips = {row.tract: row.zip for row in await session.execute(text(TRACT_ZIP))}
+    return await asyncio.to_thread(
+        tabulate.tabulate,
+        loaded.columns,
+        dimensions,
+        scope,
+        now=now,
+        start=start,
+        stop=stop,
+        tz=tz,
+        zips=zips,
+    )

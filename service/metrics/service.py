@@ -168,9 +168,7 @@ async def referral_metrics(
     tz = zone()
     start = datetime.combine(scope.start, time(0), tz)
     stop = datetime.combine(scope.end + timedelta(days=1), time(0), tz)
-    rows = await query.run(
-        session, dimensions, scope, now=utcnow(), start=start, stop=stop, tz=tz.key
-    )
+    rows = await query.run(session, dimensions, scope, now=utcnow(), start=start, stop=stop, tz=tz)
     width = len(dimensions)
     min_cell = get_settings().min_cell
     entries = [_entry(r, width) for r in rows]

@@ -10,7 +10,9 @@ column's total). A total is the sum of its cells, so the table is a system of eq
   when its unit vector lies in the row space of the table's equations (subtraction in
   any combination works it out), or when a total leaves its withheld parts one referral each (every
   listed entry has at least one). While an entry is exposed, the smallest published
-  entry sharing an equation with it is withheld too.
+  entry sharing an equation with it is withheld too. For a two-way table the row-space
+  test is a graph test (bridges, linear in the table's size; see determined_by_graph),
+  exactly equivalent to the rank computation it replaces (kept for other shapes).
 * Coding: a rate over a small denominator near 0% or 100% says too much about each
   person in it, so it is reported as "<=5%" or ">=95%" instead of a number, as state
   education agencies do.
@@ -47,22 +49,87 @@ class Cell:
 def link_totals(entries: Sequence[Cell]) -> None:
     """Give every total the cells it sums (keys with None are totals)."""
     cells = [e for e in entries if None not in e.key]
+    # The cells under each projection of their keys onto the positions a total fixes.
+    groups: dict[tuple[int, ...], dict[tuple[Hashable, ...], list[Cell]]] = {}
     for total in entries:
-        if None in total.key:
-            total.parts = [
-                c
-                for c in cells
-                if all(t is None or t == v for t, v in zip(total.key, c.key, strict=True))
-            ]
+        if None not in total.key:
+            continue
+        fixed = tuple(i for i, part in enumerate(total.key) if part is not None)
+        if fixed not in groups:
+            groups[fixed] = {}
+            for cell in cells:
+                groups[fixed].setdefault(tuple(cell.key[i] for i in fixed), []).append(cell)
+        total.parts = list(groups[fixed].get(tuple(total.key[i] for i in fixed), []))
 
 
-def _exposed(entries: Sequence[Cell]) -> list[Cell]:
-    """Withheld entries the published ones determine."""
-    hidden = [e for e in entries if e.suppressed]
-    if not hidden:
-        return []
+def _bridges(edges: Sequence[tuple[Hashable, Hashable]]) -> set[int]:
+    """Indices of the edges on no cycle (Tarjan's lowlink, iteratively)."""
+    adjacent: dict[Hashable, list[tuple[Hashable, int]]] = {}
+    for i, (a, b) in enumerate(edges):
+        adjacent.setdefault(a, []).append((b, i))
+        adjacent.setdefault(b, []).append((a, i))
+    found: set[int] = set()
+    order: dict[Hashable, int] = {}
+    low: dict[Hashable, int] = {}
+    for root in adjacent:
+        if root in order:
+            continue
+        order[root] = low[root] = len(order)
+        stack = [(root, -1, iter(adjacent[root]))]
+        while stack:
+            node, via, rest = stack[-1]
+            for nxt, edge in rest:
+                if edge == via:
+                    continue
+                if nxt in order:
+                    low[node] = min(low[node], order[nxt])
+                else:
+                    order[nxt] = low[nxt] = len(order)
+                    stack.append((nxt, edge, iter(adjacent[nxt])))
+                    break
+            else:
+                stack.pop()
+                if stack:
+                    parent = stack[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                    if low[node] > order[parent]:
+                        found.add(via)
+    return found
+
+
+def _two_way(entries: Sequence[Cell]) -> bool:
+    """A complete two-dimension table: every cell's row, column and grand totals listed."""
+    keys = {e.key for e in entries}
+    cells = [e for e in entries if None not in e.key]
+    return (
+        bool(cells)
+        and (None, None) in keys
+        and all(
+            len(e.key) == 2 and (e.key[0], None) in keys and (None, e.key[1]) in keys for e in cells
+        )
+    )
+
+
+def determined_by_graph(entries: Sequence[Cell], hidden: Sequence[Cell]) -> list[bool]:
+    """For a complete two-way table: which withheld entries its equations determine.
+
+    Write each total as a negative cell of the table bordered by its totals (row i's
+    total at (i, *), column j's at (*, j), the grand total at (*, *) with a plus sign):
+    then every row and every column of the bordered table sums to zero, and the same
+    system holds as with the totals' own equations. Unknowns are the withheld entries;
+    they are the edges of a bipartite graph between the bordered rows and columns, the
+    free directions of the system are its cycles, and an entry is determined exactly
+    when its edge lies on no cycle: when it is a bridge.
+    """
+    edges = [(("row", e.key[0]), ("column", e.key[1])) for e in hidden]
+    bridges = _bridges(edges)
+    return [i in bridges for i in range(len(hidden))]
+
+
+def determined_by_rank(entries: Sequence[Cell], hidden: Sequence[Cell]) -> list[bool]:
+    """Any table: which withheld entries lie in the row space of its equations."""
     column = {id(e): i for i, e in enumerate(hidden)}
-    rows, pinned = [], []
+    rows = []
     for total in (e for e in entries if e.parts):
         members = [p for p in total.parts if p.suppressed]
         if not members and not total.suppressed:
@@ -73,16 +140,28 @@ def _exposed(entries: Sequence[Cell]) -> list[Cell]:
         if total.suppressed:
             row[column[id(total)]] = 1.0
         rows.append(row)
-        if not total.suppressed and members:
+    if not rows:
+        return [False] * len(hidden)
+    # x_i is determined iff e_i lies in the row space: its projection there has norm 1.
+    _, singular, vt = np.linalg.svd(np.array(rows), full_matrices=False)
+    basis = vt[: int((singular > 1e-9).sum())]
+    return [bool(d) for d in (basis**2).sum(axis=0) > 1 - 1e-9]
+
+
+def _exposed(entries: Sequence[Cell], two_way: bool) -> list[Cell]:
+    """Withheld entries the published ones determine."""
+    hidden = [e for e in entries if e.suppressed]
+    if not hidden:
+        return []
+    pinned = []
+    for total in (e for e in entries if e.parts and not e.suppressed):
+        members = [p for p in total.parts if p.suppressed]
+        if members:
             rest = total.referrals - sum(p.referrals for p in total.parts if not p.suppressed)
             if rest < len(members) + 1:
                 pinned += members
-    if rows:
-        # x_i is determined iff e_i lies in the row space: its projection there has norm 1.
-        _, singular, vt = np.linalg.svd(np.array(rows), full_matrices=False)
-        basis = vt[: int((singular > 1e-9).sum())]
-        determined = (basis**2).sum(axis=0) > 1 - 1e-9
-        pinned += [e for e, known in zip(hidden, determined, strict=True) if known]
+    determined = (determined_by_graph if two_way else determined_by_rank)(entries, hidden)
+    pinned += [e for e, known in zip(hidden, determined, strict=True) if known]
     return list({id(e): e for e in pinned}.values())
 
 
@@ -98,20 +177,26 @@ def suppress(entries: Sequence[Cell], min_cell: int) -> None:
         containing[id(total)].append(total)
         for part in total.parts:
             containing[id(part)].append(total)
+    two_way = _two_way(entries)
+    # The partner is the smallest candidate: fewest referrals, then fewest parts, then key.
+    ranked = sorted(entries, key=lambda e: (e.referrals, len(e.parts), str(e.key)))
+    rank = {id(e): i for i, e in enumerate(ranked)}
+    neighbours: dict[int, list[Cell]] = {}
     while True:
-        exposed = _exposed(entries)
+        exposed = _exposed(entries, two_way)
         if not exposed:
             return
         # One partner for every exposed entry per round: a round costs a decomposition.
         added = False
         for target in exposed:
-            neighbours = {id(e): e for t in containing[id(target)] for e in (t, *t.parts)}
-            candidates = [e for e in neighbours.values() if not e.suppressed] or [
-                e for e in entries if not e.suppressed
-            ]
-            if not candidates:
+            if id(target) not in neighbours:
+                near = {id(e): e for t in containing[id(target)] for e in (t, *t.parts)}
+                neighbours[id(target)] = sorted(near.values(), key=lambda e: rank[id(e)])
+            partner = next((e for e in neighbours[id(target)] if not e.suppressed), None)
+            if partner is None:
+                partner = next((e for e in ranked if not e.suppressed), None)
+            if partner is None:
                 continue
-            partner = min(candidates, key=lambda e: (e.referrals, len(e.parts), str(e.key)))
             partner.suppressed, partner.reason = True, "complementary"
             added = True
         if not added:

@@ -7,7 +7,8 @@ one), into a database kept for benchmarks. Schools are synthetic organizations
 student gets one consent covering every category, and referrals follow the loop with
 outcome probabilities that differ by group, so disaggregated metrics show gaps. Rows
 are written with COPY. Synthetic referrals carry their timestamps but no timeline
-events: they exist to be measured.
+events: they exist to be measured. The metrics tables (referral_facts, metrics_students)
+are filled by their triggers, once per COPY batch.
 """
 
 from __future__ import annotations

@@ -11,8 +11,16 @@ from __future__ import annotations
 
 import itertools
 import random
+import time
 
-from service.metrics.suppression import Cell, coded_rate, link_totals, suppress
+from service.metrics.suppression import (
+    Cell,
+    coded_rate,
+    determined_by_graph,
+    determined_by_rank,
+    link_totals,
+    suppress,
+)
 
 FREE = -1  # a value no published total constrains
 LIMIT = 20_000  # assignments tried per table, at most
@@ -163,3 +171,61 @@ def test_rates_of_small_groups_are_top_and_bottom_coded() -> None:
     assert coded_rate(20, 40) == (0.5, None)
     assert coded_rate(1, 400) == (0.0025, None)  # large groups: the number
     assert coded_rate(0, 0) == (None, None)
+
+
+def test_the_graph_test_agrees_with_the_rank_test() -> None:
+    """Bridges of the bordered table's graph are exactly the entries in the row space."""
+    checked = 0
+    for seed in range(3000):
+        rng = random.Random(seed)
+        rows, columns = rng.randint(1, 7), rng.randint(1, 6)
+        cells = [
+            Cell(key=(r, c), students=1, referrals=1)
+            for r in range(rows)
+            for c in range(columns)
+            if rng.random() < 0.8
+        ]
+        if not cells:
+            continue
+        totals = [
+            Cell(key=k, students=1, referrals=1)
+            for k in (
+                {(c.key[0], None) for c in cells}
+                | {(None, c.key[1]) for c in cells}
+                | {(None, None)}
+            )
+        ]
+        entries = cells + totals
+        link_totals(entries)
+        share = rng.random()
+        for entry in entries:
+            entry.suppressed = rng.random() < share
+        hidden = [e for e in entries if e.suppressed]
+        if not hidden:
+            continue
+        checked += 1
+        assert determined_by_graph(entries, hidden) == determined_by_rank(entries, hidden), seed
+    assert checked > 2500
+
+
+def test_a_large_table_is_suppressed_quickly() -> None:
+    """1,000 cells (250 providers x 4 grade bands), many of them small."""
+    rng = random.Random(1)
+    cells = []
+    for provider in range(250):
+        for band in range(4):
+            students = rng.choice([2, 5, 8, 12, 20, 40, 60])
+            cells.append(Cell((provider, band), students, students + rng.randint(0, 3)))
+    totals = [Cell((p, None), 0, 0) for p in range(250)]
+    totals += [Cell((None, b), 0, 0) for b in range(4)] + [Cell((None, None), 0, 0)]
+    entries = cells + totals
+    link_totals(entries)
+    for t in totals:
+        t.students = sum(p.students for p in t.parts)
+        t.referrals = sum(p.referrals for p in t.parts)
+    started = time.perf_counter()
+    suppress(entries, 10)
+    elapsed = time.perf_counter() - started
+    hidden = [e for e in entries if e.suppressed]
+    assert not any(determined_by_rank(entries, hidden))
+    assert elapsed < 2.0, elapsed
