@@ -77,7 +77,7 @@ def make_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
         "server_settings": {
             "application_name": "youthlink",
             "statement_timeout": str(settings.db_statement_timeout_ms),
-        }
+        },
     }
     options: dict[str, Any] = {
         "pool_size": settings.db_pool_size,

@@ -41,7 +41,7 @@ def _dsn(url: str) -> str:
 TEST_DB_PREFIX = os.environ.get("YOUTHLINK_TEST_DB_PREFIX", "youthlink_test")
 
 
-def test_database_name(suffix: str) -> str:
+def database_name(suffix: str) -> str:
     return f"{TEST_DB_PREFIX}_{suffix}"
 
 
@@ -49,7 +49,7 @@ def make_test_database(suffix: str) -> str:
     """Drop and create database <prefix>_<suffix>, migrate it; return its URL."""
     server = server_url()
     ensure_postgis(server)
-    name = test_database_name(suffix)
+    name = database_name(suffix)
 
     async def recreate() -> None:
         conn = await asyncpg.connect(_dsn(server))

@@ -147,6 +147,6 @@ async def test_a_deletion_reads_everything_again(own_engine: AsyncEngine) -> Non
 async def test_an_update_that_changes_nothing_is_no_change(own_engine: AsyncEngine) -> None:
     await _check(own_engine, "full" if columns._held is None else "current")
     async with AsyncSession(own_engine) as session, session.begin():
-        await session.execute(text("UPDATE students SET guardian_name = 'Someone Else'"))
+        await session.execute(text("UPDATE students SET preferred_language = 'fr'"))
         await session.execute(text("UPDATE referrals SET need_text = 'x' WHERE true"))
     await _check(own_engine, "current")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import time
 
 from service.metrics.suppression import (
     Cell,
@@ -223,9 +222,6 @@ def test_a_large_table_is_suppressed_quickly() -> None:
     for t in totals:
         t.students = sum(p.students for p in t.parts)
         t.referrals = sum(p.referrals for p in t.parts)
-    started = time.perf_counter()
-    suppress(entries, 10)
-    elapsed = time.perf_counter() - started
+    suppress(entries, 10)  # its speed is a figure of `make bench`, not a timed test
     hidden = [e for e in entries if e.suppressed]
     assert not any(determined_by_rank(entries, hidden))
-    assert elapsed < 2.0, elapsed

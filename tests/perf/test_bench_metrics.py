@@ -35,8 +35,7 @@ from service.catalog import synthetic as catalog
 from service.keys.service import create_key
 from service.referrals import synthetic
 from service.settings import Settings
-from tests.conftest import make_test_database, server_url
-from tests.conftest import test_database_name as database_name
+from tests.conftest import database_name, make_test_database, server_url
 from tests.perf.harness import serve
 
 pytestmark = pytest.mark.perf

@@ -36,7 +36,7 @@ from service.search.params import search_params
 from service.search.pg_backend import PostgresBackend
 from service.search.text import load_synonyms
 from service.settings import Settings
-from tests.conftest import make_test_database, server_url, test_database_name
+from tests.conftest import database_name, make_test_database, server_url
 from tests.perf.harness import drive, pct, serve
 
 pytestmark = pytest.mark.perf
@@ -199,7 +199,7 @@ async def _indexed(url: str, size: int) -> bool:
 def _database(worker: str, size: int) -> tuple[str, bool]:
     """The bench database for `size` programs; with BENCH_SEARCH_REUSE=1 a loaded one is kept."""
     suffix = f"{worker}_bench_{size}"
-    url = make_url(server_url()).set(database=test_database_name(suffix))
+    url = make_url(server_url()).set(database=database_name(suffix))
     rendered = url.render_as_string(hide_password=False)
     if REUSE and asyncio.run(_indexed(rendered, size)):
         return rendered, True

@@ -7,8 +7,8 @@ SELECT). Each row records the transaction that wrote it last (written_by), so th
 fetch only what changed since the snapshot its loaded columns are from; deletions, which
 that cannot see, are logged in metrics_deletions.
 
-Revision ID: 0005m
-Revises: 0004
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-23 15:20:00
 """
 
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005m"
-down_revision: str | None = "0004"
+revision: str = "0007"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
