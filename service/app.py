@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ from service.hsds.cors import OpenCors
 from service.hsds.import_router import router as hsds_import_router
 from service.hsds.router import router as hsds_router
 from service.keys.router import router as keys_router
+from service.metrics import columns
 from service.metrics.router import router as metrics_router
 from service.ops.context import RequestId
 from service.ops.guard import Guard
@@ -89,9 +91,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.search_backend = serving_backend(settings)
+        # Metrics hold their columns in memory: read them now, not on the first request.
+        preloading = asyncio.create_task(columns.preload(app.state.sessionmaker))
         try:
             yield
         finally:
+            preloading.cancel()
             await engine.dispose()
 
     app = FastAPI(

@@ -17,6 +17,7 @@ full copy, never shared: rows that may still roll back never enter the shared ar
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import weakref
 from collections.abc import Sequence
@@ -26,8 +27,9 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+log = logging.getLogger(__name__)
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 DAY_US = 86_400 * 1_000_000
@@ -359,6 +361,16 @@ async def current(session: AsyncSession) -> Load:
         codes = await _codes_rows(conn)
         _held = await asyncio.to_thread(apply, held, snapshot, facts, students, codes)
         return Load(_held, "changes")
+
+
+async def preload(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Read the columns once at startup, so the first metrics request finds them held."""
+    try:
+        async with sessions() as session, session.begin():
+            loaded = await current(session)
+        log.info("metrics columns preloaded (%d referrals)", len(loaded.columns.facts["key"]))
+    except Exception:
+        log.warning("metrics columns not preloaded", exc_info=True)
 
 
 def forget() -> None:
