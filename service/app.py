@@ -27,6 +27,7 @@ from service.hsds.router import router as hsds_router
 from service.keys.router import router as keys_router
 from service.metrics import columns
 from service.metrics.router import router as metrics_router
+from service.openapi_links import add_links
 from service.ops.context import RequestId
 from service.ops.guard import Guard
 from service.ops.prometheus import Timing
@@ -64,8 +65,9 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def _document_extra_schemas(app: FastAPI, models: list[type[BaseModel]]) -> None:
-    """Add schemas that only alternative media types use (e.g. geo+json) to components."""
+def _finish_document(app: FastAPI, models: list[type[BaseModel]]) -> None:
+    """Add schemas that only alternative media types use (e.g. geo+json) to components,
+    and the links between operations (service/openapi_links.py)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -76,6 +78,7 @@ def _document_extra_schemas(app: FastAPI, models: list[type[BaseModel]]) -> None
             [(m, "serialization") for m in models], ref_template="#/components/schemas/{model}"
         )
         document["components"]["schemas"].update(definitions.get("$defs", {}))
+        add_links(document)
         app.openapi_schema = document
         return document
 
@@ -143,7 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         keys_router,
     ):
         app.include_router(router)
-    _document_extra_schemas(app, EXTRA_SCHEMAS)
+    _finish_document(app, EXTRA_SCHEMAS)
 
     @app.get("/health", operation_id="health", tags=["operations"], summary="Liveness")
     async def health() -> Health:

@@ -71,10 +71,14 @@ async def update_organization(
     changes = data.model_dump(mode="json", exclude_unset=True)
     if "verified" in changes and not principal.is_admin:
         raise Forbidden("Only administrators verify organizations.", code="admin_only_field")
-    if "name" in changes and changes["name"] is None:
+    cleared = [key for key in ("name", "verified") if key in changes and changes[key] is None]
+    if cleared:  # both columns are NOT NULL: null means "leave out", not "remove"
         raise Unprocessable(
-            "name cannot be removed",
-            errors=[FieldError(loc=["body", "name"], msg="must not be null", type="missing")],
+            f"{' and '.join(cleared)} cannot be removed",
+            errors=[
+                FieldError(loc=["body", key], msg="must not be null", type="missing")
+                for key in cleared
+            ],
         )
     for key, value in changes.items():
         setattr(org, key, value)

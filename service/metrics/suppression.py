@@ -8,18 +8,23 @@ column's total). A total is the sum of its cells, so the table is a system of eq
   values withheld).
 * Complementary: a withheld entry is exposed when the published entries determine it:
   when its unit vector lies in the row space of the table's equations (subtraction in
-  any combination works it out), or when a total leaves its withheld parts one referral each (every
-  listed entry has at least one). While an entry is exposed, the smallest published
-  entry sharing an equation with it is withheld too. For a two-way table the row-space
-  test is a graph test (bridges, linear in the table's size; see determined_by_graph),
-  exactly equivalent to the rank computation it replaces (kept for other shapes).
+  any combination works it out), or when a published total leaves its withheld parts
+  only one way to share the rest, given what each part's reason says of it (every
+  listed entry has a student and a referral; a small cell fewer than min_cell students;
+  a complementary one min_cell or more, or it would have been small). While an entry is
+  exposed, the smallest published entry sharing an equation with it is withheld too.
+  For a two-way table the row-space test is a graph test (bridges, linear in the table's
+  size; see determined_by_graph), exactly equivalent to the rank computation it replaces
+  (kept for other shapes).
 * Coding: a rate over a small denominator near 0% or 100% says too much about each
   person in it, so it is reported as "<=5%" or ">=95%" instead of a number, as state
   education agencies do.
 
 What this does not cover: combining responses (a one-dimension request beside a
 two-dimension one, or the same table under other filters) can expose what each response
-withholds on its own. The README says so.
+withholds on its own. Nor can it hide what listing a row says: a group of fewer than
+min_cell students split into min_cell-1 listed rows has one student in each, whatever is
+withheld. The README says so.
 """
 
 from __future__ import annotations
@@ -148,7 +153,102 @@ def determined_by_rank(entries: Sequence[Cell], hidden: Sequence[Cell]) -> list[
     return [bool(d) for d in (basis**2).sum(axis=0) > 1 - 1e-9]
 
 
-def _exposed(entries: Sequence[Cell], two_way: bool) -> list[Cell]:
+def _boxed_in(entries: Sequence[Cell], hidden: list[Cell], min_cell: int) -> list[Cell]:
+    """Withheld entries the published ones pin to one value through bounds: what each
+    withheld entry's reason says of it (a listed entry has a student and a referral; a
+    small cell fewer than min_cell students; a complementary entry min_cell or more, or it
+    would have been small) narrowed by every equation of the table, to a fixpoint.
+
+    A small total's own upper bound is left out: where it pins its parts (a group under
+    min_cell split into min_cell-1 listed rows) nothing left to withhold would help."""
+    column = {id(e): i for i, e in enumerate(hidden)}
+    pinned: list[Cell] = []
+    for quantity in ("students", "referrals"):
+        # Unbounded above means above this: no entry counts more than all cells together.
+        cap = 1 + sum(getattr(e, quantity) for e in entries if not e.parts)
+        lo, hi = [], []
+        for e in hidden:
+            least = min_cell if e.reason == "complementary" else 1
+            small = e.reason == "small_cell" and quantity == "students" and not e.parts
+            lo.append(least)
+            hi.append(min_cell - 1 if small else cap)
+        start = list(zip(lo, hi, strict=True))
+        equations = []
+        for whole, parts in _sum_rules(entries):
+            terms, constant = _sum_rule(whole, parts, quantity, column)
+            # Students are counted once per entry, so a student in two groups (two
+            # providers, two months) makes a total less than the sum of its parts. Where
+            # it is, the difference is one more unknown, 0 or more; where it is not (every
+            # student-attribute dimension) a reader may take the total as the sum.
+            overlap = sum(getattr(p, quantity) for p in parts) - getattr(whole, quantity)
+            if overlap:
+                terms[len(lo)] = 1
+                lo.append(min(0, overlap))
+                hi.append(cap if overlap > 0 else 0)
+            if terms:
+                equations.append((terms, constant))
+        for _ in range(100):  # each pass narrows or stops; tables converge in a few
+            if not _narrow(equations, lo, hi):
+                break
+        pinned += [
+            e
+            for e, low, high, before in zip(hidden, lo, hi, start, strict=False)
+            if low >= high and (low, high) != before
+        ]
+    return pinned
+
+
+def _sum_rules(entries: Sequence[Cell]) -> list[tuple[Cell, list[Cell]]]:
+    """(whole, parts) for every "whole is the sum of its parts" the table holds: each
+    total of its cells, and with two dimensions the all-students total of the row totals
+    and of the column totals (implied by the others, but propagation needs it said)."""
+    rules = [(total, list(total.parts)) for total in entries if total.parts]
+    if entries and len(entries[0].key) == 2:
+        for whole in (e for e in entries if e.key == (None, None)):
+            for d in (0, 1):
+                rules.append(
+                    (whole, [e for e in entries if e.key[d] is not None and e.key[1 - d] is None])
+                )
+    return rules
+
+
+def _sum_rule(
+    whole: Cell, parts: list[Cell], quantity: str, column: dict[int, int]
+) -> tuple[dict[int, int], int]:
+    """whole - sum(parts) == 0 over the withheld ones: ({variable: +1 or -1}, constant),
+    meaning sum(coefficient * value) == constant."""
+    terms, constant = {}, 0
+    if whole.suppressed:
+        terms[column[id(whole)]] = 1
+    else:
+        constant -= getattr(whole, quantity)
+    for part in parts:
+        if part.suppressed:
+            terms[column[id(part)]] = -1
+        else:
+            constant += getattr(part, quantity)
+    return terms, constant
+
+
+def _narrow(equations: list[tuple[dict[int, int], int]], lo: list[int], hi: list[int]) -> bool:
+    """One pass of bounds propagation over sum(c * x) == constant; True if a bound moved."""
+    moved = False
+    for terms, constant in equations:
+        least = sum(lo[j] if c > 0 else -hi[j] for j, c in terms.items())
+        most = sum(hi[j] if c > 0 else -lo[j] for j, c in terms.items())
+        for j, c in terms.items():
+            own_least, own_most = (lo[j], hi[j]) if c > 0 else (-hi[j], -lo[j])
+            # c * x_j = constant - (the others), whose range is known.
+            low = constant - (most - own_most)
+            high = constant - (least - own_least)
+            new_lo, new_hi = (low, high) if c > 0 else (-high, -low)
+            if new_lo > lo[j] or new_hi < hi[j]:
+                lo[j], hi[j] = max(lo[j], new_lo), min(hi[j], new_hi)
+                moved = True
+    return moved
+
+
+def _exposed(entries: Sequence[Cell], two_way: bool, min_cell: int) -> list[Cell]:
     """Withheld entries the published ones determine."""
     hidden = [e for e in entries if e.suppressed]
     if not hidden:
@@ -160,6 +260,7 @@ def _exposed(entries: Sequence[Cell], two_way: bool) -> list[Cell]:
             rest = total.referrals - sum(p.referrals for p in total.parts if not p.suppressed)
             if rest < len(members) + 1:
                 pinned += members
+    pinned += _boxed_in(entries, hidden, min_cell)
     determined = (determined_by_graph if two_way else determined_by_rank)(entries, hidden)
     pinned += [e for e, known in zip(hidden, determined, strict=True) if known]
     return list({id(e): e for e in pinned}.values())
@@ -167,7 +268,12 @@ def _exposed(entries: Sequence[Cell], two_way: bool) -> list[Cell]:
 
 def suppress(entries: Sequence[Cell], min_cell: int) -> None:
     """Mark entries suppressed in place: primary, then complementary until nothing
-    withheld can be worked out from what is published. Call link_totals first."""
+    withheld can be worked out from what is published. Call link_totals first.
+
+    The outcome does not depend on the order of `entries` (the database promises none):
+    the same table is always withheld the same way, or two answers together would
+    expose what each withholds."""
+    entries = sorted(entries, key=lambda e: [(v is None, str(v)) for v in e.key])
     for entry in entries:
         if 0 < entry.students < min_cell:  # nobody at all discloses nothing
             entry.suppressed, entry.reason = True, "small_cell"
@@ -183,7 +289,7 @@ def suppress(entries: Sequence[Cell], min_cell: int) -> None:
     rank = {id(e): i for i, e in enumerate(ranked)}
     neighbours: dict[int, list[Cell]] = {}
     while True:
-        exposed = _exposed(entries, two_way)
+        exposed = _exposed(entries, two_way, min_cell)
         if not exposed:
             return
         # One partner for every exposed entry per round: a round costs a decomposition.

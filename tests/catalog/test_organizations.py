@@ -74,6 +74,14 @@ async def test_bad_organization_input_is_a_422(client: httpx.AsyncClient, caller
     assert removal.status_code == 422
 
 
+async def test_verified_cannot_be_cleared(client: httpx.AsyncClient, callers: Callers) -> None:
+    # Found by the stateful schemathesis walk: {"verified": null} was a 500 (NOT NULL).
+    own = f"/organizations/{callers.provider_a.organization_id}"
+    cleared = await client.patch(own, json={"verified": None}, headers=callers.admin.headers)
+    assert cleared.status_code == 422, cleared.text
+    assert cleared.json()["errors"][0]["loc"] == ["body", "verified"]
+
+
 async def test_anonymous_sees_only_organizations_with_active_programs(
     client: httpx.AsyncClient, callers: Callers
 ) -> None:

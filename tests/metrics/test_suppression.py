@@ -20,6 +20,7 @@ from service.metrics.suppression import (
     link_totals,
     suppress,
 )
+from tests.metrics.test_suppression_properties import attack
 
 FREE = -1  # a value no published total constrains
 LIMIT = 20_000  # assignments tried per table, at most
@@ -162,6 +163,55 @@ def test_complementary_suppression_picks_the_smallest_sibling() -> None:
     link_totals(entries)
     suppress(entries, 10)
     assert [e.reason for e in entries] == ["small_cell", None, "complementary", None]
+
+
+def _linked(*rows: tuple[tuple[object, ...], int, int]) -> list[Cell]:
+    entries = [Cell(key, students, referrals) for key, students, referrals in rows]
+    link_totals(entries)
+    return entries
+
+
+def test_a_complementary_cell_is_known_to_hold_min_cell_students_or_more() -> None:
+    # Found by test_suppression_properties.py: with 11 students in all, a small cell (1 to
+    # 9) and a complementary one (10 or more, or it would be small) can only be 1 and 10.
+    entries = _linked(((0,), 1, 1), ((1,), 10, 10), ((None,), 11, 11))
+    suppress(entries, 10)
+    assert [e.reason for e in entries] == ["small_cell", "complementary", "complementary"]
+
+
+def test_students_are_protected_like_referrals() -> None:
+    # 31 - 29 shown = 2 students for two withheld groups: one each, though their 6
+    # referrals could be shared several ways.
+    entries = _linked(
+        ((0,), 1, 2), ((1,), 1, 4), ((2,), 6, 6), ((3,), 7, 9), ((4,), 6, 6), ((5,), 10, 11),
+        ((None,), 31, 38),
+    )  # fmt: skip
+    suppress(entries, 5)
+    assert sum(e.suppressed for e in entries) > 2
+
+
+def test_row_and_column_totals_are_equations_too() -> None:
+    # Found by the property test: the all-students total less two published row totals
+    # leaves 6 for a small row (1 or more) and a complementary one (5 or more).
+    entries = _linked(
+        ((0, 0), 10, 13), ((0, 1), 8, 10), ((1, 0), 11, 11), ((1, 1), 14, 15),
+        ((2, 1), 1, 1), ((3, 0), 4, 5), ((3, 1), 1, 4),
+        ((0, None), 18, 23), ((1, None), 25, 26), ((2, None), 1, 1), ((3, None), 5, 9),
+        ((None, 0), 25, 29), ((None, 1), 24, 30), ((None, None), 49, 59),
+    )  # fmt: skip
+    suppress(entries, 5)
+    for quantity in ("students", "referrals"):
+        possible = attack(entries, 5, quantity)
+        assert all(len(values) >= 2 for values in possible.values()), quantity
+
+
+def test_the_same_table_in_another_order_is_withheld_the_same_way() -> None:
+    rows = [((0, 1), 8, 11), ((0, 2), 11, 14), ((0, None), 19, 25), ((None, 1), 8, 11)]
+    rows += [((None, 2), 11, 14), ((None, None), 19, 25)]
+    forward, backward = _linked(*rows), _linked(*reversed(rows))
+    suppress(forward, 10)
+    suppress(backward, 10)
+    assert {e.key: e.reason for e in forward} == {e.key: e.reason for e in backward}
 
 
 def test_rates_of_small_groups_are_top_and_bottom_coded() -> None:
