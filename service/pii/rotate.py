@@ -11,7 +11,9 @@ replays are not re-keyed (their request hashes cannot be recomputed): they expir
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,14 +38,21 @@ class Rotated:
     replays_under_old_keys: int
 
 
-async def _students(session: AsyncSession, ring: Keyring) -> int:
+Reseal = Callable[[Any], dict[str, Any]]
+
+
+async def _in_batches(
+    session: AsyncSession, model: Any, key_id: Any, ring: Keyring, reseal: Reseal
+) -> int:
+    """Re-seal every `model` row whose `key_id` column is not the active key; return how
+    many. `reseal` seals a row anew and names the columns to write."""
     done = 0
     while True:
         rows = (
             await session.scalars(
-                select(Student)
-                .where(Student.pii_key_id != ring.active_id)
-                .order_by(Student.id)
+                select(model)
+                .where(key_id != ring.active_id)
+                .order_by(model.id)
                 .limit(BATCH)
                 .with_for_update(skip_locked=True)
             )
@@ -51,91 +60,56 @@ async def _students(session: AsyncSession, ring: Keyring) -> int:
         if not rows:
             return done
         session.expunge_all()  # sealed anew below, written by UPDATE alone
-        for student in rows:
-            pii = open_student(ring, student)
-            assert pii is not None  # the filter skips purged rows (null key id)
-            seal_student(ring, student, pii)
+        for row in rows:
             # Keep updated_at: the record's content did not change.
             await session.execute(
-                update(Student)
-                .where(Student.id == student.id)
-                .values(
-                    pii=student.pii,
-                    pii_key_id=student.pii_key_id,
-                    identity_hash=student.identity_hash,
-                    updated_at=Student.updated_at,
-                )
+                update(model)
+                .where(model.id == row.id)
+                .values(**reseal(row), updated_at=model.updated_at)
             )
         await session.commit()
         done += len(rows)
 
 
-async def _consents(session: AsyncSession, ring: Keyring) -> int:
-    done = 0
-    while True:
-        rows = (
-            await session.scalars(
-                select(Consent)
-                .where(Consent.pii_key_id != ring.active_id)
-                .order_by(Consent.id)
-                .limit(BATCH)
-                .with_for_update(skip_locked=True)
-            )
-        ).all()
-        if not rows:
-            return done
-        session.expunge_all()
-        for consent in rows:
-            name = signer_name(ring, consent)
-            assert name is not None
-            seal_signer(ring, consent, name)
-            await session.execute(
-                update(Consent)
-                .where(Consent.id == consent.id)
-                .values(
-                    pii=consent.pii, pii_key_id=consent.pii_key_id, updated_at=Consent.updated_at
-                )
-            )
-        await session.commit()
-        done += len(rows)
+def _student(ring: Keyring) -> Reseal:
+    def reseal(student: Student) -> dict[str, Any]:
+        pii = open_student(ring, student)
+        assert pii is not None  # the filter skips purged rows (null key id)
+        seal_student(ring, student, pii)
+        return {
+            "pii": student.pii,
+            "pii_key_id": student.pii_key_id,
+            "identity_hash": student.identity_hash,
+        }
+
+    return reseal
 
 
-async def _webhook_secrets(session: AsyncSession, ring: Keyring) -> int:
-    done = 0
-    while True:
-        rows = (
-            await session.execute(
-                select(
-                    WebhookEndpoint.id, WebhookEndpoint.secret_key_id, WebhookEndpoint.secret_sealed
-                )
-                .where(WebhookEndpoint.secret_key_id != ring.active_id)
-                .order_by(WebhookEndpoint.id)
-                .limit(BATCH)
-                .with_for_update(skip_locked=True)
-            )
-        ).all()
-        if not rows:
-            return done
-        for endpoint_id, key_id, sealed in rows:
-            endpoint = WebhookEndpoint(id=endpoint_id)  # a carrier, never added
-            seal_secret(ring, endpoint, open_secret(ring, endpoint_id, key_id, sealed))
-            await session.execute(
-                update(WebhookEndpoint)
-                .where(WebhookEndpoint.id == endpoint_id)
-                .values(
-                    secret_sealed=endpoint.secret_sealed,
-                    secret_key_id=endpoint.secret_key_id,
-                    updated_at=WebhookEndpoint.updated_at,
-                )
-            )
-        await session.commit()
-        done += len(rows)
+def _consent(ring: Keyring) -> Reseal:
+    def reseal(consent: Consent) -> dict[str, Any]:
+        name = signer_name(ring, consent)
+        assert name is not None
+        seal_signer(ring, consent, name)
+        return {"pii": consent.pii, "pii_key_id": consent.pii_key_id}
+
+    return reseal
+
+
+def _webhook_secret(ring: Keyring) -> Reseal:
+    def reseal(endpoint: WebhookEndpoint) -> dict[str, Any]:
+        secret = open_secret(ring, endpoint.id, endpoint.secret_key_id, endpoint.secret_sealed)
+        seal_secret(ring, endpoint, secret)
+        return {"secret_sealed": endpoint.secret_sealed, "secret_key_id": endpoint.secret_key_id}
+
+    return reseal
 
 
 async def rotate(session: AsyncSession, ring: Keyring) -> Rotated:
-    students = await _students(session, ring)
-    consents = await _consents(session, ring)
-    secrets = await _webhook_secrets(session, ring)
+    students = await _in_batches(session, Student, Student.pii_key_id, ring, _student(ring))
+    consents = await _in_batches(session, Consent, Consent.pii_key_id, ring, _consent(ring))
+    secrets = await _in_batches(
+        session, WebhookEndpoint, WebhookEndpoint.secret_key_id, ring, _webhook_secret(ring)
+    )
     replays = await session.scalar(
         select(func.count()).where(IdempotencyRecord.key_id != ring.active_id)
     )
