@@ -10,6 +10,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.settings import get_settings
+from service.webhooks.delivery import Claimed, _send
 from service.webhooks.destinations import destination_refusal, refusal
 from service.webhooks.models import WebhookMessage
 from tests.conftest import Callers
@@ -124,3 +125,13 @@ async def test_an_endpoint_is_paused_and_resumed(world: World, session: AsyncSes
         path, json={"active": False}, headers=world.callers.provider_b.headers
     )
     assert foreign.status_code == 404
+
+
+async def test_a_delivery_to_a_name_now_resolving_inward_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(get_settings(), "webhook_allow_private_networks", False)
+    claimed = Claimed(uuid.uuid4(), "http://localhost:9/hook", "whsec_" + "A" * 44, "{}")
+    async with httpx.AsyncClient() as client:
+        status, error, _ = await _send(client, claimed)
+    assert status is None and error is not None and error.startswith("destination refused")
