@@ -1,134 +1,25 @@
 """Schemathesis against the real app on a real database, over every operation.
 
-The app runs under uvicorn in a thread, on its own committed database (seeded, with
-geodata when present), so what is tested is what a client gets over HTTP. Each
-operation is exercised anonymously and with admin, provider and school keys; every
-response must be non-5xx and match the documented schema.
+The app runs under uvicorn (tests/contract/conftest.py), so what is tested is what a
+client gets over HTTP. Each operation is exercised anonymously and with admin, provider
+and school keys; every response must be non-5xx and match the documented schema.
+test_stateful.py chains operations through the document's links.
 """
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
-from sqlalchemy.pool import NullPool
 
-from service.app import create_app
-from service.auth.roles import Role
-from service.catalog.seed import load_seed_file, seed_id
-from service.keys.service import create_key
-from service.search.pg_backend import PostgresBackend
-from service.search.sync import refresh
-from service.search.text import load_synonyms
-from service.settings import REPO_ROOT, Settings
-from tests.conftest import make_test_database
+from service.settings import REPO_ROOT
+from tests.contract.conftest import LiveApi, ready_not_ready, scaled
 
 schema = schemathesis.openapi.from_path(REPO_ROOT / "openapi" / "openapi.json")
 
 ROLES = ("anonymous", "admin", "provider", "school")
-MAX_EXAMPLES = 30
-
-
-@dataclass
-class LiveApi:
-    base_url: str
-    headers: dict[str, dict[str, str]]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def _prepare(url: str, base: Settings) -> dict[str, dict[str, str]]:
-    engine = create_async_engine(url, poolclass=NullPool)
-    try:
-        async with AsyncSession(engine) as session, session.begin():
-            if base.geodata_dir is not None:
-                from service.geo.service import load_directory
-
-                await load_directory(session, base.geodata_dir)
-            await load_seed_file(session, base.seeds_dir / "norwalk.json")
-            # Index the seeds, so that search is fuzzed over real documents.
-            program_ids = list(await session.scalars(text("SELECT id FROM programs")))
-            await refresh(session, PostgresBackend(load_synonyms()), program_ids)
-            provider_org = seed_id("organization", "harbor-lights-youth")
-            from sqlalchemy import select
-
-            from service.catalog.enums import OrganizationType
-            from service.catalog.models import Organization
-
-            provider = await session.scalar(
-                select(Organization.id)
-                .where(Organization.type == OrganizationType.provider)
-                .order_by(Organization.id != provider_org)
-                .limit(1)
-            )
-            school = await session.scalar(
-                select(Organization.id).where(Organization.type == OrganizationType.school).limit(1)
-            )
-            if school is None:
-                org = Organization(type=OrganizationType.school, name="Contract Test School")
-                session.add(org)
-                await session.flush()
-                school = org.id
-            tokens = {
-                "admin": (
-                    await create_key(session, name="st", role=Role.admin, organization_id=None)
-                )[1],
-                "provider": (
-                    await create_key(
-                        session, name="st", role=Role.provider, organization_id=provider
-                    )
-                )[1],
-                "school": (
-                    await create_key(session, name="st", role=Role.school, organization_id=school)
-                )[1],
-            }
-    finally:
-        await engine.dispose()
-    headers = {role: {"Authorization": f"Bearer {token}"} for role, token in tokens.items()}
-    headers["anonymous"] = {}
-    return headers
-
-
-@pytest.fixture(scope="module")
-def live_api(worker_id_safe: str, settings: Settings) -> Iterator[LiveApi]:
-    url = make_test_database(f"{worker_id_safe}_contract")
-    headers = asyncio.run(_prepare(url, settings))
-    app_settings = settings.model_copy(update={"database_url": url, "db_pool_size": 4})
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(app_settings),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="on",
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield LiveApi(base_url=f"http://127.0.0.1:{port}", headers=headers)
-    server.should_exit = True
-    thread.join(timeout=10)
+MAX_EXAMPLES = scaled(30)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -142,6 +33,13 @@ def test_api_conforms_to_its_schema(case: schemathesis.Case, role: str, live_api
     excluded = [checks.positive_data_acceptance]
     if role != "anonymous":
         excluded += [checks.negative_data_rejection, checks.ignored_auth]
-    case.call_and_validate(
-        base_url=live_api.base_url, headers=live_api.headers[role], excluded_checks=excluded
+    headers = live_api.headers[role]
+    response = case.call(base_url=live_api.base_url, headers=headers)
+    if ready_not_ready(response, case):
+        excluded.append(checks.not_a_server_error)
+    case.validate_response(
+        response,
+        excluded_checks=excluded,
+        headers=headers,
+        transport_kwargs={"base_url": live_api.base_url, "headers": headers},
     )
