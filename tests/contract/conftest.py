@@ -14,10 +14,8 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from dataclasses import dataclass
 
-import httpx
 import pytest
 import uvicorn
 from schemathesis import Case, Response
@@ -30,7 +28,6 @@ from service.auth.roles import Role
 from service.catalog.enums import OrganizationType, ProgramStatus
 from service.catalog.models import Organization, Program
 from service.catalog.seed import load_seed_file, seed_id
-from service.consent.enums import DataElement
 from service.keys.service import create_key
 from service.search.pg_backend import PostgresBackend
 from service.search.sync import refresh
@@ -69,7 +66,6 @@ class LiveApi:
     provider_id: uuid.UUID  # the provider key's organization
     school_id: uuid.UUID  # the school key's organization
     referrable: list[uuid.UUID]  # the provider's active programs taking referrals
-    consented: list[uuid.UUID] = field(default_factory=list)  # students the provider may get
 
 
 def _free_port() -> int:
@@ -132,47 +128,6 @@ async def _prepare(url: str, base: Settings) -> LiveApi:
     return LiveApi("", headers, provider, school, referrable)
 
 
-CONSENTED = 20  # students on file with a consent naming the provider
-
-
-def _consented_students(api: LiveApi, count: int) -> list[uuid.UUID]:
-    """Students of the school whose guardian consented to the provider getting everything,
-    through the API, as a school would have them on file before referring anyone."""
-    today = date.today()
-    school = api.headers["school"]
-    ids = []
-    with httpx.Client(base_url=api.base_url, headers=school, timeout=30) as client:
-        for n in range(count):
-            student = client.post(
-                "/students",
-                json={
-                    "student_number": f"CT-{n:04d}",
-                    "first_name": "Contract",
-                    "last_name": f"Student {n}",
-                    "date_of_birth": str(today - timedelta(days=365 * 8 + 30 * n)),
-                    "grade": str(1 + n % 12),
-                },
-            )
-            assert student.status_code == 201, student.text
-            consent = client.post(
-                f"/students/{student.json()['id']}/consents",
-                json={
-                    "signer": "guardian",
-                    "signer_name": "A Guardian",
-                    "signature_method": "written",
-                    "evidence_ref": f"scan://contract/{n}",
-                    "signed_on": str(today - timedelta(days=1)),
-                    "purpose": "Referrals to the provider's programs",
-                    "recipient_organization_ids": [str(api.provider_id)],
-                    "data_elements": [e.value for e in DataElement],
-                    "expires_on": str(today + timedelta(days=365)),
-                },
-            )
-            assert consent.status_code == 201, consent.text
-            ids.append(uuid.UUID(student.json()["id"]))
-    return ids
-
-
 @pytest.fixture(scope="package")
 def live_api(worker_id_safe: str, settings: Settings) -> Iterator[LiveApi]:
     url = make_test_database(f"{worker_id_safe}_contract")
@@ -196,7 +151,6 @@ def live_api(worker_id_safe: str, settings: Settings) -> Iterator[LiveApi]:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
     api.base_url = f"http://127.0.0.1:{port}"
-    api.consented = _consented_students(api, CONSENTED)
     yield api
     server.should_exit = True
     thread.join(timeout=10)
