@@ -29,7 +29,6 @@ from service.settings import Settings, get_settings
 
 NONCE_BYTES = 12
 SECRET_BYTES = 32
-DEVELOPMENT_KEY_ID = "development"
 
 
 class KeyringError(ValueError):

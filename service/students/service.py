@@ -9,9 +9,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, replace
+from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -160,19 +161,20 @@ def _same_person(existing: uuid.UUID | None) -> Conflict:
     )
 
 
+def same_identity(school_id: uuid.UUID, first: str, last: str, born: date) -> Select[Student]:
+    """The school's students with this identity hash, under any key of the keyring (so a
+    rotation in progress hides nobody)."""
+    digests = identity_digests(keyring(), school_id, first, last, born)
+    return select(Student).where(Student.school_id == school_id, Student.identity_hash.in_(digests))
+
+
 async def _refuse_duplicate(
     session: AsyncSession, student: Student, pii: StudentPII, exclude: uuid.UUID | None = None
 ) -> None:
-    """409 when the school already has this child (same normalized name and birth date).
-
-    Matches under every key, so a rotation in progress hides no duplicate.
-    """
-    digests = identity_digests(
-        keyring(), student.school_id, pii.first_name, pii.last_name, pii.date_of_birth
-    )
-    query = select(Student.id).where(
-        Student.school_id == student.school_id, Student.identity_hash.in_(digests)
-    )
+    """409 when the school already has this child (same normalized name and birth date)."""
+    query = same_identity(
+        student.school_id, pii.first_name, pii.last_name, pii.date_of_birth
+    ).with_only_columns(Student.id)
     if exclude is not None:
         query = query.where(Student.id != exclude)
     existing = await session.scalar(query.limit(1))
@@ -272,16 +274,8 @@ async def lookup_students(
 ) -> Sequence[Student]:
     """The school's student with this name and date of birth, by identity hash (0 or 1)."""
     school_id = await school_of(session, principal, body.school_id)
-    digests = identity_digests(
-        keyring(), school_id, body.first_name, body.last_name, body.date_of_birth
-    )
-    rows = (
-        await session.scalars(
-            select(Student).where(
-                Student.school_id == school_id, Student.identity_hash.in_(digests)
-            )
-        )
-    ).all()
+    query = same_identity(school_id, body.first_name, body.last_name, body.date_of_birth)
+    rows = (await session.scalars(query)).all()
     for student in rows:
         record(session, principal, "student.read", "student", student.id, student.id)
     return rows

@@ -36,19 +36,20 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def _secret_context(endpoint_id: uuid.UUID) -> bytes:
+def secret_context(endpoint_id: uuid.UUID) -> bytes:
+    """Binds a sealed signing secret to its endpoint (also used by migration 0006)."""
     return b"webhook_endpoints.secret:" + endpoint_id.bytes
 
 
 def seal_secret(ring: Keyring, endpoint: WebhookEndpoint, secret: str) -> None:
     """Store the signing secret sealed: a database dump alone cannot forge deliveries."""
     endpoint.secret_key_id, endpoint.secret_sealed = ring.seal(
-        secret.encode(), _secret_context(endpoint.id)
+        secret.encode(), secret_context(endpoint.id)
     )
 
 
 def open_secret(ring: Keyring, endpoint_id: uuid.UUID, key_id: str, sealed: bytes) -> str:
-    return ring.open(key_id, sealed, _secret_context(endpoint_id)).decode()
+    return ring.open(key_id, sealed, secret_context(endpoint_id)).decode()
 
 
 async def _check_url(url: str, field: str = "url") -> None:

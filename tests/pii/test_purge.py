@@ -123,6 +123,13 @@ async def test_purge_erases_pii_after_the_retention_and_keeps_the_counts(
         f"/students/{sid}/consents", json=consent_body(), headers=school
     )
     assert refused.status_code == 409 and refused.json()["code"] == "student_purged"
+    current = await world.client.get(f"/students/{sid}", headers=school)
+    renamed = await world.client.patch(
+        f"/students/{sid}",
+        json={"first_name": "Ada"},
+        headers={**school, "If-Match": current.headers["ETag"]},
+    )
+    assert renamed.status_code == 409 and renamed.json()["code"] == "student_purged"
     assert (await purge(session, retention_days=365)).students == 0
 
 

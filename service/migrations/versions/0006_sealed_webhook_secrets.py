@@ -8,22 +8,18 @@ Revises: 0005
 Create Date: 2026-11-22 15:35:00
 """
 
-import uuid
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 from service.pii.keyring import keyring
+from service.webhooks.service import secret_context
 
 revision: str = "0006"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-
-def _context(endpoint_id: uuid.UUID) -> bytes:
-    return b"webhook_endpoints.secret:" + endpoint_id.bytes
 
 
 def upgrade() -> None:
@@ -49,7 +45,7 @@ def upgrade() -> None:
     ring = keyring()
     updates = []
     for row in bind.execute(sa.text("SELECT id, secret FROM webhook_endpoints")).mappings():
-        key_id, sealed = ring.seal(row["secret"].encode(), _context(row["id"]))
+        key_id, sealed = ring.seal(row["secret"].encode(), secret_context(row["id"]))
         updates.append({"id": row["id"], "sealed": sealed, "key": key_id})
     if updates:
         bind.execute(
@@ -81,7 +77,7 @@ def downgrade() -> None:
         sa.text("SELECT id, secret_sealed, secret_key_id FROM webhook_endpoints")
     ).mappings()
     for row in rows:
-        secret = ring.open(row["secret_key_id"], row["secret_sealed"], _context(row["id"]))
+        secret = ring.open(row["secret_key_id"], row["secret_sealed"], secret_context(row["id"]))
         updates.append({"id": row["id"], "secret": secret.decode()})
     if updates:
         bind.execute(
