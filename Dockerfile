@@ -5,6 +5,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY service ./service
 COPY seeds ./seeds
+COPY geodata ./geodata
 COPY openapi ./openapi
 RUN pip install --no-cache-dir . && useradd --system --uid 10001 youthlink
 USER youthlink

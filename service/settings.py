@@ -9,12 +9,14 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-_SHARED = REPO_ROOT.parent / "shared"
+# Data the repository carries (see geodata/SOURCES.md and openapi/hsds/README.md).
+GEODATA_DIR = REPO_ROOT / "geodata"
+HSDS_DIR = REPO_ROOT / "openapi" / "hsds" / "3.0"
 
 
-def _default_dir(*parts: str) -> Path | None:
-    candidate = _SHARED.joinpath(*parts)
-    return candidate if candidate.exists() else None
+def _default_dir(directory: Path) -> Path | None:
+    """The bundled directory, or None in an installed package that does not carry it."""
+    return directory if directory.is_dir() else None
 
 
 class Settings(BaseSettings):
@@ -35,11 +37,11 @@ class Settings(BaseSettings):
         description="A new database connection not made within this answers 503.",
     )
     geodata_dir: Path | None = Field(
-        default_factory=lambda: _default_dir("geodata"),
+        default_factory=lambda: _default_dir(GEODATA_DIR),
         description="Directory of GeoJSON / TIGER/Line zips loaded by `load-geodata`.",
     )
     hsds_dir: Path | None = Field(
-        default_factory=lambda: _default_dir("hsds", "3.0"),
+        default_factory=lambda: _default_dir(HSDS_DIR),
         description="Directory of the Open Referral HSDS 3.0 schemas (tests only).",
     )
     city_geoid: str | None = Field(

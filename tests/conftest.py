@@ -1,7 +1,7 @@
 """Test harness: a real PostgreSQL + PostGIS, one database per xdist worker.
 
-Each worker's database is created fresh and migrated once with Alembic; geodata is
-loaded when ../shared/geodata is present. Every test runs inside a transaction that
+Each worker's database is created fresh and migrated once with Alembic, and the
+repository's Norwalk geodata (geodata/) is loaded into it. Every test runs inside a transaction that
 is rolled back, and the app's session dependency is pointed at that transaction.
 """
 
@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -26,11 +27,24 @@ from service.auth.roles import Role
 from service.catalog.enums import OrganizationType
 from service.catalog.models import Organization
 from service.db import get_session
-from service.devdb import ensure_postgis, server_url
+from service.devdb import DatabaseUnavailable, ensure_postgis, server_url
+from service.devdeps import MissingDependency, ensure_chromium
+from service.geo.service import load_directory
 from service.keys.service import create_key
 from service.migrate import upgrade
 from service.search.backends import make_backend
 from service.settings import Settings, get_settings
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Once, before any xdist worker starts: PostGIS and chromium, installed or named."""
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker: the controller checked
+    try:
+        ensure_postgis(server_url())
+        ensure_chromium()
+    except (DatabaseUnavailable, MissingDependency) as exc:
+        pytest.exit(f"cannot run the tests: {exc}", returncode=3)
 
 
 def _dsn(url: str) -> str:
@@ -84,17 +98,25 @@ def settings(database_url: str) -> Settings:
     os.environ["YOUTHLINK_WEBHOOK_ALLOW_PRIVATE_NETWORKS"] = "true"
     # Suites fire many requests from one address; tests/ops/test_abuse.py turns limits on.
     os.environ["YOUTHLINK_RATE_LIMITS_ENABLED"] = "false"
-    return get_settings()
+    settings = get_settings()
+    # The repository carries both; a test that needs them must never skip for want of them.
+    for name, directory in (("geodata", settings.geodata_dir), ("HSDS", settings.hsds_dir)):
+        if directory is None or not directory.is_dir():
+            pytest.fail(f"no {name} directory ({directory}): is this a complete checkout?")
+    return settings
+
+
+def geodata_dir(settings: Settings) -> Path:
+    """The geodata directory the settings fixture checked."""
+    assert settings.geodata_dir is not None
+    return settings.geodata_dir
 
 
 @pytest.fixture(scope="session")
 async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     engine = create_async_engine(settings.database_url, poolclass=NullPool)
-    if settings.geodata_dir is not None:
-        from service.geo.service import load_directory
-
-        async with AsyncSession(engine) as session, session.begin():
-            await load_directory(session, settings.geodata_dir)
+    async with AsyncSession(engine) as session, session.begin():
+        await load_directory(session, geodata_dir(settings))
     yield engine
     await engine.dispose()
 
@@ -200,10 +222,3 @@ async def callers(session: AsyncSession) -> Callers:
     # Release the savepoint, so a request that fails and rolls back keeps these rows.
     await session.commit()
     return callers
-
-
-@pytest.fixture
-def needs_geodata(settings: Settings) -> Iterator[None]:
-    if settings.geodata_dir is None:
-        pytest.skip("no geodata: ../shared/geodata is absent and YOUTHLINK_GEODATA_DIR is unset")
-    yield

@@ -47,7 +47,7 @@ async def test_seed_is_idempotent_and_covers_every_category(
 
 
 async def test_seed_locations_fall_in_norwalk_tracts(
-    session: AsyncSession, settings: Settings, needs_geodata: None
+    session: AsyncSession, settings: Settings
 ) -> None:
     await load_seed_file(session, settings.seeds_dir / "norwalk.json")
     unlabelled = await session.scalar(

@@ -28,12 +28,13 @@ from service.auth.roles import Role
 from service.catalog.enums import OrganizationType, ProgramStatus
 from service.catalog.models import Organization, Program
 from service.catalog.seed import load_seed_file, seed_id
+from service.geo.service import load_directory
 from service.keys.service import create_key
 from service.search.pg_backend import PostgresBackend
 from service.search.sync import refresh
 from service.search.text import load_synonyms
 from service.settings import Settings
-from tests.conftest import make_test_database
+from tests.conftest import geodata_dir, make_test_database
 
 
 def ready_not_ready(response: Response, case: Case) -> bool:
@@ -78,10 +79,7 @@ async def _prepare(url: str, base: Settings) -> LiveApi:
     engine = create_async_engine(url, poolclass=NullPool)
     try:
         async with AsyncSession(engine) as session, session.begin():
-            if base.geodata_dir is not None:
-                from service.geo.service import load_directory
-
-                await load_directory(session, base.geodata_dir)
+            await load_directory(session, geodata_dir(base))
             await load_seed_file(session, base.seeds_dir / "norwalk.json")
             # Index the seeds, so that search is fuzzed over real documents.
             program_ids = list(await session.scalars(text("SELECT id FROM programs")))

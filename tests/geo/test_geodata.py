@@ -19,8 +19,6 @@ from service.geo.models import AreaKind
 from tests.conftest import Callers
 from tests.factories import create_location
 
-pytestmark = pytest.mark.usefixtures("needs_geodata")
-
 
 async def test_areas_list_every_loaded_layer(client: httpx.AsyncClient) -> None:
     tracts = (await client.get("/areas", params={"kind": "tract", "per_page": 100})).json()

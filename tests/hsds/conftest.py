@@ -1,4 +1,11 @@
-"""HSDS 3.0 schemas from ../shared/hsds/3.0 (YOUTHLINK_HSDS_DIR), loaded for jsonschema."""
+"""The HSDS 3.0 schemas the repository carries (openapi/hsds/3.0, YOUTHLINK_HSDS_DIR).
+
+The repository keeps the specification's modular schemas and the small compiled *_list
+shapes, not the 8 MB compiled detail bundle. The compiled detail schemas are the modular
+ones with two links added (an organization's `services`, a service at location's
+`service`); `_COMPILED_LINKS` adds exactly those, so a detail validates as it would
+against the bundle (tests/hsds/test_conformance.py checks that the links are checked).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +22,11 @@ from referencing.jsonschema import DRAFT202012
 from service.settings import Settings
 
 BASE = "https://raw.githubusercontent.com/openreferral/specification/3.0/schema/"
+# What the compiled bundle adds to the modular schema of the same name.
+_COMPILED_LINKS: dict[str, dict[str, Any]] = {
+    "organization.json": {"services": {"type": "array", "items": {"$ref": "service.json"}}},
+    "service_at_location.json": {"service": {"$ref": "service.json"}},
+}
 
 
 @dataclass
@@ -24,7 +36,7 @@ class Schemas:
     openapi: dict[str, Any]
 
     def validator(self, name: str) -> Draft202012Validator:
-        """A validator for schema `name` (e.g. 'compiled/service_list.json')."""
+        """A validator for schema `name` (e.g. 'compiled/service_list.json', 'service.json')."""
         schema = self.registry.contents(BASE + name)
         return Draft202012Validator(schema, registry=self.registry, format_checker=FormatChecker())
 
@@ -39,7 +51,8 @@ def hsds(settings: Settings) -> Schemas:
     directory = settings.hsds_dir
     if directory is None or not (directory / "schema").is_dir():
         pytest.skip(
-            "no HSDS 3.0 schemas: ../shared/hsds/3.0 is absent and YOUTHLINK_HSDS_DIR is unset"
+            f"no HSDS 3.0 schemas in {directory} (YOUTHLINK_HSDS_DIR): the repository's "
+            "openapi/hsds/3.0 is missing"
         )
     schema_dir = directory / "schema"
     resources = []
@@ -48,6 +61,8 @@ def hsds(settings: Settings) -> Schemas:
         if name == "openapi.json":
             continue
         contents = {**json.loads(path.read_text()), "$id": BASE + name}
+        if name in _COMPILED_LINKS:
+            contents["properties"] = {**contents["properties"], **_COMPILED_LINKS[name]}
         resources.append(
             (BASE + name, Resource.from_contents(contents, default_specification=DRAFT202012))
         )

@@ -6,6 +6,7 @@ against the HSDS OpenAPI's Page."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -17,11 +18,11 @@ from tests.hsds.conftest import Schemas, errors_of
 
 # list path -> (item schema, detail schema)
 LISTS = {
-    "/hsds/services": ("compiled/service_list.json", "compiled/service.json"),
-    "/hsds/organizations": ("compiled/organization_list.json", "compiled/organization.json"),
+    "/hsds/services": ("compiled/service_list.json", "service.json"),
+    "/hsds/organizations": ("compiled/organization_list.json", "organization.json"),
     "/hsds/service_at_locations": (
         "compiled/service_at_location_list.json",
-        "compiled/service_at_location.json",
+        "service_at_location.json",
     ),
     "/hsds/taxonomies": ("taxonomy.json", "taxonomy.json"),
     "/hsds/taxonomy_terms": ("taxonomy_term.json", "taxonomy_term.json"),
@@ -73,4 +74,9 @@ async def test_the_schema_checks_can_fail(hsds: Schemas) -> None:
     bad = {"id": "not-a-uuid", "name": "x", "status": "open", "minimum_age": "three"}
     errors = errors_of(hsds.validator("compiled/service_list.json"), bad)
     assert len(errors) >= 3
+    # The links the compiled bundle adds are checked too: a nested service is validated.
+    organization = {"id": str(uuid.uuid4()), "name": "o", "description": "d", "services": [bad]}
+    assert len(errors_of(hsds.validator("organization.json"), organization)) >= 3
+    at_location = {"id": str(uuid.uuid4()), "service": bad}
+    assert len(errors_of(hsds.validator("service_at_location.json"), at_location)) >= 3
     assert errors_of(hsds.page(), {"total_items": 1}) != []

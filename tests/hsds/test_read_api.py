@@ -79,9 +79,7 @@ async def test_taxonomy_filters(
     assert terms.json()["total_items"] >= 1
 
 
-async def test_postcode_and_proximity(
-    client: httpx.AsyncClient, callers: Callers, needs_geodata: None
-) -> None:
+async def test_postcode_and_proximity(client: httpx.AsyncClient, callers: Callers) -> None:
     p = await _catalog(client, callers)
     links = await client.get("/hsds/service_at_locations", params={"postcode": "06851"})
     assert links.status_code == 200, links.text

@@ -18,13 +18,14 @@ from sqlalchemy.pool import NullPool
 
 from service.catalog import synthetic as catalog
 from service.db import utcnow
+from service.geo.service import load_directory
 from service.local_time import today
 from service.metrics import columns
 from service.metrics.dimensions import Dimension
 from service.metrics.query import Scope
 from service.referrals import synthetic
 from service.settings import Settings
-from tests.conftest import make_test_database
+from tests.conftest import geodata_dir, make_test_database
 from tests.metrics.test_tabulate import _assert_same, _both
 
 PAIRS = [
@@ -43,11 +44,8 @@ def own_url(settings: Settings, worker_id_safe: str) -> str:
 @pytest.fixture(scope="module")
 async def own_engine(own_url: str, settings: Settings) -> AsyncIterator[AsyncEngine]:
     engine = create_async_engine(own_url, poolclass=NullPool)
-    if settings.geodata_dir is not None:
-        from service.geo.service import load_directory
-
-        async with AsyncSession(engine) as session, session.begin():
-            await load_directory(session, settings.geodata_dir)
+    async with AsyncSession(engine) as session, session.begin():
+        await load_directory(session, geodata_dir(settings))
     async with engine.connect() as connection:
         raw = (await connection.get_raw_connection()).driver_connection
         assert raw is not None

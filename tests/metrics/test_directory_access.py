@@ -33,9 +33,7 @@ async def test_directory_health(
     assert csv.text.splitlines()[0] == "category,status,programs"
 
 
-async def test_access_by_tract_and_deserts(
-    client: httpx.AsyncClient, callers: Callers, needs_geodata: None
-) -> None:
+async def test_access_by_tract_and_deserts(client: httpx.AsyncClient, callers: Callers) -> None:
     a = callers.provider_a
     site = await create_location(client, a)  # Norwalk Green
     await create_program(client, a, name="Near", location_ids=[site["id"]], languages=["en", "es"])
@@ -78,9 +76,7 @@ async def test_access_by_tract_and_deserts(
     assert len(csv.text.strip().splitlines()) == 1 + len(body["tracts"])
 
 
-async def test_tracts_are_placed_inside_themselves(
-    session: AsyncSession, needs_geodata: None
-) -> None:
+async def test_tracts_are_placed_inside_themselves(session: AsyncSession) -> None:
     outside = await session.scalar(
         text(
             "SELECT count(*) FROM areas WHERE kind = 'tract' "

@@ -5,7 +5,7 @@
         tests/perf/test_bench_metrics.py -m perf -s
 
 Builds a database with 2,000 synthetic programs, the Norwalk census tracts and ZIP areas
-(when ../shared/geodata is present) and N referrals from `seed-referrals`, then asks the
+(the Norwalk layers in geodata/) and N referrals from `seed-referrals`, then asks the
 API (uvicorn, one worker) for each pair of dimensions and prints median and worst times:
 
 * first: the server's first metrics request, which reads every row (printed once);
@@ -32,10 +32,11 @@ from sqlalchemy.pool import NullPool
 
 from service.auth.roles import Role
 from service.catalog import synthetic as catalog
+from service.geo.service import load_directory
 from service.keys.service import create_key
 from service.referrals import synthetic
 from service.settings import Settings
-from tests.conftest import database_name, make_test_database, server_url
+from tests.conftest import database_name, geodata_dir, make_test_database, server_url
 from tests.perf.harness import serve
 
 pytestmark = pytest.mark.perf
@@ -71,13 +72,10 @@ async def _loaded(url: str) -> bool:
 
 
 async def _build(url: str, settings: Settings) -> float:
-    if settings.geodata_dir is not None:
-        from service.geo.service import load_directory
-
-        engine = create_async_engine(url, poolclass=NullPool)
-        async with AsyncSession(engine) as session, session.begin():
-            await load_directory(session, settings.geodata_dir)
-        await engine.dispose()
+    engine = create_async_engine(url, poolclass=NullPool)
+    async with AsyncSession(engine) as session, session.begin():
+        await load_directory(session, geodata_dir(settings))
+    await engine.dispose()
     conn = await asyncpg.connect(_dsn(url))
     try:
         async with conn.transaction():

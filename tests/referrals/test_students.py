@@ -81,7 +81,7 @@ async def test_admin_must_name_a_school(client: httpx.AsyncClient, callers: Call
 
 
 async def test_home_tract_from_a_point_keeps_only_the_tract(
-    client: httpx.AsyncClient, callers: Callers, needs_geodata: None
+    client: httpx.AsyncClient, callers: Callers
 ) -> None:
     body = student_body(home_location={"latitude": 41.1177, "longitude": -73.4082})
     response = await client.post("/students", json=body, headers=callers.school_a.headers)

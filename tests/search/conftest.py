@@ -19,11 +19,12 @@ from sqlalchemy.pool import NullPool
 
 from service.app import create_app
 from service.catalog.models import Location
+from service.geo.service import load_directory
 from service.search import sync
 from service.search.backends import make_backend
 from service.search.port import SearchBackend
 from service.settings import Settings
-from tests.conftest import make_test_database
+from tests.conftest import geodata_dir, make_test_database
 from tests.search.catalog import Built, build_catalog
 
 
@@ -33,7 +34,6 @@ class SearchWorld:
     client: httpx.AsyncClient
     built: Built
     zips: dict[str, str | None]  # site key -> ZCTA assigned by the database
-    has_geodata: bool
 
     async def search(self, **params: Any) -> dict[str, Any]:
         headers = params.pop("headers", {})
@@ -67,16 +67,11 @@ async def world(
     engine = create_async_engine(search_database, poolclass=NullPool)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     async with sessions() as session, session.begin():
-        has_geodata = False
         if not await session.scalar(select(Location.id).limit(1)):
-            if settings.geodata_dir is not None:
-                from service.geo.service import load_directory
-
-                await load_directory(session, settings.geodata_dir)
+            await load_directory(session, geodata_dir(settings))
             built = await build_catalog(session)
         else:
             built = await _existing(session)
-        has_geodata = settings.geodata_dir is not None
         zips = {
             key: await session.scalar(select(Location.zcta).where(Location.id == site))
             for key, site in built.sites.items()
@@ -89,7 +84,7 @@ async def world(
     app.state.search_backend = backend
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield SearchWorld(backend, client, built, zips, has_geodata)
+        yield SearchWorld(backend, client, built, zips)
     await engine.dispose()
 
 

@@ -239,8 +239,6 @@ async def test_facet_counts_equal_the_filtered_list_sizes(
 
 
 async def test_zip_tract_and_city_filters(world: SearchWorld) -> None:
-    if not world.has_geodata:
-        pytest.skip("no geodata: ../shared/geodata is absent and YOUTHLINK_GEODATA_DIR is unset")
     from tests.search.catalog import SPECS
 
     green_zip = world.zips["GREEN"]
