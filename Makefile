@@ -6,11 +6,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint typecheck unit bench openapi seed geodata clean help
+.PHONY: run test deps lint lint-openapi typecheck bench openapi clean help
 
 help:
 	@echo "make run       create .venv, find/start PostgreSQL+PostGIS, migrate, load geodata and seeds, index, run the search worker, serve on :8000"
-	@echo "make test      ruff, mypy and the whole pytest suite (real PostgreSQL + PostGIS)"
+	@echo "make test      ruff, mypy and the whole pytest suite (real PostgreSQL + PostGIS, headless chromium)"
+	@echo "make deps      check PostGIS and chromium; as root on Debian, install what is missing (make test does this first)"
 	@echo "make bench     benchmarks under tests/perf (figures, not pass/fail)"
 	@echo "make openapi   rewrite openapi/openapi.json from the app"
 
@@ -23,24 +24,39 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# Node tools for the tests (Spectral): the versions package-lock.json pins.
+NODE_STAMP := node_modules/.installed-stamp
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "make test needs Node.js 18+ with npm (Debian: apt-get install nodejs npm)" >&2; exit 2; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 run: $(STAMP)
 	@export YOUTHLINK_DATABASE_URL="$$($(PY) -m service dev-db)" && \
 	  echo "database: $$YOUTHLINK_DATABASE_URL" && \
 	  $(PY) -m service migrate && \
-	  { $(PY) -m service load-geodata || echo "continuing without geodata"; } && \
+	  $(PY) -m service load-geodata && \
 	  $(PY) -m service seed && $(PY) -m service reindex && \
 	  { $(PY) -m service worker & worker=$$!; trap 'kill $$worker' EXIT INT TERM; } && \
 	  echo "serving on http://127.0.0.1:8000 (interactive docs: http://127.0.0.1:8000/docs)" && \
 	  $(PY) -m service serve --host 127.0.0.1 --port 8000
 
-lint: $(STAMP)
+lint: $(STAMP) lint-openapi
 	$(PY) -m ruff check service tests
 	$(PY) -m ruff format --check service tests
+
+# spectral:oas and the OWASP API Top 10 rules, as .spectral.yaml adopts them: no errors.
+lint-openapi: $(NODE_STAMP)
+	node_modules/.bin/spectral lint openapi/openapi.json --fail-severity=error --display-only-failures
 
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-test: lint typecheck
+# Machine packages (PostGIS, chromium): installed once here, before any test worker starts.
+deps: $(STAMP)
+	$(PY) -m service dev-deps
+
+test: deps lint typecheck
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
 
 bench: $(STAMP)
@@ -50,4 +66,4 @@ openapi: $(STAMP)
 	$(PY) -m service openapi
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -88,6 +88,22 @@ def dev_db(name: str = "youthlink") -> None:
         raise typer.Exit(2) from exc
 
 
+@app.command("dev-deps")
+def dev_deps(browser: bool = True) -> None:
+    """Check (and as root on Debian, install once) what `make test` needs: a PostgreSQL
+    server with PostGIS and, with --browser, Debian's chromium."""
+    from service.devdb import DatabaseUnavailable, ensure_postgis, server_url
+    from service.devdeps import MissingDependency, ensure_chromium
+
+    try:
+        ensure_postgis(server_url())
+        if browser:
+            ensure_chromium()
+    except (DatabaseUnavailable, MissingDependency) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
 @app.command("load-geodata")
 def load_geodata(
     directory: Annotated[Path | None, typer.Argument(help="Default: YOUTHLINK_GEODATA_DIR")] = None,

@@ -2,8 +2,9 @@
 
 Order: YOUTHLINK_DATABASE_URL if set; else a server on 127.0.0.1:5432; else, when the
 PostgreSQL binaries are installed, a private cluster under .pgdata started with pg_ctl.
-When PostGIS is missing and we are root on Debian, install postgresql-<major>-postgis-3;
-otherwise stop with a message naming exactly what to install.
+When PostGIS is missing on a local server and we are root on Debian, install
+postgresql-<major>-postgis-3 (service/devdeps.py, once, under a lock); otherwise stop
+with a message naming exactly what to install.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import sys
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from service.devdeps import MissingDependency, can_install, ensure_package
 from service.settings import REPO_ROOT
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 5432
@@ -123,19 +125,14 @@ def ensure_postgis(url: str) -> None:
         return
     package = f"postgresql-{major}-postgis-3"
     host = make_url(url).host or "localhost"
-    local = host in {"127.0.0.1", "localhost", "::1"}
-    if local and os.geteuid() == 0 and shutil.which("apt-get"):
-        _say(f"PostGIS is missing: installing {package} (apt-get)")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", package],
-            check=True,
-            env=env,
-            stdout=subprocess.DEVNULL,
-        )
-        if asyncio.run(_postgis_available(url))[0]:
+    if host in {"127.0.0.1", "localhost", "::1"} and can_install():
+        try:
+            ensure_package(
+                package, lambda: asyncio.run(_postgis_available(url))[0], "the PostGIS extension"
+            )
             return
+        except (MissingDependency, subprocess.CalledProcessError) as exc:
+            raise DatabaseUnavailable(f"Installing {package} failed: {exc}") from exc
     raise DatabaseUnavailable(
         f"The PostgreSQL {major} server at {host} has no PostGIS. Install it on that server "
         f"(Debian/Ubuntu: `sudo apt-get install {package}`; other systems: the PostGIS 3 "

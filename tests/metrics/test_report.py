@@ -1,27 +1,23 @@
-"""The board report: self-contained HTML, rendered by a real headless browser when present."""
+"""The board report: self-contained HTML, rendered by a real headless browser."""
 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import anyio
 import httpx
-import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.devdeps import ensure_chromium
 from tests.conftest import Callers
 from tests.factories import create_location, create_program
 from tests.metrics.test_referral_metrics import build
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
 
 def _chromium(*args: str) -> subprocess.CompletedProcess[bytes]:
-    assert CHROMIUM is not None
-    common = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    common = [ensure_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
     return subprocess.run([*common, *args], capture_output=True, timeout=120, check=False)
 
 
@@ -48,15 +44,11 @@ async def test_the_report_is_self_contained(
     assert "Zqfemale" not in page and "Metricsson" not in page
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None, reason="Debian's chromium is absent: apt-get install chromium"
-)
 async def test_the_report_renders_in_headless_chromium(
     client: httpx.AsyncClient,
     session: AsyncSession,
     callers: Callers,
     tmp_path: Path,
-    needs_geodata: None,
 ) -> None:
     page = tmp_path / "report.html"
     page.write_text(await _report(client, session, callers))
