@@ -9,14 +9,18 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
     BeforeValidator,
     ConfigDict,
+    HttpUrl,
     PlainSerializer,
     Strict,
     StringConstraints,
+    TypeAdapter,
+    ValidationError,
     WithJsonSchema,
 )
 from pydantic import BaseModel as _BaseModel
@@ -70,6 +74,7 @@ QueryInstant = Annotated[datetime, BeforeValidator(_rfc3339_text)]
 LOCAL_TIME_SCHEMA = {
     "type": "string",
     "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$",
+    "maxLength": 8,
     "description": "Local wall-clock time, HH:MM, in the service's time zone (no offset)",
     "examples": ["15:30"],
 }
@@ -94,10 +99,33 @@ LongText = Annotated[
     str, StringConstraints(max_length=10_000, pattern=NO_NUL), AfterValidator(_storable)
 ]
 Phone = Annotated[str, StringConstraints(max_length=40, pattern=r"^[0-9+()\-. x]{3,40}$")]
+_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
+
+
+def _web_url(value: str) -> str:
+    """An http(s) URL both parsers accept: pydantic's WHATWG parser (the url crate), and
+    urllib's, which the webhook worker and the link checks read the host and port with.
+    The text is kept as given, not normalized."""
+    try:
+        _HTTP_URL.validate_python(value)
+    except ValidationError as exc:
+        why = exc.errors()[0]["msg"].removeprefix("Input should be a valid URL, ")
+        raise ValueError(f"is not a valid URL: {why}") from None
+    try:
+        parts = urlsplit(value)
+        host, _ = parts.hostname, parts.port  # both raise ValueError on a malformed netloc
+    except ValueError as exc:
+        raise ValueError(f"is not a valid URL: {exc}") from None
+    if not host:
+        raise ValueError("is not a valid URL: it names no host")
+    return value
+
+
 UrlText = Annotated[
     str,
     StringConstraints(max_length=2000, pattern=r"^https?://[^\s\x00]+$"),
     AfterValidator(_storable),
+    AfterValidator(_web_url),
 ]
 
 

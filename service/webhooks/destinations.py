@@ -34,9 +34,12 @@ def refusal(addresses: Iterable[str]) -> str | None:
 
 async def resolve(url: str) -> list[str]:
     """Every address the URL's host resolves to now (an IP literal resolves to itself)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:  # registration refuses a malformed URL; a row stored before that rule may hold one
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return []
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):

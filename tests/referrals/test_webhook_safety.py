@@ -135,3 +135,52 @@ async def test_a_delivery_to_a_name_now_resolving_inward_is_refused(
     async with httpx.AsyncClient() as client:
         status, error, _ = await _send(client, claimed)
     assert status is None and error is not None and error.startswith("destination refused")
+
+
+MALFORMED_URLS = [
+    "https://[m",  # found by schemathesis: an unclosed IPv6 literal was a 500
+    "https://[::1",
+    "https://[not-an-address]/hook",
+    "https://example.org:99999/hook",
+    "https://example.org:port/hook",
+    "https://exa%20mple.org/hook",
+    "https://:443/hook",
+]
+
+
+@pytest.mark.parametrize("url", MALFORMED_URLS)
+async def test_a_malformed_url_is_a_422_that_changes_nothing(
+    client: httpx.AsyncClient, callers: Callers, url: str
+) -> None:
+    admin, provider = callers.admin.headers, callers.provider_a.headers
+    created = await client.post(
+        "/webhook-endpoints", json={"url": url, "events": EVENTS}, headers=admin
+    )
+    assert created.status_code == 422, created.text
+    assert created.headers["content-type"] == "application/problem+json"
+    assert created.json()["errors"][0]["loc"] == ["body", "url"]
+    assert "not a valid URL" in created.json()["errors"][0]["msg"]
+    listed = await client.get("/webhook-endpoints", headers=admin)
+    assert listed.json()["total_items"] == 0
+
+    endpoint = await client.post(
+        "/webhook-endpoints",
+        json={"url": "http://127.0.0.1:9/hook", "events": EVENTS},
+        headers=provider,
+    )
+    path = f"/webhook-endpoints/{endpoint.json()['id']}"
+    patched = await client.patch(path, json={"url": url}, headers=provider)
+    assert patched.status_code == 422, patched.text
+    listed = (await client.get("/webhook-endpoints", headers=provider)).json()["contents"]
+    assert [e["url"] for e in listed] == ["http://127.0.0.1:9/hook"]
+    # The same rule guards every URL the API stores: organization and program websites.
+    org = await client.post(
+        "/organizations", json={"type": "provider", "name": "X", "website": url}, headers=admin
+    )
+    assert org.status_code == 422, org.text
+
+
+async def test_a_stored_malformed_url_is_refused_at_delivery_not_crashed_on() -> None:
+    assert await destination_refusal("https://[m", allow_private=False) == (
+        "its host does not resolve"
+    )
