@@ -6,15 +6,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
 
-from service import __version__
+from service import __version__, openapi_doc
 from service.catalog.org_router import router as organizations_router
 from service.catalog.router import router as programs_router
 from service.consent.router import router as consents_router
@@ -27,7 +25,6 @@ from service.hsds.router import router as hsds_router
 from service.keys.router import router as keys_router
 from service.metrics import columns
 from service.metrics.router import router as metrics_router
-from service.openapi_links import add_links
 from service.ops.context import RequestId
 from service.ops.guard import Guard
 from service.ops.prometheus import Timing
@@ -63,26 +60,6 @@ class Health(BaseModel):
 
 def _operation_id(route: APIRoute) -> str:
     return route.name
-
-
-def _finish_document(app: FastAPI, models: list[type[BaseModel]]) -> None:
-    """Add schemas that only alternative media types use (e.g. geo+json) to components,
-    and the links between operations (service/openapi_links.py)."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        document = build()
-        _, definitions = models_json_schema(
-            [(m, "serialization") for m in models], ref_template="#/components/schemas/{model}"
-        )
-        document["components"]["schemas"].update(definitions.get("$defs", {}))
-        add_links(document)
-        app.openapi_schema = document
-        return document
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -146,10 +123,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         keys_router,
     ):
         app.include_router(router)
-    _finish_document(app, EXTRA_SCHEMAS)
+    openapi_doc.install(app, EXTRA_SCHEMAS)
 
     @app.get("/health", operation_id="health", tags=["operations"], summary="Liveness")
     async def health() -> Health:
+        """Answers 200 with `status: ok` and the running version whenever the process is up, without
+        touching the database (see /ready for that). No API key needed.
+        """
         return Health(status="ok", version=__version__)
 
     return app

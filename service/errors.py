@@ -192,8 +192,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
 
 
-# Statuses any operation can answer (see problem_responses).
-ALWAYS = (400, 413, 414, 422, 429)
+# Statuses any operation can answer (see problem_responses). 429, 500 and 503 are added
+# to the document per operation by service/openapi_doc.py.
+ALWAYS = (400, 413, 414, 422)
+PROBLEM_SCHEMA = {"$ref": "#/components/schemas/Problem"}
 
 
 # SQLSTATEs that mean "not now" rather than "wrong": a statement timeout, the server
@@ -231,10 +233,14 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries documenting problem+json for the given statuses.
 
     400 (a body that is not JSON at all), 413 (a body over the limit), 414 (a query
-    string over the limit), 422 (a parameter that does not validate) and 429 (over a
-    rate limit) can answer any operation, so they are always listed.
+    string over the limit) and 422 (a parameter that does not validate) can answer any
+    operation, so they are always listed. Only application/problem+json is declared: it
+    is the only error media type the server sends.
     """
     return {
-        s: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": HTTPStatus(s).phrase}
+        s: {
+            "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}},
+            "description": HTTPStatus(s).phrase,
+        }
         for s in sorted({*ALWAYS, *statuses})
     }

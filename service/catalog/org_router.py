@@ -62,6 +62,9 @@ async def organizations_list(
 async def organizations_create(
     session: SessionDep, principal: Admin, body: OrganizationCreate, response: Response
 ) -> OrganizationOut:
+    """Creates an organization and returns it with its ETag and a `Location` header. Admin keys
+    only; `verified` defaults to false.
+    """
     org = await places.create_organization(session, principal, body)
     set_etag(response, org.version)
     response.headers["Location"] = f"/organizations/{org.id}"
@@ -78,6 +81,10 @@ async def organizations_create(
 async def organizations_get(
     session: SessionDep, principal: PrincipalDep, organization_id: uuid.UUID, response: Response
 ) -> OrganizationOut:
+    """Returns one organization with its ETag. Anyone may call it: anonymous callers only find
+    organizations that have at least one active program, while any API key finds every organization;
+    one you cannot see answers 404.
+    """
     org = await places.get_organization(session, principal, organization_id)
     set_etag(response, org.version)
     return OrganizationOut.model_validate(org)
@@ -97,6 +104,11 @@ async def organizations_update(
     response: Response,
     if_match: IfMatch = None,
 ) -> OrganizationOut:
+    """Changes only the fields present in the body and returns the organization with its new ETag.
+    Admins may change any organization, provider and school keys only their own (another
+    organization answers 404, not 403). Only admins may set `verified` (403 otherwise), `name` and
+    `verified` cannot be set to null (422), and an If-Match that no longer matches answers 412.
+    """
     org = await places.update_organization(session, principal, organization_id, body, if_match)
     set_etag(response, org.version)
     return OrganizationOut.model_validate(org)
@@ -112,6 +124,10 @@ async def organizations_update(
 async def organizations_delete(
     session: SessionDep, principal: Admin, organization_id: uuid.UUID, if_match: IfMatch = None
 ) -> Response:
+    """Deletes the organization together with its programs, locations, API keys and webhook
+    endpoints. Admin keys only. Answers 409 (`in_use`) while students, consents or referrals of the
+    organization are on record; send If-Match to get 412 if it changed since you read it.
+    """
     await places.delete_organization(session, principal, organization_id, if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -127,6 +143,10 @@ async def organizations_delete(
 async def locations_list(
     session: SessionDep, principal: PrincipalDep, organization_id: uuid.UUID, pages: Pages
 ) -> Page[LocationOut]:
+    """Returns a page of the organization's locations, ordered by name. Anyone may call it, but the
+    organization must be visible to you (for anonymous callers: it has an active program), otherwise
+    the answer is 404.
+    """
     rows, total = await places.list_locations(session, principal, organization_id, pages)
     return Page[LocationOut].build([location_out(loc) for loc in rows], total, pages)
 
@@ -164,6 +184,10 @@ async def locations_create(
 async def locations_get(
     session: SessionDep, principal: PrincipalDep, location_id: uuid.UUID, response: Response
 ) -> LocationOut:
+    """Returns one location with its ETag, including the census tract and ZCTA derived from its
+    point. A location is visible whenever its organization is: anonymous callers only see locations
+    of organizations with an active program, and any other location answers 404.
+    """
     location = await places.get_location(session, principal, location_id)
     set_etag(response, location.version)
     return location_out(location)
@@ -184,6 +208,11 @@ async def locations_replace(
     response: Response,
     if_match: IfMatch = None,
 ) -> LocationOut:
+    """Replaces every field of the location (fields left out go back to their defaults) and returns
+    it with its new ETag; the census tract and ZCTA are recomputed from the new point. Admins may
+    replace any location, provider and school keys only their own organization's (others answer 404,
+    not 403). Send If-Match to get 412 when it changed since you read it.
+    """
     location = await places.replace_location(session, principal, location_id, body, if_match)
     set_etag(response, location.version)
     return location_out(location)
@@ -203,5 +232,9 @@ async def locations_delete(
     location_id: uuid.UUID,
     if_match: IfMatch = None,
 ) -> Response:
+    """Deletes the location; programs that listed it simply stop listing it. Admins may delete any
+    location, provider and school keys only their own organization's (others answer 404, not 403).
+    Send If-Match to get 412 when it changed since you read it.
+    """
     await places.delete_location(session, principal, location_id, if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -75,6 +75,11 @@ async def programs_create(
     body: ProgramCreate,
     response: Response,
 ) -> ProgramOut:
+    """Creates a program and returns it with its ETag and a `Location` header. Provider keys create
+    programs of their own organization; admins must give `organization_id` (422 without it), and an
+    organization you may not write to answers 404. Taxonomy terms are given by code and must exist,
+    and `location_ids` must be locations of the same organization (422 otherwise).
+    """
     program = await service.create_program(session, principal, body)
     set_etag(response, program.version)
     response.headers["Location"] = f"/programs/{program.id}"
@@ -91,6 +96,10 @@ async def programs_create(
 async def programs_get(
     session: SessionDep, principal: PrincipalDep, program_id: uuid.UUID, response: Response
 ) -> ProgramOut:
+    """Returns one program with its ETag. Anyone may read active programs; keys of the owning
+    organization also read it in any status, and admins read every program. A program you cannot see
+    answers 404.
+    """
     program = await service.get_program(session, principal, program_id)
     set_etag(response, program.version)
     return program_out(program)
@@ -131,6 +140,11 @@ async def programs_delete(
     program_id: uuid.UUID,
     if_match: IfMatch = None,
 ) -> Response:
+    """Deletes the program with its schedules, cost options and location links. Provider keys delete
+    only their own organization's programs (others answer 404, not 403); admins any. A program with
+    referrals on record answers 409 (`in_use`): set its status to closed instead. Send If-Match to
+    get 412 when it changed since you read it.
+    """
     await service.delete_program(session, principal, program_id, if_match)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -184,6 +198,9 @@ async def programs_occurrences(
     responses=problem_responses(422),
 )
 async def taxonomy_terms_list(session: SessionDep, pages: Pages) -> Page[TaxonomyTermOut]:
+    """Returns a page of the taxonomy terms (code, English and Spanish name, description), ordered
+    by code. No API key needed; a program's `taxonomy_terms` refer to these codes.
+    """
     rows, total = await repo.list_terms(session, pages)
     return Page[TaxonomyTermOut].build(
         [TaxonomyTermOut.model_validate(t) for t in rows], total, pages

@@ -57,7 +57,7 @@ TermCode = Annotated[
 ]
 ByDay = Annotated[
     str,
-    StringConstraints(pattern=r"^([+-]?[1-5])?(MO|TU|WE|TH|FR|SA|SU)$"),
+    StringConstraints(max_length=4, pattern=r"^([+-]?[1-5])?(MO|TU|WE|TH|FR|SA|SU)$"),
     Field(description="RFC 5545 BYDAY: MO..SU, or with an ordinal for MONTHLY (1MO, -1FR)"),
 ]
 
@@ -109,8 +109,10 @@ class LocationFields(Schema):
     address_1: ShortText | None = None
     city: Annotated[str, StringConstraints(max_length=100, pattern=NO_NUL)] | None = None
     state: Annotated[str, StringConstraints(max_length=50, pattern=NO_NUL)] | None = None
-    postal_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{5}(-[0-9]{4})?$")] | None = None
-    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = "US"
+    postal_code: (
+        Annotated[str, StringConstraints(max_length=10, pattern=r"^[0-9]{5}(-[0-9]{4})?$")] | None
+    ) = None
+    country: Annotated[str, StringConstraints(max_length=2, pattern=r"^[A-Z]{2}$")] = "US"
     is_virtual: Flag = False
     latitude: Num | None = Field(default=None, ge=-90, le=90)
     longitude: Num | None = Field(default=None, ge=-180, le=180)
@@ -147,7 +149,7 @@ class LocationOut(OutSchema):
 class CostOptionIn(Schema):
     free: Flag = False
     amount: Num | None = Field(default=None, ge=0, le=1_000_000)
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
+    currency: Annotated[str, StringConstraints(max_length=3, pattern=r"^[A-Z]{3}$")] | None = None
     period: CostPeriod | None = None
     sliding_scale: Flag = False
     scholarships: Flag = False
@@ -184,7 +186,7 @@ class CostOptionOut(OutSchema):
 class ScheduleIn(Schema):
     freq: Frequency = Frequency.WEEKLY
     interval: Int = Field(default=1, ge=1, le=52)
-    byday: list[ByDay] = Field(default_factory=list, max_length=7)
+    byday: list[ByDay] = Field(default=[], max_length=7)
     opens_at: ClockTime
     closes_at: ClockTime
     valid_from: Day | None = None
@@ -241,16 +243,16 @@ class ProgramFields(Schema):
     url: UrlText | None = None
     email: EmailStr | None = Field(default=None, max_length=320)
     category: Category
-    taxonomy_terms: list[TermCode] = Field(default_factory=list, max_length=50)
+    taxonomy_terms: list[TermCode] = Field(default=[], max_length=50)
     min_age: Age | None = None
     max_age: Age | None = None
     min_grade: Grade | None = None
     max_grade: Grade | None = None
-    cost_options: list[CostOptionIn] = Field(default_factory=list, max_length=20)
+    cost_options: list[CostOptionIn] = Field(default=[], max_length=20)
     languages: list[LanguageCode] = Field(
-        default_factory=list, max_length=50, description="ISO 639 codes (en, es, ht...)"
+        default=[], max_length=50, description="ISO 639 codes (en, es, ht...)"
     )
-    schedules: list[ScheduleIn] = Field(default_factory=list, max_length=50)
+    schedules: list[ScheduleIn] = Field(default=[], max_length=50)
     season: Season = Season.year_round
     starts_on: Day | None = Field(default=None, description="Required when season is dates")
     ends_on: Day | None = Field(default=None, description="Required when season is dates")
@@ -258,16 +260,16 @@ class ProgramFields(Schema):
     seats_available: Int | None = Field(default=None, ge=0, le=1_000_000)
     registration_deadline: Day | None = None
     transportation_provided: Flag = False
-    accessibility: list[Accessibility] = Field(default_factory=list)
+    accessibility: list[Accessibility] = Field(default=[], max_length=len(Accessibility))
     accepting_referrals: Flag = True
     status: ProgramStatus = ProgramStatus.active
     translations: dict[LanguageCode, Translation] = Field(
-        default_factory=dict,
+        default={},
         max_length=20,
         description="Name and description in other languages, keyed by ISO 639 code (es)",
     )
     location_ids: list[uuid.UUID] = Field(
-        default_factory=list,
+        default=[],
         max_length=200,
         description="Locations of the program's organization where it runs",
     )
@@ -333,7 +335,7 @@ class ProgramUpdate(Schema):
     seats_available: Int | None = Field(default=None, ge=0, le=1_000_000)
     registration_deadline: Day | None = None
     transportation_provided: Flag | None = None
-    accessibility: list[Accessibility] | None = None
+    accessibility: list[Accessibility] | None = Field(default=None, max_length=len(Accessibility))
     accepting_referrals: Flag | None = None
     status: ProgramStatus | None = None
     translations: dict[LanguageCode, Translation] | None = Field(default=None, max_length=20)

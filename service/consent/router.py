@@ -64,6 +64,10 @@ async def consents_list(
     student_id: uuid.UUID,
     pages: Annotated[PageParams, Depends(page_params)],
 ) -> Page[ConsentOut]:
+    """Returns a page of the student's consents, most recently signed first, each with its computed
+    state (active, not_yet_valid, expired or revoked). School keys see only their own school's
+    students and admins any; a student of another school answers 404, not 403.
+    """
     rows, total = await service.list_consents(session, principal, student_id, pages)
     return Page[ConsentOut].build([service.consent_out(c) for c in rows], total, pages)
 
@@ -77,6 +81,10 @@ async def consents_list(
 async def consents_get(
     session: SessionDep, principal: SchoolStaff, consent_id: uuid.UUID
 ) -> ConsentOut:
+    """Returns one consent with its computed state; the signer's name is null once purged under the
+    retention rule. School keys read only their own school's consents and admins any; a consent of
+    another school answers 404, not 403.
+    """
     return service.consent_out(await service.get_consent(session, principal, consent_id))
 
 

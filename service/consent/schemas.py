@@ -30,11 +30,13 @@ class ConsentCreate(Schema):
     ] = Field(description="Where the signed form or e-signature record is kept")
     signed_on: Day
     purpose: Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=NO_NUL)]
-    recipient_organization_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50)
+    recipient_organization_ids: list[uuid.UUID] = Field(default=[], max_length=50)
     recipient_categories: list[Category] = Field(
-        default_factory=list, description="A class of parties: every provider of these categories"
+        default=[],
+        max_length=len(Category),
+        description="A class of parties: every provider of these categories",
     )
-    data_elements: list[DataElement] = Field(min_length=1)
+    data_elements: list[DataElement] = Field(min_length=1, max_length=len(DataElement))
     expires_on: Day
 
     @model_validator(mode="after")

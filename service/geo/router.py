@@ -50,6 +50,11 @@ async def areas_get(
     kind: AreaKind,
     code: Annotated[str, Path(max_length=20, pattern=r"^[0-9A-Za-z]+$")],
 ) -> JSONResponse:
+    """Returns one loaded area (city, census tract or ZCTA) by kind and code as a GeoJSON Feature
+    with media type `application/geo+json`; its properties hold the name, the source and the area's
+    own attributes. No API key needed. An unknown code answers 404 (`area_not_found`), with a hint
+    when no geodata is loaded at all.
+    """
     area, geometry = await service.get_area(session, kind, code)
     feature = AreaFeature(
         id=f"{area.kind.value}/{area.code}",

@@ -18,6 +18,7 @@ from service.errors import AppError, problem_responses
 from service.hsds.importer import import_records
 from service.hsds.reader import records_from_path
 from service.hsds.schemas import ImportSummaryOut
+from service.settings import Settings
 
 router = APIRouter(prefix="/hsds", tags=["hsds"])
 Admin = Annotated[Principal, require_roles(Role.admin)]
@@ -27,6 +28,8 @@ SUFFIXES = {
     "application/x-ndjson": ".ndjson",
     "application/zip": ".zip",
 }
+# The default body limit of an import (YOUTHLINK_MAX_IMPORT_BYTES; over it: 413).
+MAX_BYTES = Settings.model_fields["max_import_bytes"].default
 
 
 class UnsupportedMediaType(AppError):
@@ -42,15 +45,17 @@ class UnsupportedMediaType(AppError):
     "(application/x-ndjson), or the tabular CSV data package as a zip (application/zip). "
     "Upserts by id; each record is imported whole or rejected with its errors; importing "
     "the same file twice changes nothing. The body is streamed to a temporary file and "
-    "read a record at a time.",
+    "read a record at a time; it may be up to YOUTHLINK_MAX_IMPORT_BYTES (default 200 MB).",
     responses=problem_responses(401, 403, 415),
     openapi_extra={
         "requestBody": {
             "required": True,
             "content": {
                 "application/json": {"schema": {}},
-                "application/x-ndjson": {"schema": {"type": "string"}},
-                "application/zip": {"schema": {"type": "string", "format": "binary"}},
+                "application/x-ndjson": {"schema": {"type": "string", "maxLength": MAX_BYTES}},
+                "application/zip": {
+                    "schema": {"type": "string", "format": "binary", "maxLength": MAX_BYTES}
+                },
             },
         }
     },

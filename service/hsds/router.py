@@ -128,6 +128,10 @@ def _not_found(kind: str, ident: uuid.UUID) -> NotFound:
 
 @router.get("/", operation_id="hsds_root", summary="HSDS API information")
 async def hsds_root(request: Request) -> Record:
+    """Returns the HSDS version this API implements (3.0), the Open Referral profile it follows and
+    the address of this OpenAPI document. No API key needed; CORS is open to every origin under
+    /hsds.
+    """
     return {
         "version": HSDS_VERSION,
         "profile": PROFILE,
@@ -167,6 +171,11 @@ async def hsds_services_list(
     minimal: Annotated[bool, Query(description="Only id, name, status, last_modified")] = False,
     format: FormatParam = Format.json,
 ) -> Any:
+    """Returns a page of active programs as HSDS services, ordered by name; all filters combine with
+    AND. `full=true` nests every related record and `minimal=true` keeps only id, name, status and
+    last_modified. With `format=ndjson` every matching service is streamed, one per line, without
+    paging. No API key needed; CORS is open to every origin.
+    """
     if format is Format.ndjson:
         sessions = request.app.state.sessionmaker
         return StreamingResponse(_stream(sessions, filters, full), media_type=NDJSON)
@@ -195,6 +204,10 @@ async def hsds_services_list(
     responses=problem_responses(404),
 )
 async def hsds_services_get(session: SessionDep, service_id: uuid.UUID) -> Record:
+    """Returns one active program as a fully nested HSDS service: organization, languages,
+    schedules, cost options, service areas, taxonomy attributes and service_at_locations. A program
+    that does not exist or is not active answers 404. No API key needed.
+    """
     program = await queries.service(session, service_id)
     if program is None:
         raise _not_found("service", service_id)
@@ -217,13 +230,21 @@ async def hsds_service_at_locations_list(
     pages: Pages,
     full: Full = False,
     postcode: Annotated[
-        str | None, Query(pattern=r"^[0-9]{5}(-[0-9]{4})?$", description="A ZIP code")
+        str | None,
+        Query(max_length=10, pattern=r"^[0-9]{5}(-[0-9]{4})?$", description="A ZIP code"),
     ] = None,
     proximity: Annotated[
         int | None, Query(ge=1, le=200_000, description="Meters from the ZIP area's centroid")
     ] = None,
     format: FormatParam = Format.json,
 ) -> Any:
+    """Returns a page of active programs at each of their locations, ordered by service name, with
+    the same service filters as /hsds/services. `postcode` keeps locations in that ZIP area and
+    programs whose service area reaches into it; with `proximity`, locations within that many meters
+    of the ZIP area's centroid instead (an unknown postcode, or proximity alone, answers 422).
+    `full=true` nests the full service and `format=ndjson` returns every match, one per line; no API
+    key needed.
+    """
     place = Place(postcode=postcode, proximity=proximity)
     pages = _all_when_streaming(format, pages)
     rows, total = await queries.service_at_locations_page(session, filters, place, pages)
@@ -244,6 +265,9 @@ async def hsds_service_at_locations_list(
 async def hsds_service_at_locations_get(
     session: SessionDep, service_at_location_id: uuid.UUID
 ) -> Record:
+    """Returns one service_at_location record with its location and the fully nested service.
+    Answers 404 when it does not exist or its program is not active. No API key needed.
+    """
     found = await queries.service_at_location(session, service_at_location_id)
     if found is None:
         raise _not_found("service_at_location", service_at_location_id)
@@ -271,6 +295,11 @@ async def hsds_organizations_list(
     full_service: Annotated[bool, Query(description="With full services (when full)")] = False,
     format: FormatParam = Format.json,
 ) -> Any:
+    """Returns a page of the organizations with at least one active program, ordered by name,
+    optionally filtered by `search` on name or description. `full=true` adds each organization's
+    active services and all its locations (`full_service=true` nests those services fully);
+    `format=ndjson` returns every match, one per line. No API key needed.
+    """
     pages = _all_when_streaming(format, pages)
     orgs, total = await queries.organizations_page(session, search, pages)
     items = [
@@ -304,6 +333,10 @@ async def hsds_organizations_get(
     organization_id: uuid.UUID,
     full_service: Annotated[bool, Query(description="Fully nested services")] = False,
 ) -> Record:
+    """Returns one organization with its active services and all its locations; `full_service=true`
+    nests each service fully. An organization without an active program answers 404. No API key
+    needed.
+    """
     return await _organization(session, organization_id, full_service)
 
 
@@ -319,6 +352,10 @@ async def hsds_organizations_get(
 async def hsds_taxonomies_list(
     session: SessionDep, pages: Pages, search: Search = None, format: FormatParam = Format.json
 ) -> Any:
+    """Returns a page of the taxonomies that taxonomy terms belong to, ordered by name, optionally
+    filtered by `search` on the name; `format=ndjson` returns them all, one per line. No API key
+    needed.
+    """
     pages = _all_when_streaming(format, pages)
     rows, total = await queries.taxonomies_page(session, search, pages)
     items = [mapping.taxonomy(t) for t in rows]
@@ -332,6 +369,9 @@ async def hsds_taxonomies_list(
     responses=problem_responses(404),
 )
 async def hsds_taxonomies_get(session: SessionDep, taxonomy_id: uuid.UUID) -> Record:
+    """Returns one taxonomy (name, description, URI, version), or 404 when there is none with this
+    id. No API key needed.
+    """
     found = await queries.taxonomy(session, taxonomy_id)
     if found is None:
         raise _not_found("taxonomy", taxonomy_id)
@@ -353,6 +393,10 @@ async def hsds_taxonomy_terms_list(
     parent_id: Annotated[uuid.UUID | None, Query()] = None,
     format: FormatParam = Format.json,
 ) -> Any:
+    """Returns a page of taxonomy terms ordered by code, each with its taxonomy; filter by `search`
+    (name or code), `taxonomy_id`, `parent_id`, or `top_only=true` for terms without a parent.
+    `format=ndjson` returns every match, one per line. No API key needed.
+    """
     pages = _all_when_streaming(format, pages)
     f = TermFilter(search=search, taxonomy_id=taxonomy_id, top_only=top_only, parent_id=parent_id)
     rows, total = await queries.terms_page(session, f, pages)
@@ -368,6 +412,9 @@ async def hsds_taxonomy_terms_list(
     responses=problem_responses(404),
 )
 async def hsds_taxonomy_terms_get(session: SessionDep, taxonomy_term_id: uuid.UUID) -> Record:
+    """Returns one taxonomy term with its taxonomy, and its Spanish name under the `youthlink`
+    extension; 404 when there is none with this id. No API key needed.
+    """
     term = await queries.term(session, taxonomy_term_id)
     if term is None:
         raise _not_found("taxonomy_term", taxonomy_term_id)

@@ -28,6 +28,12 @@ Admin = Annotated[Principal, require_roles(Role.admin)]
     responses=problem_responses(401, 403, 422),
 )
 async def api_keys_create(session: SessionDep, principal: Admin, body: KeyCreate) -> KeyCreated:
+    """Issues an API key with the given role and returns it; the whole key is in this response only
+    and cannot be read again, so store it now. Admin keys only. Admin keys belong to no
+    organization; every other role needs an `organization_id` of a matching type (422 otherwise):
+    a provider for provider keys, a school for school keys, a backbone or city organization for
+    analysts, and any organization for partner apps.
+    """
     row, token = await service.create_key(
         session, name=body.name, role=body.role, organization_id=body.organization_id
     )
@@ -44,6 +50,9 @@ async def api_keys_create(session: SessionDep, principal: Admin, body: KeyCreate
 async def api_keys_list(
     session: SessionDep, principal: Admin, pages: Annotated[PageParams, Depends(page_params)]
 ) -> Page[KeyOut]:
+    """Returns a page of every API key, newest first, with its prefix, role, organization, last use
+    (to the minute) and revocation time, never its secret. Admin keys only.
+    """
     rows, total = await service.list_keys(session, pages)
     return Page[KeyOut].build([KeyOut.model_validate(r) for r in rows], total, pages)
 
@@ -55,6 +64,10 @@ async def api_keys_list(
     responses=problem_responses(401, 403, 404),
 )
 async def api_keys_revoke(session: SessionDep, principal: Admin, key_id: uuid.UUID) -> KeyOut:
+    """Revokes the key at once, so that later requests with it answer 401, and returns its record
+    with `revoked_at`. Revoking a key already revoked changes nothing and returns it as is. Admin
+    keys only; an unknown key answers 404.
+    """
     row = await service.revoke_key(session, str(key_id))
     record(session, principal, "api_key.revoke", "api_key", row.id)
     return KeyOut.model_validate(row)

@@ -63,7 +63,8 @@ async def metrics_referrals(
     ] = None,
     to: Annotated[QueryDay | None, Query(description="Sent on or before (default: today)")] = None,
     group_by: Annotated[
-        list[Dimension] | None, Query(description="One or two dimensions (repeat the parameter)")
+        list[Dimension] | None,
+        Query(max_length=2, description="One or two dimensions (repeat the parameter)"),
     ] = None,
     program_category: Annotated[Category | None, Query()] = None,
     provider: Annotated[uuid.UUID | None, Query(description="A provider organization")] = None,
@@ -92,6 +93,11 @@ async def metrics_referrals(
     response_model=DirectoryHealth,
 )
 async def metrics_directory(request: Request, session: SessionDep, principal: Reader) -> Any:
+    """Returns programs counted by category and status, how many active programs their provider
+    verified in the last 180 days (and that share), and how many take referrals with seats left.
+    Analyst, admin, school and provider keys; the figures cover every organization, not only yours.
+    Send `Accept: text/csv` to get the category and status counts as CSV.
+    """
     result = await directory.directory_health(session)
     if wants_csv(request):
         return csv_response(to_csv(result.by_category_and_status))

@@ -4,6 +4,12 @@ Rates use the `limits` library (moving window) per API key, or per client IP for
 anonymous callers, in two budgets: searches (GET /search/..., /hsds/...) and writes
 (POST, PUT, PATCH, DELETE). Counts live in YOUTHLINK_RATE_LIMIT_STORAGE: memory (each
 process counts alone) or Redis (every process shares one count).
+
+Every response to a request a budget covers carries `RateLimit-Limit`,
+`RateLimit-Remaining` and `RateLimit-Reset` (seconds until the window frees a request;
+draft-ietf-httpapi-ratelimit-headers); a refusal is a 429 with `Retry-After`.
+`budget()` is the one rule: the OpenAPI document declares these headers and the 429 on
+exactly the operations it names (service/openapi_doc.py).
 """
 
 from __future__ import annotations
@@ -22,6 +28,16 @@ from service.settings import Settings
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 SEARCH_PREFIXES = ("/search/", "/hsds/")
+RATE_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+
+
+def budget(method: str, path: str) -> str | None:
+    """The rate budget a request counts against ("writes", "searches"), or None."""
+    if method in WRITES:
+        return "writes"
+    if method == "GET" and path.startswith(SEARCH_PREFIXES):
+        return "searches"
+    return None
 
 
 class Guard:
@@ -57,14 +73,20 @@ class Guard:
             response = problem_response(413, "body_too_large", f"The body is over {limit:,} bytes.")
             await response(scope, receive, send)
             return
-        if self.limiter is not None and (refusal := await self._rate(scope)) is not None:
-            await refusal(scope, receive, send)
-            return
+        rate: list[tuple[bytes, bytes]] = []
+        if self.limiter is not None:
+            refusal, rate = await self._rate(scope)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
         started = False
 
         async def watched(message: Message) -> None:
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            if message["type"] == "http.response.start":
+                started = True
+                if rate:
+                    message = {**message, "headers": [*message.get("headers", []), *rate]}
             await send(message)
 
         try:
@@ -75,26 +97,28 @@ class Guard:
             response = problem_response(413, "body_too_large", f"The body is over {limit:,} bytes.")
             await response(scope, receive, send)
 
-    async def _rate(self, scope: Scope) -> JSONResponse | None:
-        method, path = scope["method"], scope["path"]
-        if method in WRITES:
-            item, budget = self.writes, "writes"
-        elif method == "GET" and path.startswith(SEARCH_PREFIXES):
-            item, budget = self.search, "searches"
-        else:
-            return None
+    async def _rate(self, scope: Scope) -> tuple[JSONResponse | None, list[tuple[bytes, bytes]]]:
+        """(a 429 to send instead, or None; the RateLimit headers of the response)."""
+        name = budget(scope["method"], scope["path"])
+        if name is None:
+            return None, []
+        item = self.writes if name == "writes" else self.search
         who = _caller(scope)
         assert self.limiter is not None
-        if await self.limiter.hit(item, budget, who):
-            return None
-        stats = await self.limiter.get_window_stats(item, budget, who)
+        allowed = await self.limiter.hit(item, name, who)
+        stats = await self.limiter.get_window_stats(item, name, who)
         wait = max(1, math.ceil(stats.reset_time - time.time()))
-        return problem_response(
+        values = (item.amount, stats.remaining, wait)
+        headers = {header: str(value) for header, value in zip(RATE_HEADERS, values, strict=True)}
+        if allowed:
+            return None, [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        refusal = problem_response(
             429,
             "rate_limited",
-            f"Too many {budget}: at most {item} for each key (or address). Retry in {wait} s.",
-            headers={"Retry-After": str(wait)},
+            f"Too many {name}: at most {item} for each key (or address). Retry in {wait} s.",
+            headers={"Retry-After": str(wait), **headers},
         )
+        return refusal, []
 
 
 def _caller(scope: Scope) -> str:

@@ -40,6 +40,11 @@ class Readiness(BaseModel):
     },
 )
 async def ready(session: SessionDep) -> Any:
+    """Checks that the database answers, that its migrations are at the head revision, and that the
+    oldest catalog change waiting for the search index is within YOUTHLINK_READY_MAX_OUTBOX_LAG_S
+    (300 s by default). Answers 200 with `status: ready`, or 503 with `status: not_ready` and the
+    result of each check. No API key needed; meant for load balancers.
+    """
     checks: dict[str, Check] = {}
     try:
         await session.execute(text("SELECT 1"))
@@ -83,4 +88,9 @@ def _answer(checks: dict[str, Check]) -> JSONResponse:
     response_class=Response,
 )
 async def prometheus_metrics(session: SessionDep) -> Response:
+    """Returns Prometheus metrics in the text exposition format: request latency by method, route
+    template and status, and search-outbox and webhook-delivery gauges read from the database at
+    scrape time. No API key needed. With several worker processes, latency is each process's own
+    unless PROMETHEUS_MULTIPROC_DIR is set.
+    """
     return Response(await exposition(session), media_type=CONTENT_TYPE_LATEST)

@@ -59,7 +59,9 @@ async def referrals_create(
     return await idempotent(session, principal, idempotency_key, "referrals_create", body, create)
 
 
-StatusFilter = Annotated[list[Status] | None, Query(description="Only these statuses")]
+StatusFilter = Annotated[
+    list[Status] | None, Query(max_length=len(Status), description="Only these statuses")
+]
 OverdueFilter = Annotated[bool | None, Query(description="Only overdue (true) or not (false)")]
 
 
@@ -90,6 +92,12 @@ async def referrals_inbox(
     status: StatusFilter = None,
     overdue: OverdueFilter = None,
 ) -> Page[ReferralOut]:
+    """Returns a page of the referrals sent to your organization, newest first; filter by `status`,
+    and with `overdue=true` keep those past their response or first-contact deadline. Provider keys
+    see their own organization's referrals, with only the student data the referral shares and an
+    active consent allows; admins see every referral in full. Listing does not mark referrals
+    received (reading one does), and each referral listed is audited as read.
+    """
     return await _listed(session, principal, Side.provider, pages, status, overdue)
 
 
@@ -106,6 +114,11 @@ async def referrals_outbox(
     status: StatusFilter = None,
     overdue: OverdueFilter = None,
 ) -> Page[ReferralOut]:
+    """Returns a page of the referrals your school sent, newest first, each with the full student
+    view, deadlines and timeline; filter by `status`, and with `overdue=true` keep those past their
+    response or first-contact deadline. School keys see their own school's referrals; admins see
+    every referral. Each referral listed is recorded in the audit trail as read.
+    """
     return await _listed(session, principal, Side.school, pages, status, overdue)
 
 

@@ -26,8 +26,9 @@ class ReferralCreate(Schema):
     )
     urgency: Urgency = Urgency.routine
     shared_elements: list[DataElement] = Field(
-        default_factory=lambda: list(DEFAULT_SHARED),
+        default=DEFAULT_SHARED,  # pydantic copies a mutable default for each instance
         min_length=1,
+        max_length=len(DataElement),
         description="Records sent to the provider; an active consent must cover all of them",
     )
 

@@ -36,9 +36,21 @@ _LANGUAGE_RANGE = re.compile(
     r"^\s*([A-Za-z]{1,8})(?:-[A-Za-z0-9]{1,8})*\s*(?:;\s*q\s*=\s*([^,;\s]*))?"
 )
 
-Zip = Annotated[str, StringConstraints(pattern=r"^\d{5}$")]
-Tract = Annotated[str, StringConstraints(pattern=r"^\d{11}$")]
-Age = Annotated[Decimal, Query(ge=0, le=120, max_digits=4, decimal_places=1)]
+Zip = Annotated[str, StringConstraints(max_length=5, pattern=r"^\d{5}$")]
+Tract = Annotated[str, StringConstraints(max_length=11, pattern=r"^\d{11}$")]
+MAX_AREAS = 50  # zip and tract codes in one search
+MAX_CODES = 50  # languages and taxonomy terms in one search
+
+
+def _age(description: str | None = None) -> object:
+    return Query(
+        ge=0,
+        le=120,
+        max_digits=4,
+        decimal_places=1,
+        description=description,
+        json_schema_extra={"type": "number", "minimum": 0, "maximum": 120, "anyOf": None},
+    )
 
 
 def _bad(name: str, msg: str) -> FieldError:
@@ -98,18 +110,21 @@ def search_params(
         str | None,
         Query(max_length=200, pattern=r"^[^\x00]*$", description="Words, English or Spanish"),
     ] = None,
-    category: Annotated[list[Category] | None, Query(description="Any of these")] = None,
+    category: Annotated[
+        list[Category] | None, Query(max_length=len(Category), description="Any of these")
+    ] = None,
     taxonomy_term: Annotated[
         list[Annotated[str, StringConstraints(max_length=100)]] | None,
-        Query(description="Term codes; a term also matches its narrower terms"),
+        Query(
+            max_length=MAX_CODES, description="Term codes; a term also matches its narrower terms"
+        ),
     ] = None,
-    age: Annotated[Decimal | None, Age, Query(description="The program's ages include it")] = None,
-    age_min: Annotated[
-        Decimal | None, Age, Query(description="Ages overlap [age_min, age_max]")
-    ] = None,
-    age_max: Annotated[Decimal | None, Age] = None,
+    age: Annotated[Decimal | None, _age("The program's ages include it")] = None,
+    age_min: Annotated[Decimal | None, _age("Ages overlap [age_min, age_max]")] = None,
+    age_max: Annotated[Decimal | None, _age()] = None,
     age_band: Annotated[
-        list[AgeBand] | None, Query(description="Age ranges overlap any band")
+        list[AgeBand] | None,
+        Query(max_length=len(AgeBand), description="Age ranges overlap any band"),
     ] = None,
     grade: Annotated[Grade | None, Query(description="Fits this grade (or its usual ages)")] = None,
     free: Annotated[
@@ -117,14 +132,24 @@ def search_params(
     ] = None,
     max_cost: Annotated[
         Decimal | None,
-        Query(ge=0, le=100_000, max_digits=8, decimal_places=2, description="Per month, USD"),
+        Query(
+            ge=0,
+            le=100_000,
+            max_digits=8,
+            decimal_places=2,
+            description="Per month, USD",
+            json_schema_extra={"type": "number", "minimum": 0, "maximum": 100_000, "anyOf": None},
+        ),
     ] = None,
-    cost_band: Annotated[list[CostBand] | None, Query()] = None,
+    cost_band: Annotated[list[CostBand] | None, Query(max_length=len(CostBand))] = None,
     language: Annotated[
         list[Annotated[str, StringConstraints(max_length=12)]] | None,
-        Query(description="ISO 639 codes; delivered in any of them"),
+        Query(max_length=MAX_CODES, description="ISO 639 codes; delivered in any of them"),
     ] = None,
-    day: Annotated[list[Weekday] | None, Query(description="Meets on any of these days")] = None,
+    day: Annotated[
+        list[Weekday] | None,
+        Query(max_length=len(Weekday), description="Meets on any of these days"),
+    ] = None,
     time_from: Annotated[ClockTime | None, Query(description="Meets no earlier than")] = None,
     time_to: Annotated[ClockTime | None, Query(description="Ends no later than")] = None,
     on_date: Annotated[QueryDay | None, Query(description="Runs on this date")] = None,
@@ -134,14 +159,22 @@ def search_params(
     radius_m: Annotated[
         int | None, Query(ge=1, le=MAX_RADIUS_M, description="With near: a site within this")
     ] = None,
-    zip: Annotated[list[Zip] | None, Query(description="A site in any of these ZCTAs")] = None,
-    tract: Annotated[list[Tract] | None, Query(description="A site in any of these tracts")] = None,
+    zip: Annotated[
+        list[Zip] | None, Query(max_length=MAX_AREAS, description="A site in any of these ZCTAs")
+    ] = None,
+    tract: Annotated[
+        list[Tract] | None,
+        Query(max_length=MAX_AREAS, description="A site in any of these tracts"),
+    ] = None,
     within: Annotated[Within | None, Query(description="A site inside the city")] = None,
     virtual: Annotated[
         bool | None, Query(description="true: offered online; false: has a physical site")
     ] = None,
     transportation: bool | None = None,
-    accessibility: Annotated[list[Accessibility] | None, Query(description="All of these")] = None,
+    accessibility: Annotated[
+        list[Accessibility] | None,
+        Query(max_length=len(Accessibility), description="All of these"),
+    ] = None,
     enrollment_open: Annotated[
         bool | None, Query(description="Enrollment open and the deadline not passed")
     ] = None,
@@ -154,7 +187,7 @@ def search_params(
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 20,
     facets: Annotated[
-        list[str] | None,
+        list[Annotated[str, StringConstraints(max_length=200)]] | None,
         Query(description=f"Comma-separated: {', '.join(Facet)}", max_length=20),
     ] = None,
     accept_language: Annotated[str | None, Header(max_length=200)] = None,

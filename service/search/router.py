@@ -87,6 +87,11 @@ async def search_status(
     backend: Backend,
     _: Annotated[Principal, require_roles(Role.admin)],
 ) -> SearchStatus:
+    """Reports which search backend serves queries, how many program documents it holds, and the lag
+    of the outbox that feeds it: pending and retrying changes, the age of the oldest one and the
+    last error. Admin keys only. Answers 503 (`search_unavailable`) when the search server does not
+    respond.
+    """
     stats = await backend.stats(session)
     return SearchStatus(
         backend=stats.backend,

@@ -44,6 +44,12 @@ async def students_create(
     body: StudentCreate,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    """Records a student and returns it with its ETag and a `Location` header; personal fields are
+    stored encrypted. School keys record students of their own school; admins must give `school_id`,
+    which must be a school (422). A student with the same normalized name and date of birth, or the
+    same `student_number`, at that school answers 409; send an Idempotency-Key to retry safely.
+    """
+
     async def create() -> tuple[int, StudentOut, dict[str, str]]:
         student = await service.create_student(session, principal, body)
         headers = {"ETag": etag(student.version), "Location": f"/students/{student.id}"}
@@ -65,6 +71,10 @@ async def students_list(
     school_id: Annotated[uuid.UUID | None, Query(description="Admins: one school")] = None,
     student_number: Annotated[StudentNumber | None, Query()] = None,
 ) -> Page[StudentOut]:
+    """Returns a page of students ordered by student number, optionally only the one with
+    `student_number`. School keys see only their own school's students; admins see every school's,
+    or one school's with `school_id`. Every student returned is recorded in the audit trail as read.
+    """
     rows, total = await service.list_students(session, principal, pages, school_id, student_number)
     return Page[StudentOut].build([service.student_out(s) for s in rows], total, pages)
 
@@ -96,6 +106,11 @@ async def students_lookup(
 async def students_get(
     session: SessionDep, principal: SchoolStaff, student_id: uuid.UUID, response: Response
 ) -> StudentOut:
+    """Returns one student record, personal fields included (null once purged under the retention
+    rule), with its ETag. School keys read only their own school's students and admins any; a
+    student of another school answers 404, not 403. Each read is recorded in the student's audit
+    trail.
+    """
     student = await service.read_student(session, principal, student_id)
     set_etag(response, student.version)
     return service.student_out(student)
@@ -115,6 +130,12 @@ async def students_update(
     response: Response,
     if_match: IfMatch = None,
 ) -> StudentOut:
+    """Changes only the fields present and returns the student with its new ETag; the change is
+    audited. School keys change only their own school's students (another school's answers 404, not
+    403), admins any. first_name, last_name, date_of_birth and grade cannot be cleared (422); a
+    change that duplicates another student of the school, or sets personal fields after they were
+    purged, answers 409, and a stale If-Match answers 412.
+    """
     student = await service.update_student(session, principal, student_id, body, if_match)
     set_etag(response, student.version)
     return service.student_out(student)
@@ -132,6 +153,10 @@ async def students_audit(
     student_id: uuid.UUID,
     pages: Annotated[PageParams, Depends(page_params)],
 ) -> Page[AuditEntryOut]:
+    """Returns a page of the audit entries about this student, newest first: which key (role,
+    organization) read, created or changed the student, its consents or its referrals. Admin keys
+    only; an unknown student answers 404.
+    """
     await service.get_student(session, principal, student_id)
     rows, total = await trail_of_student(session, student_id, pages)
     return Page[AuditEntryOut].build([AuditEntryOut.model_validate(r) for r in rows], total, pages)

@@ -19,7 +19,7 @@ StudentNumber = Annotated[
     StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._\-]+$"),
     Field(description="The school's own student id; unique within the school"),
 ]
-TractGeoid = Annotated[str, StringConstraints(pattern=r"^[0-9]{11}$")]
+TractGeoid = Annotated[str, StringConstraints(max_length=11, pattern=r"^[0-9]{11}$")]
 
 
 class HomePoint(Schema):

@@ -38,6 +38,12 @@ Owner = Annotated[Principal, require_roles(Role.provider, Role.school, Role.admi
 async def webhooks_create(
     session: SessionDep, principal: Owner, body: EndpointCreate
 ) -> EndpointCreated:
+    """Registers an endpoint that receives the chosen event types for an organization and returns it
+    with its signing secret, shown in this response only: store it to verify each delivery's
+    `webhook-signature` (Standard Webhooks). Provider and school keys register for their own
+    organization; admins must give `organization_id`, and an organization you may not write to
+    answers 404. The URL must use https and resolve to public addresses only (422 otherwise).
+    """
     endpoint, secret = await service.create_endpoint(session, principal, body)
     return EndpointCreated.model_validate(
         {**EndpointOut.model_validate(endpoint).model_dump(), "secret": secret}
@@ -53,6 +59,12 @@ async def webhooks_create(
 async def webhooks_update(
     session: SessionDep, principal: Owner, endpoint_id: uuid.UUID, body: EndpointUpdate
 ) -> EndpointOut:
+    """Changes only the fields present (url, events, description, active) and returns the endpoint;
+    provider and school keys change only their own organization's endpoints (others answer 404, not
+    403), admins any. Setting `active` to false pauses it: no events are queued for it meanwhile,
+    and messages already queued wait until it is active again. `url`, `events` and `active` cannot
+    be null, and a new URL is checked as on registration (422).
+    """
     endpoint = await service.update_endpoint(session, principal, endpoint_id, body)
     return EndpointOut.model_validate(endpoint)
 
@@ -66,6 +78,9 @@ async def webhooks_update(
 async def webhooks_list(
     session: SessionDep, principal: Owner, pages: Annotated[PageParams, Depends(page_params)]
 ) -> Page[EndpointOut]:
+    """Returns a page of webhook endpoints, oldest first, without their signing secrets. Provider
+    and school keys see their own organization's endpoints; admins see every organization's.
+    """
     rows, total = await service.list_endpoints(session, principal, pages)
     return Page[EndpointOut].build([EndpointOut.model_validate(r) for r in rows], total, pages)
 
@@ -80,6 +95,10 @@ async def webhooks_list(
 async def webhooks_delete(
     session: SessionDep, principal: Owner, endpoint_id: uuid.UUID
 ) -> Response:
+    """Deletes the endpoint together with its messages and their delivery log; messages not yet
+    delivered are never sent. Provider and school keys delete only their own organization's
+    endpoints (others answer 404, not 403); admins any.
+    """
     await service.delete_endpoint(session, principal, endpoint_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -96,6 +115,12 @@ async def webhooks_messages(
     endpoint_id: uuid.UUID,
     pages: Annotated[PageParams, Depends(page_params)],
 ) -> Page[MessageOut]:
+    """Returns a page of the messages queued for the endpoint, newest first, each with its delivery
+    state and every attempt (time, HTTP status, error, duration). A failed delivery is retried with
+    backoff from 30 seconds up to 6 hours until it succeeds or is given up (`failed_at`);
+    `next_attempt_at` is null once either happens. Provider and school keys see only their own
+    organization's endpoints (others answer 404, not 403); admins any.
+    """
     rows, total, attempts = await service.list_messages(session, principal, endpoint_id, pages)
     out = [
         MessageOut(

@@ -14,7 +14,9 @@ from service.webhooks.events import EventType
 
 class EndpointCreate(Schema):
     url: UrlText = Field(description="Where to POST events (https; http only when allowed)")
-    events: list[EventType] = Field(min_length=1, description="Event types to receive")
+    events: list[EventType] = Field(
+        min_length=1, max_length=len(EventType), description="Event types to receive"
+    )
     description: ShortText | None = None
     organization_id: uuid.UUID | None = Field(
         default=None, description="Admins: the organization; others get their own"
@@ -26,7 +28,7 @@ class EndpointUpdate(Schema):
     not queued); active=true resumes them."""
 
     url: UrlText | None = None
-    events: list[EventType] | None = Field(default=None, min_length=1)
+    events: list[EventType] | None = Field(default=None, min_length=1, max_length=len(EventType))
     description: ShortText | None = None
     active: Flag | None = None
 

@@ -43,8 +43,12 @@ async def limited(
 async def test_searches_are_limited_per_address_and_per_key(
     limited: httpx.AsyncClient, callers: Callers
 ) -> None:
-    codes = [(await limited.get("/search/programs")).status_code for _ in range(4)]
-    assert codes == [200, 200, 200, 429]
+    answers = [await limited.get("/search/programs") for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    # Each answer says how much of the budget is left and when it frees up.
+    assert [a.headers["RateLimit-Remaining"] for a in answers] == ["2", "1", "0", "0"]
+    assert {a.headers["RateLimit-Limit"] for a in answers} == {"3"}
+    assert all(1 <= int(a.headers["RateLimit-Reset"]) <= 60 for a in answers)
     refused = await limited.get("/hsds/services")
     assert refused.status_code == 429
     assert refused.headers["content-type"] == "application/problem+json"
@@ -54,7 +58,8 @@ async def test_searches_are_limited_per_address_and_per_key(
     # A key has its own budget; other reads are not counted.
     keyed = await limited.get("/search/programs", headers=callers.provider_a.headers)
     assert keyed.status_code == 200
-    assert (await limited.get("/programs")).status_code == 200
+    unlimited = await limited.get("/programs")
+    assert unlimited.status_code == 200 and "RateLimit-Limit" not in unlimited.headers
 
 
 async def test_writes_have_their_own_budget(limited: httpx.AsyncClient, callers: Callers) -> None:
