@@ -144,10 +144,17 @@ def seed(
 ) -> None:
     """Load the sample Norwalk catalog (idempotent), or N synthetic programs (bulk COPY)."""
     if synthetic is None and not clear_synthetic:
+        from service.catalog.bulk import analyze
         from service.catalog.seed import load_seed_file
 
         path = file or get_settings().seeds_dir / "norwalk.json"
-        summary = _in_transaction(lambda s: load_seed_file(s, path))
+
+        async def load(session: Any) -> Any:
+            loaded = await load_seed_file(session, path)
+            await analyze(session)
+            return loaded
+
+        summary = _in_transaction(load)
         typer.echo(
             f"seeded {summary.organizations} organizations, {summary.locations} "
             f"locations, {summary.programs} programs, {summary.taxonomy_terms} terms "
@@ -182,6 +189,8 @@ def _synthetic(n: int | None, random_seed: int, clear_first: bool) -> None:
                         f"{time.perf_counter() - started:.1f} s"
                     )
             await conn.execute("ANALYZE")
+            # One rebuild for every search index, not a change per program.
+            await conn.execute("INSERT INTO search_changes (program_id) VALUES (NULL)")
         finally:
             await conn.close()
 
@@ -192,85 +201,141 @@ def _synthetic(n: int | None, random_seed: int, clear_first: bool) -> None:
         raise typer.Exit(2) from exc
 
 
-def _with_search(work: Callable[..., Awaitable[T]]) -> T:
-    """Run `work(sessionmaker, backend)` against the configured database and backend."""
+def _with_sessions(work: Callable[..., Awaitable[T]]) -> T:
+    """Run `work(sessionmaker)` against the configured database."""
     from service.db import make_engine, make_sessionmaker
-    from service.search.backends import make_backend
 
     async def main() -> T:
-        settings = get_settings()
-        engine = make_engine(settings)
+        engine = make_engine(get_settings())
         try:
-            return await work(make_sessionmaker(engine), make_backend(settings))
+            return await work(make_sessionmaker(engine))
         finally:
             await engine.dispose()
 
     return asyncio.run(main())
 
 
+def _meili_follower(sessions: Any) -> Any:
+    """The Meilisearch follower when Meilisearch serves, else None (API processes follow
+    the log for their embedded indexes themselves)."""
+    from service.search.engines import make_engine as make_search_engine
+    from service.search.engines import meili_follower
+
+    settings = get_settings()
+    if not settings.meili_url:
+        return None
+    return meili_follower(settings, sessions, make_search_engine(settings))
+
+
 @app.command()
 def worker(
-    poll: Annotated[float, typer.Option(help="Seconds between polls of an empty outbox")] = 0.5,
-    batch: Annotated[int, typer.Option(min=1, max=5000, help="Outbox rows per batch")] = 500,
-    once: Annotated[bool, typer.Option(help="Drain what is due, then exit")] = False,
+    poll: Annotated[float, typer.Option(help="Seconds between polls for webhooks")] = 0.5,
+    once: Annotated[bool, typer.Option(help="Do what is due, then exit")] = False,
 ) -> None:
-    """Sync the search index, deliver webhooks, expire unanswered referrals, until stopped."""
+    """Deliver webhooks, expire unanswered referrals, trim the search change log, and keep
+    Meilisearch (when configured) current from the log, until stopped."""
     import logging.config
     import signal
+    from datetime import timedelta
 
     from service import worker as worker_jobs
     from service.ops import logs
 
-    logging.config.dictConfig(logs.config(get_settings().log_level))
+    settings = get_settings()
+    logging.config.dictConfig(logs.config(settings.log_level))
+    retention = timedelta(hours=settings.search_log_retention_hours)
 
-    async def run(sessions: Any, backend: Any) -> None:
+    async def run(sessions: Any) -> None:
+        search = _meili_follower(sessions)
         if once:
-            drained, delivered, housekept = await worker_jobs.run_once(sessions, backend, batch)
-            typer.echo(
-                f"applied {drained.rows} search outbox rows "
-                f"({drained.upserted} upserted, {drained.removed} removed); "
-                f"webhooks: {delivered.sent} sent, {delivered.failed} failed; "
-                f"{housekept.expired_referrals} referrals expired"
+            step, delivered, housekept = await worker_jobs.run_once(sessions, search, retention)
+            searched = (
+                "search: embedded (API processes follow the log)"
+                if step is None
+                else f"search: {step.rebuilt if step.rebuilt is not None else step.programs} "
+                f"programs to Meilisearch"
             )
-            if drained.failed:
-                raise typer.Exit(1)
+            typer.echo(
+                f"{searched}; webhooks: {delivered.sent} sent, {delivered.failed} failed; "
+                f"{housekept.expired_referrals} referrals expired; "
+                f"{housekept.trimmed_changes} change log rows trimmed"
+            )
             return
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        typer.echo(f"worker: search ({backend.name}), webhooks, expiry; polling every {poll} s")
-        await worker_jobs.run(sessions, backend, poll_s=poll, batch_size=batch, stop=stop)
+        followed = "Meilisearch" if search is not None else "none (embedded: API processes)"
+        typer.echo(f"worker: webhooks, expiry, log trimming; search follower: {followed}")
+        await worker_jobs.run(sessions, search, poll_s=poll, log_retention=retention, stop=stop)
 
-    _with_search(run)
+    _with_sessions(run)
 
 
 @app.command()
-def reindex(
-    batch: Annotated[int, typer.Option(min=1, max=10000, help="Programs per batch")] = 1000,
-) -> None:
-    """Rebuild the search index from the catalog and make it live atomically."""
-    from service.search import sync
+def reindex() -> None:
+    """Rebuild every search index from the catalog, with fresh planner statistics.
 
-    async def run(sessions: Any, backend: Any) -> sync.Reindexed:
-        return await sync.reindex(sessions, backend, batch)
+    Appends a rebuild request to the change log: each API process rebuilds its embedded
+    index on its next step. With Meilisearch, the rebuild runs here, now, and is swapped
+    in whole."""
+    import time
 
-    done = _with_search(run)
-    typer.echo(f"reindexed {done.documents:,} programs in {done.seconds:.1f} s")
+    from service.catalog.bulk import after_bulk_load
+
+    async def run(sessions: Any) -> str:
+        async with sessions() as session, session.begin():
+            await after_bulk_load(session, rebuild=True)
+        search = _meili_follower(sessions)
+        if search is None:
+            return "rebuild requested: every API process rebuilds its embedded index now"
+        started = time.perf_counter()
+        step = await search.step()
+        seconds = time.perf_counter() - started
+        return f"reindexed {step.rebuilt or 0:,} programs in Meilisearch in {seconds:.1f} s"
+
+    typer.echo(_with_sessions(run))
 
 
 @app.command("search-status")
 def search_status() -> None:
-    """Print the search backend, its document count and the outbox lag as JSON."""
-    from service.search import sync
+    """Print the change log's size and, with Meilisearch, its index and the worker's lag."""
+    from sqlalchemy import text
 
-    async def run(sessions: Any, backend: Any) -> dict[str, Any]:
+    from service.search import changelog
+
+    async def run(sessions: Any) -> dict[str, Any]:
+        settings = get_settings()
         async with sessions() as session:
-            stats = await backend.stats(session)
-            lag = await sync.lag(session)
-        return {"backend": stats.backend, "documents": stats.documents, "outbox": lag.model_dump()}
+            logged = (
+                await session.execute(
+                    text(
+                        "SELECT count(*) AS n, extract(epoch FROM now() - min(changed_at)) "
+                        "AS age FROM search_changes"
+                    )
+                )
+            ).one()
+            out: dict[str, Any] = {
+                "engine": "meilisearch" if settings.meili_url else "tantivy",
+                "change_log": {"rows": logged.n, "oldest_age_seconds": logged.age},
+            }
+            if settings.meili_url:
+                from service.search.engines import MEILI_CURSOR
+                from service.search.engines import make_engine as make_search_engine
 
-    typer.echo(json.dumps(_with_search(run), indent=2))
+                row = (await session.execute(changelog.CURSOR_ROW, {"name": MEILI_CURSOR})).first()
+                cursor = (row.snapshot or None) if row else None
+                lag = await changelog.lag(session, cursor)
+                stats = await make_search_engine(settings).stats()
+                out |= {
+                    "documents": stats.documents,
+                    "pending_changes": lag.pending,
+                    "oldest_pending_seconds": lag.oldest_age_seconds,
+                    "last_error": row.last_error if row else None,
+                }
+        return out
+
+    typer.echo(json.dumps(_with_sessions(run), indent=2, default=str))
 
 
 @app.command("seed-referrals")

@@ -30,7 +30,7 @@ from service.ops.guard import Guard
 from service.ops.prometheus import Timing
 from service.ops.router import router as ops_router
 from service.referrals.router import router as referrals_router
-from service.search.backends import serving_backend
+from service.search.engines import serving
 from service.search.router import EXTRA_SCHEMAS
 from service.search.router import router as search_router
 from service.settings import Settings, get_settings
@@ -70,13 +70,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
-        app.state.search_backend = serving_backend(settings)
-        # Metrics hold their columns in memory: read them now, not on the first request.
+        app.state.search = search = serving(settings, app.state.sessionmaker)
+        app.state.after_write = [search.wrote]
+        # Metrics hold their columns in memory, and the embedded search engine its index:
+        # build them now, not on the first request.
         preloading = asyncio.create_task(columns.preload(app.state.sessionmaker))
+        following = asyncio.create_task(search.follow())
         try:
             yield
         finally:
+            search.stop()
             preloading.cancel()
+            await asyncio.gather(following, return_exceptions=True)
             await engine.dispose()
 
     app = FastAPI(

@@ -108,8 +108,14 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request; commit when the path operation returned, else roll back."""
+    """One session per request; commit when the path operation returned, else roll back.
+
+    After a write commits, the callables in `app.state.after_write` run (search uses it
+    to make this process's next search read the write)."""
     maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with maker() as session:
         try:
@@ -119,6 +125,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
         else:
             await session.commit()
+            if request.method in WRITES:
+                for hook in getattr(request.app.state, "after_write", ()):
+                    hook()
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

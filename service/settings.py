@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     meili_timeout_s: float = Field(default=5.0, gt=0, le=120)
     search_synonyms_file: Path = Field(
         default=REPO_ROOT / "service" / "search" / "synonyms.json",
-        description="Synonym groups both search backends use.",
+        description="Synonym groups both search engines use.",
     )
     search_cache_ttl_s: float = Field(
         default=30.0,
@@ -98,6 +98,20 @@ class Settings(BaseSettings):
     )
     search_cache_size: int = Field(
         default=2048, ge=1, le=1_000_000, description="Search results each API process keeps."
+    )
+    search_poll_s: float = Field(
+        default=0.25,
+        gt=0,
+        le=60,
+        description="How often each index reads the change log (embedded: every API process; "
+        "Meilisearch: the worker).",
+    )
+    search_log_retention_hours: float = Field(
+        default=168,
+        gt=0,
+        le=24 * 365,
+        description="Change log rows older than this are trimmed; an index whose cursor is "
+        "older rebuilds itself.",
     )
     referral_response_business_days: int = Field(
         default=3,
@@ -138,7 +152,7 @@ class Settings(BaseSettings):
         le=1000,
         description="Metrics computed from fewer students than this are withheld (suppressed).",
     )
-    ready_max_outbox_lag_s: float = Field(
+    ready_max_search_lag_s: float = Field(
         default=300,
         gt=0,
         description="/ready answers 503 when the oldest unindexed catalog change is older.",

@@ -1,4 +1,5 @@
-"""The background worker: search sync, webhook delivery, referral expiry, housekeeping.
+"""The background worker: webhook delivery, referral expiry, housekeeping (with the
+search change log's trimming), and, when Meilisearch serves, its follower of the log.
 
 Each job is a loop that survives database and network outages on its own; `python -m
 service worker` runs them side by side until SIGTERM.
@@ -11,13 +12,14 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service import idempotency
 from service.referrals.service import expire_unanswered
-from service.search import sync
-from service.search.port import SearchBackend
+from service.search import changelog
+from service.search.follower import Follower, Step
 from service.webhooks import delivery
 
 log = logging.getLogger("youthlink.worker")
@@ -29,10 +31,13 @@ HOUSEKEEPING_EVERY_S = 60.0
 class Housekept:
     expired_referrals: int
     forgotten_keys: int
+    trimmed_changes: int = 0
 
 
-async def housekeeping(sessions: async_sessionmaker[AsyncSession]) -> Housekept:
-    """Expire unanswered referrals; forget old idempotency keys."""
+async def housekeeping(
+    sessions: async_sessionmaker[AsyncSession], log_retention: timedelta | None = None
+) -> Housekept:
+    """Expire unanswered referrals; forget old idempotency keys; trim the search log."""
     expired = 0
     while True:  # in batches, each its own transaction
         async with sessions() as session, session.begin():
@@ -42,7 +47,11 @@ async def housekeeping(sessions: async_sessionmaker[AsyncSession]) -> Housekept:
             break
     async with sessions() as session, session.begin():
         forgotten = await idempotency.forget_expired(session)
-    return Housekept(expired_referrals=expired, forgotten_keys=forgotten)
+    trimmed = 0
+    if log_retention is not None:
+        async with sessions() as session, session.begin():
+            trimmed = await changelog.trim(session, log_retention)
+    return Housekept(expired_referrals=expired, forgotten_keys=forgotten, trimmed_changes=trimmed)
 
 
 async def _every(
@@ -66,12 +75,13 @@ async def _every(
 
 async def run(
     sessions: async_sessionmaker[AsyncSession],
-    backend: SearchBackend,
+    search: Follower | None,
     *,
     poll_s: float = 0.5,
-    batch_size: int = 500,
+    log_retention: timedelta | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
+    """Every job until `stop`; `search` is the Meilisearch follower, when it serves."""
     stop = stop or asyncio.Event()
     async with delivery.client() as client:
 
@@ -80,24 +90,30 @@ async def run(
             return done.sent + done.failed > 0
 
         async def housekeep() -> bool:
-            done = await housekeeping(sessions)
+            done = await housekeeping(sessions, log_retention)
             if done.expired_referrals:
                 log.info("expired %d unanswered referrals", done.expired_referrals)
+            if done.trimmed_changes:
+                log.info("trimmed %d search change log rows", done.trimmed_changes)
             return False
 
-        await asyncio.gather(
-            sync.run_worker(sessions, backend, poll_s=poll_s, batch_size=batch_size, stop=stop),
+        jobs = [
             _every("webhooks", poll_s, stop, webhooks),
             _every("housekeeping", HOUSEKEEPING_EVERY_S, stop, housekeep),
-        )
+        ]
+        if search is not None:
+            jobs.append(search.run(stop))
+        await asyncio.gather(*jobs)
 
 
 async def run_once(
-    sessions: async_sessionmaker[AsyncSession], backend: SearchBackend, batch_size: int = 500
-) -> tuple[sync.Drained, delivery.Delivered, Housekept]:
-    """What is due now, once: search outbox, webhooks, expiry."""
-    drained = await sync.drain(sessions, backend, batch_size)
-    housekept = await housekeeping(sessions)
+    sessions: async_sessionmaker[AsyncSession],
+    search: Follower | None,
+    log_retention: timedelta | None = None,
+) -> tuple[Step | None, delivery.Delivered, Housekept]:
+    """What is due now, once: the Meilisearch follower's step, webhooks, expiry."""
+    step = await search.step() if search is not None else None
+    housekept = await housekeeping(sessions, log_retention)
     async with delivery.client() as client:
         delivered = await delivery.deliver_due(sessions, client)
-    return drained, delivered, housekept
+    return step, delivered, housekept

@@ -32,7 +32,7 @@ from service.devdeps import MissingDependency, ensure_chromium
 from service.geo.service import load_directory
 from service.keys.service import create_key
 from service.migrate import upgrade
-from service.search.backends import make_backend
+from service.search.engines import serving
 from service.settings import Settings, get_settings
 
 
@@ -158,7 +158,10 @@ async def client(session: AsyncSession, settings: Settings) -> AsyncIterator[htt
 
     app.dependency_overrides[get_session] = test_session
     app.state.sessionmaker = same_session
-    app.state.search_backend = make_backend(settings)  # what the (unrun) lifespan sets
+    # What the (unrun) lifespan sets: the embedded index, following the log through the
+    # test's session (it sees the test's own writes).
+    app.state.search = serving(settings, same_session)
+    app.state.after_write = [app.state.search.wrote]
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client

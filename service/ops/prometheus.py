@@ -1,9 +1,9 @@
-"""Prometheus metrics: request latency by route, outbox lag, webhook failures.
+"""Prometheus metrics: request latency by route, search index lag, webhook failures.
 
 Latency is observed by a middleware in each API process (with several uvicorn workers,
 each process answers for itself unless PROMETHEUS_MULTIPROC_DIR is set, see
-prometheus-client). Outbox and webhook figures are read from the database at scrape
-time, so every process reports the same, true values.
+prometheus-client). The search figures are the answering process's index (embedded) or
+the worker's (Meilisearch); webhook figures are read from the database at scrape time.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.search.schemas import SearchStatus
+
 REGISTRY = CollectorRegistry()
 LATENCY = Histogram(
     "youthlink_http_request_duration_seconds",
@@ -24,14 +26,17 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 SEARCH_PENDING = Gauge(
-    "youthlink_search_outbox_pending",
-    "Catalog changes not yet in the search index",
+    "youthlink_search_pending_changes",
+    "Change log rows the search index has not applied",
     registry=REGISTRY,
 )
 SEARCH_OLDEST = Gauge(
-    "youthlink_search_outbox_oldest_seconds",
-    "Age of the oldest pending search change",
+    "youthlink_search_lag_seconds",
+    "Age of the oldest change the search index has not applied",
     registry=REGISTRY,
+)
+SEARCH_DOCUMENTS = Gauge(
+    "youthlink_search_documents", "Programs in the search index", registry=REGISTRY
 )
 WEBHOOKS_PENDING = Gauge(
     "youthlink_webhook_messages_pending", "Webhook messages not yet delivered", registry=REGISTRY
@@ -74,19 +79,18 @@ class Timing:
 
 
 FIGURES = """
-SELECT (SELECT count(*) FROM search_outbox) AS pending,
-       (SELECT extract(epoch FROM now() - min(enqueued_at)) FROM search_outbox) AS oldest,
-       (SELECT count(*) FROM webhook_messages
+SELECT (SELECT count(*) FROM webhook_messages
          WHERE delivered_at IS NULL AND failed_at IS NULL) AS hooks,
        (SELECT count(*) FROM webhook_messages WHERE failed_at IS NOT NULL) AS failed,
        (SELECT count(*) FROM webhook_attempts WHERE error IS NOT NULL) AS attempts
 """
 
 
-async def exposition(session: AsyncSession) -> bytes:
+async def exposition(session: AsyncSession, search: SearchStatus) -> bytes:
     row = (await session.execute(text(FIGURES))).one()
-    SEARCH_PENDING.set(row.pending)
-    SEARCH_OLDEST.set(float(row.oldest or 0))
+    SEARCH_PENDING.set(search.follower.pending_changes)
+    SEARCH_OLDEST.set(search.follower.oldest_pending_seconds or 0.0)
+    SEARCH_DOCUMENTS.set(search.documents)
     WEBHOOKS_PENDING.set(row.hooks)
     WEBHOOKS_FAILED.set(row.failed)
     WEBHOOK_ATTEMPTS_FAILED.set(row.attempts)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from service.db import SessionDep
-from service.errors import problem_responses
+from service.errors import AppError, problem_responses
 from service.migrate import current_revision, head_revision
 from service.ops.prometheus import exposition
 from service.settings import get_settings
@@ -33,17 +33,18 @@ class Readiness(BaseModel):
 @router.get(
     "/ready",
     operation_id="ready",
-    summary="Readiness: database reachable, migrations current, outbox lag under its bound",
+    summary="Readiness: database reachable, migrations current, search index built and current",
     responses={
         **problem_responses(),
         503: {"model": Readiness, "description": "Not ready; see checks"},
     },
 )
-async def ready(session: SessionDep) -> Any:
-    """Checks that the database answers, that its migrations are at the head revision, and that the
-    oldest catalog change waiting for the search index is within YOUTHLINK_READY_MAX_OUTBOX_LAG_S
-    (300 s by default). Answers 200 with `status: ready`, or 503 with `status: not_ready` and the
-    result of each check. No API key needed; meant for load balancers.
+async def ready(request: Request, session: SessionDep) -> Any:
+    """Checks that the database answers, that its migrations are at the head revision, that the
+    search index is built (the embedded one: by this process) and that the oldest catalog change
+    it has not applied is within YOUTHLINK_READY_MAX_SEARCH_LAG_S (300 s by default). Answers 200
+    with `status: ready`, or 503 with `status: not_ready` and the result of each check. No API key
+    needed; meant for load balancers.
     """
     checks: dict[str, Check] = {}
     try:
@@ -55,15 +56,24 @@ async def ready(session: SessionDep) -> Any:
     current = await session.run_sync(lambda s: current_revision(s.connection()))
     head = _head()
     checks["migrations"] = Check(ok=current == head, detail=f"at {current}, head {head}")
-    bound = get_settings().ready_max_outbox_lag_s
-    oldest = await session.scalar(
-        text("SELECT extract(epoch FROM now() - min(enqueued_at)) FROM search_outbox")
-    )
-    lag = float(oldest or 0)
-    checks["search_outbox"] = Check(
-        ok=lag <= bound, detail=f"oldest change {lag:.0f} s (bound {bound:.0f} s)"
-    )
+    checks["search"] = await _search_check(request, session)
     return _answer(checks)
+
+
+async def _search_check(request: Request, session: SessionDep) -> Check:
+    bound = get_settings().ready_max_search_lag_s
+    try:
+        status = await request.app.state.search.status(session)
+    except AppError as exc:  # the search server does not answer
+        return Check(ok=False, detail=exc.detail or exc.code)
+    follower = status.follower
+    if status.engine == "tantivy" and follower.built_at is None:
+        return Check(ok=False, detail="the embedded index is being built")
+    lag = follower.oldest_pending_seconds or 0.0
+    detail = (
+        f"{status.documents} documents; oldest unapplied change {lag:.0f} s (bound {bound:.0f} s)"
+    )
+    return Check(ok=lag <= bound, detail=detail)
 
 
 @lru_cache(maxsize=1)
@@ -87,10 +97,12 @@ def _answer(checks: dict[str, Check]) -> JSONResponse:
     },
     response_class=Response,
 )
-async def prometheus_metrics(session: SessionDep) -> Response:
+async def prometheus_metrics(request: Request, session: SessionDep) -> Response:
     """Returns Prometheus metrics in the text exposition format: request latency by method, route
-    template and status, and search-outbox and webhook-delivery gauges read from the database at
-    scrape time. No API key needed. With several worker processes, latency is each process's own
-    unless PROMETHEUS_MULTIPROC_DIR is set.
+    template and status, the search index's unapplied changes and lag, and webhook-delivery gauges
+    read from the database at scrape time. No API key needed. With several worker processes,
+    latency and the embedded index's figures are each process's own (latency: unless
+    PROMETHEUS_MULTIPROC_DIR is set).
     """
-    return Response(await exposition(session), media_type=CONTENT_TYPE_LATEST)
+    status = await request.app.state.search.status(session)
+    return Response(await exposition(session, status), media_type=CONTENT_TYPE_LATEST)

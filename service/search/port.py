@@ -1,4 +1,4 @@
-"""The search port: what every backend answers, and how it is kept in sync."""
+"""The search port: what every engine answers, and the values it answers with."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from service.errors import AppError
 from service.search.document import AGE_BANDS, COST_BAND_NAMES, WEEKDAYS, SearchDocument
-from service.search.query import Facet, Point, SearchQuery
+from service.search.filters import Facet
+from service.search.query import Point, SearchQuery
 
 # Backends mark matches with these private-use characters; `render_highlight` escapes the
 # text for HTML and turns them into <mark> tags, so a hit is safe to put in a page.
@@ -89,34 +88,38 @@ class IndexStats:
     documents: int
 
 
-class SearchBackend(Protocol):
-    """A search engine over program documents. Implementations: postgres, meilisearch."""
+class Rebuild(Protocol):
+    """A whole new index being filled, made live at once by `finish` (or dropped)."""
+
+    async def add(self, documents: Sequence[SearchDocument]) -> None:
+        """Add one batch of documents."""
+
+    async def finish(self) -> None:
+        """Make the new index the live one."""
+
+    async def abort(self) -> None:
+        """Drop the new index; the live one stays."""
+
+
+class SearchEngine(Protocol):
+    """A search engine over program documents: the embedded tantivy index, or
+    Meilisearch. It owns its resources and takes plain values; documents come from the
+    change log's followers (service/search/follower.py)."""
 
     name: str
 
-    async def search(self, session: AsyncSession, query: SearchQuery) -> SearchResult:
-        """Answer `query`; the session is the request's (read-only use)."""
+    async def search(self, query: SearchQuery) -> SearchResult:
+        """Answer `query`."""
 
     async def apply(
-        self,
-        session: AsyncSession,
-        documents: Sequence[SearchDocument],
-        removed: Sequence[uuid.UUID],
+        self, documents: Sequence[SearchDocument], removed: Sequence[uuid.UUID]
     ) -> None:
         """Store `documents` and remove `removed`; raise if that did not happen."""
 
-    async def begin_rebuild(self, session: AsyncSession) -> Any:
-        """Start a full rebuild; returns a handle for `apply_rebuild` and `finish_rebuild`."""
+    async def rebuild(self) -> Rebuild:
+        """Start a full rebuild."""
 
-    async def apply_rebuild(
-        self, session: AsyncSession, handle: Any, documents: Sequence[SearchDocument]
-    ) -> None:
-        """Add one batch of documents to the rebuild."""
-
-    async def finish_rebuild(self, session: AsyncSession, handle: Any) -> None:
-        """Make the rebuilt index the live one."""
-
-    async def stats(self, session: AsyncSession) -> IndexStats:
+    async def stats(self) -> IndexStats:
         """How many documents the live index holds."""
 
 

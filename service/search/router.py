@@ -11,9 +11,9 @@ from service.auth.principal import OPTIONAL_AUTH, Principal, PrincipalDep, requi
 from service.auth.roles import Role
 from service.db import SessionDep
 from service.errors import problem_responses
-from service.search import service, sync
+from service.search import service
+from service.search.engines import Searching
 from service.search.params import search_params
-from service.search.port import SearchBackend
 from service.search.query import SearchQuery
 from service.search.schemas import HitCollection, SearchPage, SearchStatus
 
@@ -39,11 +39,11 @@ Full-text, faceted and geographic search over active programs, in English and Sp
 """
 
 
-def backend_of(request: Request) -> SearchBackend:
-    return request.app.state.search_backend
+def searching_of(request: Request) -> Searching:
+    return request.app.state.search
 
 
-Backend = Annotated[SearchBackend, Depends(backend_of)]
+SearchingDep = Annotated[Searching, Depends(searching_of)]
 
 
 @router.get(
@@ -63,11 +63,11 @@ Backend = Annotated[SearchBackend, Depends(backend_of)]
 async def search_programs(
     session: SessionDep,
     principal: PrincipalDep,
-    backend: Backend,
+    searching: SearchingDep,
     query: Annotated[SearchQuery, Depends(search_params)],
     accept: Annotated[str | None, Header(max_length=500)] = None,
 ) -> Response:
-    result = await service.search(session, backend, query)
+    result = await service.search(session, searching, query)
     headers = {"Content-Language": query.language, "Vary": "Accept, Accept-Language"}
     if accept and GEOJSON in accept:
         body = service.features(result, query).model_dump_json()
@@ -79,22 +79,18 @@ async def search_programs(
 @router.get(
     "/search/status",
     operation_id="search_status",
-    summary="Search index status and outbox lag",
+    summary="Search index status and change log lag",
     responses=problem_responses(401, 403),
 )
 async def search_status(
     session: SessionDep,
-    backend: Backend,
+    searching: SearchingDep,
     _: Annotated[Principal, require_roles(Role.admin)],
 ) -> SearchStatus:
-    """Reports which search backend serves queries, how many program documents it holds, and the lag
-    of the outbox that feeds it: pending and retrying changes, the age of the oldest one and the
-    last error. Admin keys only. Answers 503 (`search_unavailable`) when the search server does not
-    respond.
+    """Reports which engine serves searches, how many program documents it holds, and how
+    far its index trails the catalog: the change log rows it has not applied yet and the age
+    of the oldest. With the embedded engine these are the answering API process's own
+    (each process follows the log itself); with Meilisearch, the worker's. Admin keys only.
+    Answers 503 (`search_unavailable`) when the search server does not respond.
     """
-    stats = await backend.stats(session)
-    return SearchStatus(
-        backend=stats.backend,
-        documents=stats.documents,
-        outbox=await sync.lag(session),
-    )
+    return await searching.status(session)

@@ -116,14 +116,21 @@ class HitCollection(BaseModel):
     total_pages: int
 
 
-class OutboxLag(BaseModel):
-    pending: int = Field(description="Outbox rows not yet applied to the index")
-    oldest_age_seconds: float | None
-    retrying: int = Field(description="Rows whose last attempt failed")
-    last_error: str | None
+class FollowerStatus(BaseModel):
+    followed_by: str = Field(description="Who keeps the index current from the change log")
+    pending_changes: int = Field(description="Change log rows the index has not applied yet")
+    oldest_pending_seconds: float | None = Field(
+        description="How long the oldest of them has waited (the index's lag)"
+    )
+    built_at: datetime | None = Field(default=None, description="Last full build")
+    last_rebuild_seconds: float | None = None
+    applied_at: datetime | None = Field(
+        default=None, description="Last time the index was checked current, or made so"
+    )
+    last_error: str | None = None
 
 
 class SearchStatus(BaseModel):
-    backend: Literal["postgres", "meilisearch"]
+    engine: Literal["tantivy", "meilisearch"]
     documents: int
-    outbox: OutboxLag
+    follower: FollowerStatus

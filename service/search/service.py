@@ -9,7 +9,8 @@ from service.catalog.views import grade_of
 from service.errors import FieldError, Unprocessable
 from service.geo.service import LOAD_HINT, has_geodata
 from service.pagination import PageParams
-from service.search.port import SearchBackend, SearchResult, nearest_location
+from service.search.engines import Searching
+from service.search.port import SearchResult, nearest_location
 from service.search.query import MAX_HITS, SearchQuery
 from service.search.schemas import (
     FacetCount,
@@ -34,30 +35,27 @@ _KNOWN = text(
 
 async def check_references(session: AsyncSession, q: SearchQuery) -> None:
     """Unknown ZIPs, tracts and taxonomy terms are 422s, not silently empty results."""
-    if not (q.zips or q.tracts or q.within_city or q.taxonomy_terms):
+    zips, tracts = q.get("zip") or (), q.get("tract") or ()
+    within_city, terms = bool(q.get("within")), q.get("taxonomy_term") or ()
+    if not (zips or tracts or within_city or terms):
         return
     rows = await session.execute(
         _KNOWN,
-        {
-            "zips": list(q.zips),
-            "tracts": list(q.tracts),
-            "city": q.within_city,
-            "terms": list(q.taxonomy_terms),
-        },
+        {"zips": list(zips), "tracts": list(tracts), "city": within_city, "terms": list(terms)},
     )
     known = {(r.kind, r.code) for r in rows}
     has_city = any(kind == "city" for kind, _ in known)
     errors = [
         FieldError(loc=["query", param], msg=f"unknown {kind} {value}", type="unknown_reference")
         for param, kind, values in (
-            ("zip", "zip", q.zips),
-            ("tract", "tract", q.tracts),
-            ("taxonomy_term", "taxonomy_term", q.taxonomy_terms),
+            ("zip", "zip", zips),
+            ("tract", "tract", tracts),
+            ("taxonomy_term", "taxonomy_term", terms),
         )
         for value in values
         if (kind, value) not in known
     ]
-    if q.within_city and not has_city:
+    if within_city and not has_city:
         errors.append(
             FieldError(
                 loc=["query", "within"], msg="no city boundary is loaded", type="unknown_reference"
@@ -71,9 +69,9 @@ async def check_references(session: AsyncSession, q: SearchQuery) -> None:
         raise Unprocessable(detail, code="unknown_reference", errors=errors)
 
 
-async def search(session: AsyncSession, backend: SearchBackend, q: SearchQuery) -> SearchResult:
+async def search(session: AsyncSession, searching: Searching, q: SearchQuery) -> SearchResult:
     await check_references(session, q)
-    return await backend.search(session, q)
+    return await searching.search(q)
 
 
 def hits(result: SearchResult, q: SearchQuery) -> list[SearchHit]:

@@ -1,7 +1,8 @@
-"""The search contract suite's world: its own committed database, indexed by each backend.
+"""The search contract suite's world: its own committed database, indexed by each engine.
 
-`postgres` always runs. `meilisearch` runs when YOUTHLINK_MEILI_URL names a live server
-(a throwaway index per test worker) and is skipped otherwise: no server can run here.
+`tantivy` (the embedded engine) always runs. `meilisearch` runs when YOUTHLINK_MEILI_URL
+names a live server (a throwaway index per test worker; YOUTHLINK_MEILI_MASTER_KEY its
+key) and is skipped otherwise, saying so: no Meilisearch server runs in CI.
 """
 
 from __future__ import annotations
@@ -20,9 +21,7 @@ from sqlalchemy.pool import NullPool
 from service.app import create_app
 from service.catalog.models import Location
 from service.geo.service import load_directory
-from service.search import sync
-from service.search.backends import make_backend
-from service.search.port import SearchBackend
+from service.search.engines import Searching, meili_follower, serving
 from service.settings import Settings
 from tests.conftest import geodata_dir, make_test_database
 from tests.search.catalog import Built, build_catalog
@@ -30,7 +29,7 @@ from tests.search.catalog import Built, build_catalog
 
 @dataclass
 class SearchWorld:
-    backend: SearchBackend
+    searching: Searching
     client: httpx.AsyncClient
     built: Built
     zips: dict[str, str | None]  # site key -> ZCTA assigned by the database
@@ -51,7 +50,7 @@ def search_database(worker_id_safe: str) -> str:
     return make_test_database(f"{worker_id_safe}_search")
 
 
-@pytest.fixture(scope="session", params=["postgres", "meilisearch"])
+@pytest.fixture(scope="session", params=["tantivy", "meilisearch"])
 async def world(
     request: pytest.FixtureRequest, search_database: str, settings: Settings, worker_id_safe: str
 ) -> AsyncIterator[SearchWorld]:
@@ -76,20 +75,23 @@ async def world(
             key: await session.scalar(select(Location.zcta).where(Location.id == site))
             for key, site in built.sites.items()
         }
-    backend = make_backend(world_settings)
-    await sync.reindex(sessions, backend)
+    searching = serving(world_settings, sessions)
+    if searching.follower is None:  # Meilisearch: the worker's follower builds its index
+        await meili_follower(world_settings, sessions, searching.engine).step()
+    else:
+        await searching.follower.step()
     app = create_app(world_settings)
     app.state.engine = engine
     app.state.sessionmaker = sessions
-    app.state.search_backend = backend
+    app.state.search = searching
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield SearchWorld(backend, client, built, zips)
+        yield SearchWorld(searching, client, built, zips)
     await engine.dispose()
 
 
 async def _existing(session: AsyncSession) -> Built:
-    """The catalog built by the first backend's fixture (both backends share one database)."""
+    """The catalog built by the first engine's fixture (both engines share one database)."""
     from service.catalog.models import Program
     from tests.search.catalog import SPECS
 

@@ -1,4 +1,4 @@
-"""The search contract: every backend answers these with the same hits (tests/search/catalog.py)."""
+"""The search contract: every engine answers these with the same hits (tests/search/catalog.py)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""The Meilisearch search backend (meilisearch-python; active when YOUTHLINK_MEILI_URL is set).
+"""The Meilisearch engine (meilisearch-python; serves when YOUTHLINK_MEILI_URL is set).
 
 The client is synchronous, so every call runs in a worker thread, never on the event loop.
-Writes wait for their Meilisearch task to succeed before the outbox rows are deleted.
+Writes wait for their Meilisearch task to succeed before the worker's follower moves its
+cursor (service/search/follower.py), so a change is applied at least once.
 """
 
 from __future__ import annotations
@@ -9,16 +10,15 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
 import anyio.to_thread
 import meilisearch
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.search import meili_mapping as m
 from service.search.document import SearchDocument
+from service.search.filters import Facet
+from service.search.meili import mapping as m
 from service.search.port import (
     FacetValue,
     Hit,
@@ -31,7 +31,7 @@ from service.search.port import (
     ordered_facets,
     render_highlight,
 )
-from service.search.query import Facet, SearchQuery
+from service.search.query import SearchQuery
 from service.search.stopwords import STOP_WORDS
 from service.search.text import Synonyms
 from service.settings import Settings
@@ -50,12 +50,24 @@ class SearchSyncError(RuntimeError):
     """Meilisearch did not apply a write."""
 
 
-@dataclass
-class Rebuild:
-    uid: str
+class MeiliRebuild:
+    """A new Meilisearch index, filled, then swapped with the live one."""
+
+    def __init__(self, engine: MeiliEngine, uid: str) -> None:
+        self.engine = engine
+        self.uid = uid
+
+    async def add(self, documents: Sequence[SearchDocument]) -> None:
+        await self.engine._call(self.engine._write, self.uid, documents, [])
+
+    async def finish(self) -> None:
+        await self.engine._call(self.engine._swap, self.uid)
+
+    async def abort(self) -> None:
+        await self.engine._call(self.engine.client.delete_index, self.uid)
 
 
-class MeiliBackend:
+class MeiliEngine:
     name = "meilisearch"
 
     def __init__(self, client: meilisearch.Client, index: str, synonyms: Synonyms) -> None:
@@ -65,7 +77,7 @@ class MeiliBackend:
         self._ready = False
 
     @classmethod
-    def from_settings(cls, settings: Settings, synonyms: Synonyms) -> MeiliBackend:
+    def from_settings(cls, settings: Settings, synonyms: Synonyms) -> MeiliEngine:
         assert settings.meili_url
         client = meilisearch.Client(
             settings.meili_url, settings.meili_master_key, timeout=int(settings.meili_timeout_s)
@@ -98,7 +110,7 @@ class MeiliBackend:
 
     # ------------------------------------------------------------------ reading
 
-    async def search(self, session: AsyncSession, query: SearchQuery) -> SearchResult:
+    async def search(self, query: SearchQuery) -> SearchResult:
         try:
             return await self._search(query)
         except UNREACHABLE as exc:
@@ -181,33 +193,22 @@ class MeiliBackend:
             self._wait(index.delete_documents(filter=" OR ".join(stale)))
 
     async def apply(
-        self,
-        session: AsyncSession,
-        documents: Sequence[SearchDocument],
-        removed: Sequence[uuid.UUID],
+        self, documents: Sequence[SearchDocument], removed: Sequence[uuid.UUID]
     ) -> None:
         await self._ensure_live()
         await self._call(self._write, self.index, documents, removed)
 
-    async def begin_rebuild(self, session: AsyncSession) -> Rebuild:
+    async def rebuild(self) -> MeiliRebuild:
         await self._ensure_live()
         uid = f"{self.index}_rebuild_{int(time.time())}"
         await self._call(self._create_index, uid)
-        return Rebuild(uid)
-
-    async def apply_rebuild(
-        self, session: AsyncSession, handle: Any, documents: Sequence[SearchDocument]
-    ) -> None:
-        await self._call(self._write, handle.uid, documents, [])
+        return MeiliRebuild(self, uid)
 
     def _swap(self, uid: str) -> None:
         self._wait(self.client.swap_indexes([{"indexes": [self.index, uid]}]))
         self._wait(self.client.delete_index(uid))  # after the swap it holds the old documents
 
-    async def finish_rebuild(self, session: AsyncSession, handle: Any) -> None:
-        await self._call(self._swap, handle.uid)
-
-    async def stats(self, session: AsyncSession) -> IndexStats:
+    async def stats(self) -> IndexStats:
         try:
             await self._ensure_live()
             result = await self._call(

@@ -9,14 +9,15 @@ _geoPoint sort: nearest) site, and facet counts count programs.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from datetime import date
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from service.search.document import WEEKDAYS, SearchDocument, seasons_on
+from service.search.filters import FACET_FIELDS, FILTERS, Facet, Kind
 from service.search.port import MARK_END, MARK_START
-from service.search.query import MAX_HITS, Facet, SearchQuery, Sort
+from service.search.query import MAX_HITS, SearchQuery, Sort
 from service.search.text import Synonyms
 
 MAX_SLOTS = 21  # weekly (day, opens, closes) slots stored per document
@@ -31,14 +32,7 @@ SEARCHABLE = [
     "description",
     "description_es",
 ]
-FACET_ATTRIBUTE = {
-    Facet.category: "category",
-    Facet.language: "languages",
-    Facet.age_band: "age_bands",
-    Facet.cost_band: "cost_band",
-    Facet.day: "days",
-    Facet.zip: "zips",
-}
+FACET_ATTRIBUTE = FACET_FIELDS  # Meilisearch attributes are the document's field names
 SLOT_FIELDS = [f"slot_{i}_{part}" for i in range(MAX_SLOTS) for part in ("day", "open", "close")]
 FILTERABLE = [
     "program_id",
@@ -190,67 +184,66 @@ def slot_filter(q: SearchQuery, days: Iterable[str]) -> str:
     return "(" + " OR ".join(alternatives) + ")"
 
 
+def _number(value: Any) -> Any:
+    """A filter value as Meilisearch compares it (dates and instants are numbers here)."""
+    if isinstance(value, datetime):
+        return int(value.timestamp())
+    if isinstance(value, date):
+        return _day_int(value)
+    return value
+
+
 def _flag(attribute: str, value: bool) -> str:
     return f"{attribute} = {'true' if value else 'false'}"
+
+
+def _on_date(fields: tuple[str, ...], value: date, q: SearchQuery) -> str:
+    season, runs_from, runs_to = fields
+    day = _day_int(value)
+    seasons = _in(season, [s.value for s in seasons_on(value)])
+    return f"{seasons} AND {runs_from} <= {day} AND {runs_to} >= {day}"
+
+
+def _open(fields: tuple[str, ...], value: bool, q: SearchQuery) -> str:
+    status, deadline = fields
+    is_open = f'({status} = "open" AND {deadline} >= {_day_int(q.today)})'
+    return is_open if value else f"NOT {is_open}"
+
+
+def _radius(fields: tuple[str, ...], value: int, q: SearchQuery) -> str | None:
+    if q.near is None:
+        return None
+    return f"_geoRadius({q.near.lat}, {q.near.lng}, {value})"
+
+
+_KINDS: dict[Kind, Callable[[tuple[str, ...], Any, SearchQuery], str | None]] = {
+    Kind.ANY: lambda f, v, q: _in(f[0], v),
+    Kind.ALL: lambda f, v, q: " AND ".join(f"{f[0]} = {quote(x)}" for x in v),
+    Kind.FLAG: lambda f, v, q: _flag(f[0], bool(v)),
+    Kind.AT_LEAST: lambda f, v, q: f"{f[0]} >= {_number(v)}",
+    Kind.AT_MOST: lambda f, v, q: f"{f[0]} <= {_number(v)}",
+    Kind.COVERS: lambda f, v, q: f"{f[0]} <= {_number(v)} AND {f[1]} >= {_number(v)}",
+    Kind.ZERO: lambda f, v, q: f"{f[0]} = 0" if v else f"{f[0]} > 0",
+    Kind.EITHER: lambda f, v, q: _flag(f[0] if v else f[1], True),
+    Kind.ON_DATE: _on_date,
+    Kind.OPEN: _open,
+    Kind.RADIUS: _radius,
+    Kind.WINDOW: lambda f, v, q: slot_filter(q, q.get("day") or ()),
+}
+assert set(_KINDS) == set(Kind)
 
 
 def filters(q: SearchQuery) -> list[str]:
     """q's filters as Meilisearch filter expressions (ANDed by the caller)."""
     out: list[str] = []
-    if q.categories:
-        out.append(_in("category", [c.value for c in q.categories]))
-    if q.taxonomy_terms:
-        out.append(_in("term_codes", q.taxonomy_terms))
-    if q.age is not None:
-        out.append(f"age_lo <= {q.age} AND age_hi >= {q.age}")
-    if q.age_min is not None:
-        out.append(f"age_hi >= {q.age_min}")
-    if q.age_max is not None:
-        out.append(f"age_lo <= {q.age_max}")
-    if q.age_bands:
-        out.append(_in("age_bands", q.age_bands))
-    if q.grade is not None:
-        out.append(f"grade_lo <= {q.grade} AND grade_hi >= {q.grade}")
-    if q.free is not None:
-        out.append("monthly_cost = 0" if q.free else "monthly_cost > 0")
-    if q.max_cost is not None:
-        out.append(f"monthly_cost <= {q.max_cost}")
-    if q.cost_bands:
-        out.append(_in("cost_band", q.cost_bands))
-    if q.languages:
-        out.append(_in("languages", q.languages))
-    if q.days:
-        out.append(_in("days", [d.value for d in q.days]))
-        if q.has_window:
-            out.append(slot_filter(q, [d.value for d in q.days]))
-    if q.has_window:
-        out.append(slot_filter(q, []))
-    if q.on_date is not None:
-        out.append(_in("season", [s.value for s in seasons_on(q.on_date)]))
-        day = _day_int(q.on_date)
-        out.append(f"runs_from <= {day} AND runs_to >= {day}")
-    if q.near is not None and q.radius_m is not None:
-        out.append(f"_geoRadius({q.near.lat}, {q.near.lng}, {q.radius_m})")
-    if q.zips:
-        out.append(_in("zips", q.zips))
-    if q.tracts:
-        out.append(_in("tracts", q.tracts))
-    if q.within_city:
-        out.append("in_city = true")
-    if q.virtual is not None:
-        out.append("virtual = true" if q.virtual else "in_person = true")
-    if q.transportation is not None:
-        out.append(_flag("transportation", q.transportation))
-    if q.accessibility:
-        out.extend(f"accessibility = {quote(a)}" for a in q.accessibility)
-    if q.enrollment_open is not None:
-        today = _day_int(q.today)
-        is_open = f'(enrollment_status = "open" AND registration_deadline >= {today})'
-        out.append(is_open if q.enrollment_open else f"NOT {is_open}")
-    if q.accepting_referrals is not None:
-        out.append(_flag("accepting_referrals", q.accepting_referrals))
-    if q.verified_since is not None:
-        out.append(f"last_verified_at >= {int(q.verified_since.timestamp())}")
+    for spec in FILTERS:
+        value = q.get(spec.name)
+        if value is None:
+            continue
+        if spec.kind is Kind.WINDOW and spec.name != "time_from" and q.get("time_from") is not None:
+            continue  # one window expression for time_from and time_to
+        if (expression := _KINDS[spec.kind](spec.fields, value, q)) is not None:
+            out.append(expression)
     return out
 
 

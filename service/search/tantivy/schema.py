@@ -1,0 +1,185 @@
+"""The tantivy index's schema, its text analyzers, and SearchDocument -> tantivy Document.
+
+Words are indexed per language: English fields through an English stemmer, the Spanish
+translations through a Spanish one, both lower-cased and accent-folded first, so that
+"futbol" finds "Fútbol". Filters and facets read keyword fields (one term per value,
+`raw`), fast numeric fields and booleans; each physical site adds its grid cells
+(service/search/tantivy/geo.py). What a hit shows is stored as one JSON value.
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid
+from datetime import date, datetime
+from functools import lru_cache
+
+import orjson
+import tantivy
+
+from service.search.document import SearchDocument
+from service.search.tantivy.geo import site_cells
+
+EN, ES, RAW = "yl_en", "yl_es", "raw"
+# Searchable text: (field, analyzer, boost). Names outrank taxonomy terms, which outrank
+# the organization and the description.
+TEXT_FIELDS: tuple[tuple[str, str, float], ...] = (
+    ("name", EN, 4.0),
+    ("name_es", ES, 4.0),
+    ("terms", EN, 2.0),
+    ("terms_es", ES, 2.0),
+    ("organization_name", EN, 1.0),
+    ("description", EN, 1.0),
+    ("description_es", ES, 1.0),
+)
+STORED_TEXT = {"name", "name_es", "description", "description_es"}  # snippets read them
+KEYWORDS = (
+    "category",
+    "term_codes",
+    "age_bands",
+    "cost_band",
+    "languages",
+    "days",
+    "season",
+    "enrollment_status",
+    "accessibility",
+    "zips",
+    "tracts",
+)
+FLOATS = ("age_lo", "age_hi", "monthly_cost")
+INTEGERS = (
+    "grade_lo",
+    "grade_hi",
+    "runs_from",
+    "runs_to",
+    "registration_deadline",
+    "last_verified_at",
+)
+BOOLEANS = ("accepting_referrals", "transportation", "virtual", "in_person", "in_city")
+NO_DEADLINE = 99991231  # a program without a registration deadline
+
+
+def analyzer(language: str) -> tantivy.TextAnalyzer:
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.ascii_fold())
+        .filter(tantivy.Filter.stemmer(language))
+        .build()
+    )
+
+
+ANALYZERS = {EN: analyzer("english"), ES: analyzer("spanish")}
+
+
+@lru_cache(maxsize=20_000)
+def analyzed(analyzer_name: str, word: str) -> tuple[str, ...]:
+    """The terms `word` is indexed as under an analyzer (cached: queries repeat words)."""
+    return tuple(ANALYZERS[analyzer_name].analyze(word))
+
+
+def build_schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("program_id", stored=True, tokenizer_name=RAW, index_option="basic")
+    for name, analyzer_name, _ in TEXT_FIELDS:
+        builder.add_text_field(name, stored=name in STORED_TEXT, tokenizer_name=analyzer_name)
+    for name in KEYWORDS:
+        builder.add_text_field(name, tokenizer_name=RAW, fast=True, index_option="basic")
+    builder.add_text_field("slots", tokenizer_name=RAW, index_option="basic")
+    builder.add_text_field("cells", tokenizer_name=RAW, index_option="basic")
+    for name in FLOATS:
+        builder.add_float_field(name, indexed=True, fast=True)
+    for name in INTEGERS:
+        builder.add_integer_field(name, indexed=True, fast=True)
+    for name in BOOLEANS:
+        builder.add_boolean_field(name, indexed=True, fast=True)
+    # The first site's coordinates, the number of sites and a 64-bit key per program, as
+    # fast fields: the exact distance checks read them in bulk (service/search/tantivy/geo.py).
+    builder.add_float_field("lat", fast=True)
+    builder.add_float_field("lng", fast=True)
+    builder.add_unsigned_field("sites", fast=True)
+    builder.add_unsigned_field("key", indexed=True, fast=True)
+    builder.add_text_field(
+        "sort_name", stored=True, tokenizer_name=RAW, fast=True, index_option="basic"
+    )
+    builder.add_text_field("sort_verified", tokenizer_name=RAW, fast=True, index_option="basic")
+    builder.add_bytes_field("points", stored=True)
+    builder.add_bytes_field("display", stored=True)
+    return builder.build()
+
+
+def day_number(day: date) -> int:
+    return day.year * 10_000 + day.month * 100 + day.day
+
+
+def epoch(moment: datetime | None) -> int:
+    return int(moment.timestamp()) if moment else 0
+
+
+def slot_code(day: int, opens: int, closes: int) -> str:
+    """A weekly session as one keyword: weekday (MO=0), opening and closing minute."""
+    return f"{day}:{opens}:{closes}"
+
+
+def pack_points(points: tuple[tuple[float, float], ...]) -> bytes:
+    return b"".join(struct.pack("<dd", lat, lng) for lat, lng in points)
+
+
+def unpack_points(raw: bytes) -> list[tuple[float, float]]:
+    return list(struct.iter_unpack("<dd", raw))
+
+
+def program_key(program_id: uuid.UUID) -> int:
+    """A program's 64-bit key (the first half of its UUID; a clash is as likely as 2^-64)."""
+    return program_id.int >> 64
+
+
+def _sort_name(doc: SearchDocument) -> str:
+    return f"{doc.name.casefold()}\x00{doc.program_id}"
+
+
+def _sort_verified(doc: SearchDocument) -> str:
+    """Most recently verified first, then by name, as one ascending key (never last)."""
+    newest_first = 10**12 - epoch(doc.last_verified_at) if doc.last_verified_at else 10**12
+    return f"{newest_first:013d}{_sort_name(doc)}"
+
+
+def to_tantivy(doc: SearchDocument) -> tantivy.Document:
+    out = tantivy.Document()
+    out.add_text("program_id", str(doc.program_id))
+    for name, _, _ in TEXT_FIELDS:
+        value = getattr(doc, name)
+        if value:
+            out.add_text(name, value)
+    for name in KEYWORDS:
+        value = getattr(doc, name)
+        for item in (value,) if isinstance(value, str) else value:
+            out.add_text(name, item)
+    for day, opens, closes in doc.slots:
+        out.add_text("slots", slot_code(day, opens, closes))
+    for lat, lng in doc.points:
+        for cell in site_cells(lat, lng):
+            out.add_text("cells", cell)
+    out.add_float("age_lo", float(doc.age_lo))
+    out.add_float("age_hi", float(doc.age_hi))
+    if doc.monthly_cost is not None:  # unknown cost: neither free nor paid
+        out.add_float("monthly_cost", float(doc.monthly_cost))
+    out.add_integer("grade_lo", doc.grade_lo)
+    out.add_integer("grade_hi", doc.grade_hi)
+    out.add_integer("runs_from", day_number(doc.runs_from))
+    out.add_integer("runs_to", day_number(doc.runs_to))
+    deadline = doc.registration_deadline
+    out.add_integer("registration_deadline", day_number(deadline) if deadline else NO_DEADLINE)
+    out.add_integer("last_verified_at", epoch(doc.last_verified_at))
+    for name in BOOLEANS:
+        out.add_boolean(name, bool(getattr(doc, name)))
+    if doc.points:
+        out.add_float("lat", doc.points[0][0])
+        out.add_float("lng", doc.points[0][1])
+    out.add_unsigned("sites", len(doc.points))
+    out.add_unsigned("key", program_key(doc.program_id))
+    out.add_text("sort_name", _sort_name(doc))
+    out.add_text("sort_verified", _sort_verified(doc))
+    out.add_bytes("points", pack_points(doc.points))
+    out.add_bytes("display", orjson.dumps(doc.display))
+    return out
