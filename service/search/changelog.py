@@ -21,16 +21,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 _CHANGES = text(
     """
-    WITH fresh AS (
-        SELECT program_id FROM search_changes
-         WHERE (tx >= pg_snapshot_xmin(CAST(:cursor AS pg_snapshot))::text::bigint
-                AND NOT pg_visible_in_snapshot(tx::text::xid8, CAST(:cursor AS pg_snapshot)))
+    WITH cursor AS (SELECT CAST(CAST(:cursor AS text) AS pg_snapshot) AS seen),
+    fresh AS (
+        SELECT program_id FROM search_changes, cursor
+         WHERE (tx >= pg_snapshot_xmin(seen)::text::bigint
+                AND NOT pg_visible_in_snapshot(tx::text::xid8, seen))
             -- a transaction's own changes are always new to it (tests read in one)
             OR tx = pg_current_xact_id_if_assigned()::text::bigint
     )
     SELECT pg_current_snapshot()::text AS snapshot,
            (SELECT trimmed_through FROM search_log_horizon)
-               >= pg_snapshot_xmin(CAST(:cursor AS pg_snapshot))::text::bigint AS trimmed,
+               >= (SELECT pg_snapshot_xmin(seen)::text::bigint FROM cursor) AS trimmed,
            (SELECT count(*) FROM fresh) AS rows,
            COALESCE((SELECT bool_or(program_id IS NULL) FROM fresh), false) AS everything,
            ARRAY(SELECT DISTINCT program_id FROM fresh WHERE program_id IS NOT NULL
@@ -41,8 +42,8 @@ _LAG = text(
     """
     SELECT count(*) AS pending, extract(epoch FROM now() - min(changed_at)) AS oldest
       FROM search_changes
-     WHERE tx >= pg_snapshot_xmin(CAST(:cursor AS pg_snapshot))::text::bigint
-       AND NOT pg_visible_in_snapshot(tx::text::xid8, CAST(:cursor AS pg_snapshot))
+     WHERE tx >= pg_snapshot_xmin(CAST(CAST(:cursor AS text) AS pg_snapshot))::text::bigint
+       AND NOT pg_visible_in_snapshot(tx::text::xid8, CAST(CAST(:cursor AS text) AS pg_snapshot))
     """
 )
 CURSOR_ROW = text(
@@ -51,7 +52,7 @@ CURSOR_ROW = text(
 _TRIM = text(
     """
     WITH gone AS (
-        DELETE FROM search_changes WHERE changed_at < now() - :age RETURNING tx
+        DELETE FROM search_changes WHERE changed_at < now() - CAST(:age AS interval) RETURNING tx
     )
     UPDATE search_log_horizon
        SET trimmed_through = greatest(trimmed_through, (SELECT max(tx) FROM gone)),

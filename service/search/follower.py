@@ -21,12 +21,12 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from service.search import changelog
 from service.search.document import build
@@ -67,7 +67,6 @@ class State:
     last_error: str | None = None
     steps: int = 0
     changed_programs: int = 0
-    history: list[str] = field(default_factory=list)
 
 
 class Follower:
@@ -91,37 +90,48 @@ class Follower:
         self.rebuild_above = rebuild_above
         self.state = State()
         self._lock = asyncio.Lock()
-        self._stale = True  # a step is due before the next search (a local write, or new)
+        self._writes = 0  # writes this process committed
+        self._covered = -1  # of those, the ones the last completed step saw (-1: never ran)
 
     # ------------------------------------------------------------------ stepping
 
     def mark_stale(self) -> None:
-        """This process committed a write: the next search first catches up (read your
+        """This process committed a write: its next search first catches up (read your
         own writes)."""
-        self._stale = True
+        self._writes += 1
 
     async def fresh(self) -> None:
-        """Catch up now when this process wrote since the last step (or never stepped)."""
-        if self._stale:
-            await self.step()
+        """Catch up now when a write of this process (or the first build) is not in the
+        index yet. A step that began after the write and ends meanwhile is enough."""
+        wanted = self._writes
+        if self._covered >= wanted:
+            return
+        async with self._lock:
+            if self._covered < wanted:
+                await self._locked_step()
 
     async def step(self) -> Step:
         """One step: build, or apply what changed. Steps never overlap."""
         async with self._lock:
-            self._stale = False
-            started = time.perf_counter()
-            try:
-                done = await self._step()
-            except BaseException as exc:
-                self._stale = True
-                self.state.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-                raise
-            done.seconds = time.perf_counter() - started
-            if not done.skipped:
-                self.state.steps += 1
-                self.state.applied_at = datetime.now(UTC)
-                self.state.last_error = None
-            return done
+            return await self._locked_step()
+
+    async def _locked_step(self) -> Step:
+        # Every write counted so far committed before this step reads the log, so the
+        # step's snapshot sees it.
+        covers = self._writes
+        started = time.perf_counter()
+        try:
+            done = await self._step()
+        except BaseException as exc:
+            self.state.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+            raise
+        done.seconds = time.perf_counter() - started
+        if not done.skipped:
+            self._covered = covers
+            self.state.steps += 1
+            self.state.applied_at = datetime.now(UTC)
+            self.state.last_error = None
+        return done
 
     async def _step(self) -> Step:
         async with self.sessions() as session:
@@ -205,7 +215,7 @@ class Follower:
 async def _consistent_snapshot(session: AsyncSession) -> str:
     """Make the session's transaction read one snapshot throughout (REPEATABLE READ, when
     it has not begun; a test's open transaction reads as it is) and return it."""
-    if not session.in_transaction():
+    if isinstance(session.bind, AsyncEngine) and not session.in_transaction():
         await session.connection(
             execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
         )

@@ -1,20 +1,18 @@
-"""The worker stopped, the search backend down, the worker killed mid-batch.
+"""The worker stopped, the search server down, the worker killed mid-batch.
 
-The catalog and referral writes put their side effects in outboxes in their own
-transaction (search_outbox by trigger, webhook_messages by `emit`); the worker applies
+Catalog and referral writes record their side effects in their own transaction (the
+search change log by trigger, webhook_messages by `emit`); indexes and the worker apply
 them later. So:
 
-* with no worker running, writes succeed; once it runs, the index matches the catalog
-  and every webhook is delivered;
-* with the search backend unreachable (Meilisearch on a closed port: a real connection
-  failure), writes succeed, searches answer 503, and the outbox keeps every change, with
-  backoff, until a backend can take them;
-* a worker killed with SIGKILL in the middle of a batch (rows claimed, documents written
-  but not committed, a webhook sent but its delivery not recorded) loses nothing: its
-  transaction dies with it, the rows are still queued, and a new run applies them. A
-  webhook is then sent again with the same webhook-id (at-least-once; receivers
-  deduplicate on that id, as Standard Webhooks says), and indexing a program twice gives
-  the same documents (upserts keyed by program id).
+* with no worker running, writes succeed, and the API's embedded index has them (it
+  follows the log itself); once the worker runs, every webhook is delivered;
+* with the search server unreachable (Meilisearch on a closed port: a real connection
+  failure), writes succeed, searches answer 503, and the server's follower keeps its
+  cursor where it was, with backoff, until an index can take the changes;
+* a worker killed with SIGKILL in the middle of a batch (webhooks sent, their delivery
+  not recorded) loses nothing: its transaction dies with it, and a new run sends again
+  with the same webhook-id (at-least-once; receivers deduplicate on that id, as Standard
+  Webhooks says).
 
 These tests run on their own committed database on the shared server (`<prefix>_<worker>
 _faults`), so they disturb no other test.
@@ -37,12 +35,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 from standardwebhooks.webhooks import Webhook
@@ -50,12 +46,13 @@ from standardwebhooks.webhooks import Webhook
 from service import worker
 from service.app import create_app
 from service.auth.roles import Role
-from service.catalog import synthetic
 from service.catalog.enums import OrganizationType
-from service.search import sync
-from service.search.backends import make_backend
-from service.search.pg_backend import PostgresBackend
+from service.search import changelog
+from service.search.engines import make_engine, serving
+from service.search.follower import Follower, TableCursor
+from service.search.query import SearchQuery
 from service.search.sources import active_program_ids
+from service.search.tantivy.engine import TantivyEngine
 from service.search.text import load_synonyms
 from service.settings import Settings
 from tests.conftest import Caller, make_caller, make_org, make_test_database
@@ -145,8 +142,10 @@ class World:
         async with self.sessions() as session:
             return set(await active_program_ids(session, None, 1_000_000))
 
-    async def indexed(self) -> set[uuid.UUID]:
-        return await self.ids("SELECT program_id FROM search_documents")
+    async def searched(self, **params: Any) -> set[uuid.UUID]:
+        found = await self.client.get("/search/programs", params={"per_page": 100, **params})
+        assert found.status_code == 200, found.text
+        return {uuid.UUID(h["id"]) for h in found.json()["contents"]}
 
 
 @pytest.fixture
@@ -157,7 +156,7 @@ async def world(faults_database: str, settings: Settings) -> AsyncIterator[World
         await session.execute(
             text(
                 "TRUNCATE organizations, api_keys, idempotency_keys, audit_log, "
-                "search_outbox, search_documents, search_lexicon CASCADE"
+                "search_changes, search_cursors CASCADE"
             )
         )
         school = await make_caller(
@@ -169,7 +168,8 @@ async def world(faults_database: str, settings: Settings) -> AsyncIterator[World
         admin = await make_caller(session, Role.admin)
     app = create_app(settings.model_copy(update={"database_url": faults_database}))
     app.state.sessionmaker = sessions
-    app.state.search_backend = PostgresBackend(load_synonyms())
+    app.state.search = serving(settings.model_copy(update={"meili_url": None}), sessions)
+    app.state.after_write = [app.state.search.wrote]
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield World(faults_database, app, client, sessions, school, provider, admin)
@@ -223,24 +223,23 @@ async def test_writes_succeed_without_a_worker_and_it_catches_up(
     assert gone.status_code == 204, gone.text
     await _refer(world, programs[:3])
 
-    # Nothing was applied, everything waits in the outboxes.
-    assert await world.indexed() == set()
-    queued = await world.ids("SELECT program_id FROM search_outbox")
-    assert queued == {uuid.UUID(p["id"]) for p in programs}
+    # The API's embedded index has every write (renames and the deletion too); the
+    # webhooks wait for the worker.
+    active = await world.active()
+    assert len(active) == 11 and await world.searched() == active
+    renamed = await world.searched(q="renamed")
+    assert renamed == {uuid.UUID(p["id"]) for p in programs[:3]}
     assert (
         await world.scalar("SELECT count(*) FROM webhook_messages WHERE delivered_at IS NULL") == 3
     )
 
     stop = asyncio.Event()
-    task = asyncio.create_task(
-        worker.run(world.sessions, PostgresBackend(load_synonyms()), poll_s=0.05, stop=stop)
-    )
+    task = asyncio.create_task(worker.run(world.sessions, None, poll_s=0.05, stop=stop))
     try:
 
         async def caught_up() -> bool:
             pending = await world.scalar(
-                "SELECT (SELECT count(*) FROM search_outbox) + (SELECT count(*) "
-                "FROM webhook_messages WHERE delivered_at IS NULL)"
+                "SELECT count(*) FROM webhook_messages WHERE delivered_at IS NULL"
             )
             return bool(pending == 0)
 
@@ -249,35 +248,24 @@ async def test_writes_succeed_without_a_worker_and_it_catches_up(
         stop.set()
         await asyncio.wait_for(task, 10)
     print(f"\nworker started after the writes: caught up in {seconds:.2f}s")
-
-    active = await world.active()
-    assert len(active) == 11 and await world.indexed() == active
-    async with world.sessions() as session:
-        names = dict(
-            (await session.execute(text("SELECT program_id, name FROM search_texts"))).all()
-        )
-        catalog = dict((await session.execute(text("SELECT id, name FROM programs"))).all())
-    assert names == {pid: catalog[pid] for pid in active}  # the renames too
-    found = await world.client.get("/search/programs", params={"per_page": 100})
-    assert {uuid.UUID(h["id"]) for h in found.json()["contents"]} == active
     assert len(receiver.processed) == len(receiver.received) == 3
 
 
-# ---------------------------------------------------------------- the search backend down
+# ---------------------------------------------------------------- the search server down
 
 
-async def test_a_search_outage_keeps_every_change_queued_until_a_backend_takes_them(
+async def test_a_search_outage_keeps_the_cursor_until_an_index_takes_the_changes(
     world: World, settings: Settings
 ) -> None:
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused
-    down = make_backend(settings.model_copy(update={"meili_url": closed, "meili_timeout_s": 1}))
-    world.app.state.search_backend = down
+    down_settings = settings.model_copy(update={"meili_url": closed, "meili_timeout_s": 1})
+    world.app.state.search = serving(down_settings, world.sessions)
     programs = [
         await create_program(world.client, world.provider, name=f"Club {n}") for n in range(8)
     ]
     written = {uuid.UUID(p["id"]) for p in programs}
 
-    # Reading the index needs the backend: a 503 to retry, not a 500.
+    # Reading the index needs the server: a 503 to retry, not a 500.
     response = await world.client.get("/search/programs", params={"q": "club"})
     assert response.status_code == 503, response.text
     assert response.json()["code"] == "search_unavailable"
@@ -285,43 +273,42 @@ async def test_a_search_outage_keeps_every_change_queued_until_a_backend_takes_t
     status = await world.client.get("/search/status", headers=world.admin.headers)
     assert status.status_code == 503, status.text
 
-    # The worker keeps trying, with backoff; the outbox keeps every change.
+    # The worker's follower keeps trying, with backoff; its cursor stays where it was.
+    cursor = TableCursor("meilisearch")
+    down = Follower(
+        world.sessions, make_engine(down_settings), name="meilisearch", store=cursor, poll_s=0.05
+    )
     stop = asyncio.Event()
-    task = asyncio.create_task(sync.run_worker(world.sessions, down, poll_s=0.05, stop=stop))
+    task = asyncio.create_task(down.run(stop))
     await asyncio.sleep(1.0)
     stop.set()
     await asyncio.wait_for(task, 10)
     async with world.sessions() as session:
-        rows = (
-            await session.execute(
-                text("SELECT program_id, attempts, last_error FROM search_outbox")
-            )
-        ).all()
-        lag = await sync.lag(session)
-    assert {r.program_id for r in rows} == written
-    assert all(r.attempts >= 1 and "Meilisearch" in (r.last_error or "") for r in rows)
-    assert lag.pending == len(rows) and lag.retrying == len(rows)
-    assert await world.indexed() == set()
+        row = (
+            await session.execute(text("SELECT snapshot, attempts, last_error FROM search_cursors"))
+        ).one()
+    assert row.snapshot == "" and row.attempts >= 1 and "Meilisearch" in (row.last_error or "")
 
-    # A backend that answers takes everything, once the backoff has run out. (No
-    # Meilisearch server can run here, so the postgres backend stands in for its return.)
-    up = PostgresBackend(load_synonyms())
-    world.app.state.search_backend = up
+    # An index that answers takes everything from that cursor. (No Meilisearch server runs
+    # in CI, so an embedded index following the same stored cursor stands in for its return.)
+    up = TantivyEngine(load_synonyms())
+    back = Follower(world.sessions, up, name="meilisearch", store=cursor, poll_s=0.05)
     stop = asyncio.Event()
-    task = asyncio.create_task(sync.run_worker(world.sessions, up, poll_s=0.05, stop=stop))
+    task = asyncio.create_task(back.run(stop))
     try:
 
-        async def drained() -> bool:
-            return bool(await world.scalar("SELECT count(*) FROM search_outbox") == 0)
+        async def applied() -> bool:
+            async with world.sessions() as session:
+                stored = await session.scalar(text("SELECT snapshot FROM search_cursors"))
+                return bool(stored) and (await changelog.lag(session, stored)).pending == 0
 
-        seconds = await _until(drained, 30, "the outbox drained after the outage")
+        seconds = await _until(applied, 30, "the index caught up after the outage")
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
-    print(f"\nsearch backend back: the outbox drained {seconds:.2f}s later (backoff included)")
-    assert await world.indexed() == written == await world.active()
-    found = await world.client.get("/search/programs", params={"q": "club", "per_page": 100})
-    assert {uuid.UUID(h["id"]) for h in found.json()["contents"]} == written
+    print(f"\nsearch server back: the index caught up {seconds:.2f}s later (backoff included)")
+    result = await up.search(SearchQuery(text="club", per_page=100))
+    assert {h.program_id for h in result.hits} == written == await world.active()
 
 
 # ---------------------------------------------------------------- the worker killed
@@ -337,22 +324,9 @@ def _start_worker(world: World, log: Path) -> subprocess.Popen[bytes]:
         "YOUTHLINK_LOG_LEVEL": "WARNING",
     }
     env.pop("YOUTHLINK_MEILI_URL", None)
-    command = [sys.executable, "-m", "service", "worker", "--poll", "0.1", "--batch", "200"]
+    command = [sys.executable, "-m", "service", "worker", "--poll", "0.1"]
     with log.open("wb") as out:
         return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-
-
-async def _documents(world: World) -> list[list[str]]:
-    """Every row of the postgres index (but the time it was written), in one order."""
-    async with world.sessions() as session:
-        return [
-            sorted(
-                await session.scalars(
-                    text(f"SELECT (to_jsonb(t) - 'indexed_at')::text FROM {table} t")
-                )
-            )
-            for table in ("search_documents", "search_texts", "search_sites")
-        ]
 
 
 async def test_a_worker_killed_mid_batch_loses_nothing_and_redelivers(
@@ -363,40 +337,20 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_redelivers(
         await create_program(world.client, world.provider, name=f"Club {n}") for n in range(3)
     ]
     await _refer(world, programs)  # three webhook messages
-    dsn = make_url(world.url).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
-    try:
-        async with conn.transaction():
-            await synthetic.generate(conn, 300)
-    finally:
-        await conn.close()
-    queued = await world.ids("SELECT id FROM search_outbox")
-    first = await world.scalar("SELECT program_id FROM search_outbox ORDER BY id LIMIT 1")
 
-    # Stall the first batch at a known point: another transaction is writing the document
-    # of one of its programs, so the worker's upsert waits for it, with its rows claimed
-    # and the documents before it written but not committed. The receiver, meanwhile,
-    # takes the webhooks and does not answer.
+    # Stall the worker mid-batch: the receiver takes the webhooks and does not answer, so
+    # they are sent but their delivery is not recorded when the worker is killed.
     receiver.hold.set()
-    async with world.sessions() as blocker:
-        await sync.refresh(blocker, PostgresBackend(load_synonyms()), [first])
-        blocker_pid = await blocker.scalar(text("SELECT pg_backend_pid()"))
-        process = _start_worker(world, tmp_path / "worker.log")
-        try:
+    process = _start_worker(world, tmp_path / "worker.log")
+    try:
 
-            async def mid_batch() -> bool:
-                stalled = await world.scalar(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND application_name = 'youthlink' "
-                    f"AND {blocker_pid} = ANY(pg_blocking_pids(pid))"
-                )
-                return bool(stalled) and len(receiver.received) == 3
+        async def mid_batch() -> bool:
+            return len(receiver.received) == 3
 
-            await _until(mid_batch, 90, "the worker stalled mid-batch with webhooks in flight")
-        finally:
-            process.send_signal(signal.SIGKILL)
-            process.wait(10)
-        await blocker.rollback()
+        await _until(mid_batch, 90, "the worker stalled mid-batch with webhooks in flight")
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
 
     async def worker_gone() -> bool:
         left = await world.scalar(
@@ -408,10 +362,8 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_redelivers(
     await _until(worker_gone, 30, "PostgreSQL ended the dead worker's sessions")
     receiver.released.set()
 
-    # Its transaction died with it: every outbox row is still there, nothing was indexed;
-    # the webhooks it was sending are still undelivered, under their lease.
-    assert await world.ids("SELECT id FROM search_outbox") == queued
-    assert await world.indexed() == set()
+    # Its transaction died with it: the webhooks it was sending are still undelivered,
+    # under their lease.
     async with world.sessions() as session:
         messages = (
             await session.execute(
@@ -427,11 +379,8 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_redelivers(
     async with world.sessions() as session, session.begin():
         await session.execute(text("UPDATE webhook_messages SET available_at = now()"))
     receiver.hold.clear()
-    drained, delivered, _ = await worker.run_once(world.sessions, PostgresBackend(load_synonyms()))
-    assert not drained.failed and drained.rows == len(queued)
+    _, delivered, _ = await worker.run_once(world.sessions, None)
     assert (delivered.sent, delivered.failed) == (3, 0)
-    assert await world.scalar("SELECT count(*) FROM search_outbox") == 0
-    assert await world.indexed() == await world.active()
 
     # At least once: each webhook came twice, with the same id and body, each signed; the
     # receiver acted on each once.
@@ -443,13 +392,3 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_redelivers(
     assert len(receiver.processed) == 3
     log = await world.scalar("SELECT count(*) FROM webhook_attempts")
     assert log == 3  # the killed sends left no attempt behind
-
-    # Applying every program's change a second time changes nothing in the index.
-    before = await _documents(world)
-    async with world.sessions() as session, session.begin():
-        await session.execute(
-            text("INSERT INTO search_outbox (program_id) SELECT id FROM programs")
-        )
-    again = await sync.drain(world.sessions, PostgresBackend(load_synonyms()))
-    assert again.rows == len(await world.ids("SELECT id FROM programs")) and not again.failed
-    assert await _documents(world) == before

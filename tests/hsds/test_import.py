@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.catalog.models import Organization, Program
 from service.hsds.importer import Summary, import_records
 from service.hsds.reader import records_from_path
-from service.search.models import SearchOutbox
+from service.search.models import SearchChange
 from tests.hsds.conftest import Schemas
 
 ORG = "5a0a1c3e-0000-4000-8000-000000000001"
@@ -94,14 +94,14 @@ async def test_importing_twice_changes_nothing(session: AsyncSession, tmp_path: 
     path = _write(tmp_path / "one.json", [service(), service(name="Art Club")])
     first = await _import(session, path)
     assert first.created == 2
-    queued = set(await session.scalars(select(SearchOutbox.program_id)))
+    queued = set(await session.scalars(select(SearchChange.program_id)))
     assert {uuid.UUID(r["id"]) for r in json.loads(path.read_text())} <= queued  # to search
     version = await session.scalar(select(func.max(Program.version)))
-    outbox = await _count(session, SearchOutbox)
+    logged = await _count(session, SearchChange)
     second = await _import(session, path)
     assert (second.created, second.updated, second.unchanged) == (0, 0, 2)
     assert await session.scalar(select(func.max(Program.version))) == version
-    assert await _count(session, SearchOutbox) == outbox  # not even an outbox row
+    assert await _count(session, SearchChange) == logged  # not even a change log row
     changed = json.loads(path.read_text())
     changed[0]["name"] = "Chess Club (new day)"
     third = await _import(session, _write(path, changed))

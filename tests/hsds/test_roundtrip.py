@@ -36,7 +36,7 @@ async def other(empty_database: str) -> AsyncIterator[async_sessionmaker[AsyncSe
     engine = create_async_engine(empty_database, poolclass=NullPool)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     async with sessions() as session, session.begin():
-        await session.execute(text("TRUNCATE organizations, taxonomies, search_outbox CASCADE"))
+        await session.execute(text("TRUNCATE organizations, taxonomies, search_changes CASCADE"))
     yield sessions
     await engine.dispose()
 

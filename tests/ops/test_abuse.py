@@ -34,7 +34,7 @@ async def limited(
     original = client._transport.app  # type: ignore[attr-defined]
     app.dependency_overrides[get_session] = original.dependency_overrides[get_session]
     app.state.sessionmaker = original.state.sessionmaker
-    app.state.search_backend = original.state.search_backend
+    app.state.search = original.state.search
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         yield c

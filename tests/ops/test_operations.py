@@ -15,34 +15,43 @@ from service.ops import logs
 from tests.conftest import Callers
 
 
-async def test_ready_when_migrated_and_the_outbox_is_fresh(client: httpx.AsyncClient) -> None:
+async def test_ready_once_migrated_and_the_search_index_is_built_and_current(
+    client: httpx.AsyncClient,
+) -> None:
+    building = await client.get("/ready")  # this process has not built its index yet
+    assert building.status_code == 503
+    assert building.json()["checks"]["search"] == {
+        "ok": False,
+        "detail": "the embedded index is being built",
+    }
+    assert (await client.get("/search/programs")).status_code == 200  # builds it
     response = await client.get("/ready")
     assert response.status_code == 200, response.text
     checks = response.json()["checks"]
-    assert checks["database"]["ok"] and checks["migrations"]["ok"] and checks["search_outbox"]["ok"]
+    assert checks["database"]["ok"] and checks["migrations"]["ok"] and checks["search"]["ok"]
 
 
-async def test_not_ready_when_the_outbox_lags(
+async def test_not_ready_when_the_search_index_lags(
     client: httpx.AsyncClient, session: AsyncSession, callers: Callers
 ) -> None:
+    await client.get("/search/programs")
     await session.execute(
         text(
-            "INSERT INTO search_outbox (program_id, enqueued_at) "
+            "INSERT INTO search_changes (program_id, changed_at) "
             "VALUES (gen_random_uuid(), now() - interval '1 hour')"
         )
     )
     response = await client.get("/ready")
     assert response.status_code == 503
     body = response.json()
-    assert body["status"] == "not_ready" and not body["checks"]["search_outbox"]["ok"]
+    assert body["status"] == "not_ready" and not body["checks"]["search"]["ok"]
 
 
 async def test_prometheus_metrics(client: httpx.AsyncClient, session: AsyncSession) -> None:
     await client.get("/programs")
+    await client.get("/search/programs")
     await session.execute(
-        text(
-            "INSERT INTO search_outbox (program_id) VALUES (gen_random_uuid()), (gen_random_uuid())"
-        )
+        text("INSERT INTO search_changes (program_id) VALUES (gen_random_uuid()), (NULL)")
     )
     response = await client.get("/metrics")
     assert response.status_code == 200
@@ -52,7 +61,8 @@ async def test_prometheus_metrics(client: httpx.AsyncClient, session: AsyncSessi
         'youthlink_http_request_duration_seconds_count{method="GET",route="/programs",status="200"}'
         in body
     )
-    assert "youthlink_search_outbox_pending 2.0" in body
+    assert "youthlink_search_pending_changes 2.0" in body
+    assert "youthlink_search_documents" in body and "youthlink_search_lag_seconds" in body
     assert "youthlink_webhook_messages_failed" in body
 
 

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
+
+from service.devdeps import ensure_package
 
 
 def free_port() -> int:
@@ -25,18 +31,25 @@ def pct(values: Sequence[float], q: int) -> float:
 
 
 def serve(
-    url: str, workers: int = 1, pool_size: int = 20, extra_env: dict[str, str] | None = None
+    url: str,
+    workers: int = 1,
+    pool_size: int = 20,
+    extra_env: dict[str, str] | None = None,
+    meili: bool = False,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """`python -m service serve` on a free loopback port; returns it once /health answers."""
+    """`python -m service serve` on a free loopback port; returns it once /health answers.
+    Meilisearch serves only when `meili` (and YOUTHLINK_MEILI_URL is set)."""
     port = free_port()
     env = {
         **os.environ,
         "YOUTHLINK_DATABASE_URL": url,
         "YOUTHLINK_DB_POOL_SIZE": str(pool_size),
         "YOUTHLINK_LOG_LEVEL": "WARNING",
+        "YOUTHLINK_RATE_LIMITS_ENABLED": "false",
         **(extra_env or {}),
     }
-    env.pop("YOUTHLINK_MEILI_URL", None)
+    if not meili:
+        env.pop("YOUTHLINK_MEILI_URL", None)
     command = [sys.executable, "-m", "service", "serve", "--port", str(port)]
     server = subprocess.Popen([*command, "--workers", str(workers)], env=env)
     base = f"http://127.0.0.1:{port}"
@@ -72,3 +85,87 @@ async def drive(base: str, paths: list[str], concurrency: int) -> tuple[list[flo
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
         return latencies, time.perf_counter() - started, errors
+
+
+def wait_ready(base: str, within_s: float = 600, in_a_row: int = 20) -> float:
+    """Seconds until /ready answers 200 `in_a_row` times on fresh connections (every
+    worker process has built its search index); raises after `within_s`."""
+    started = time.monotonic()
+    streak = 0
+    while streak < in_a_row:
+        try:
+            ok = httpx.get(f"{base}/ready", timeout=10).status_code == 200
+        except httpx.TransportError:
+            ok = False
+        streak = streak + 1 if ok else 0
+        if time.monotonic() - started > within_s:
+            raise TimeoutError(f"{base}/ready not ready within {within_s} s")
+        if not ok:
+            time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def rss_mb(pid: int) -> dict[int, float]:
+    """Resident memory (MB) of `pid`'s child processes (the uvicorn workers), by pid."""
+    out = {}
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    for child in children:
+        for line in Path(f"/proc/{child}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                out[int(child)] = int(line.split()[1]) / 1024
+    return out
+
+
+WRK_SCRIPT = """
+local paths, counter = {}, 0
+init = function(args)
+  for line in io.lines(args[1]) do paths[#paths + 1] = line end
+  counter = math.random(#paths)
+end
+request = function()
+  counter = counter % #paths + 1
+  return wrk.format("GET", paths[counter])
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %d %d %d %.3f %.3f %.3f %.3f\\n",
+    summary.requests, summary.errors.status, summary.errors.connect + summary.errors.read
+      + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000,
+    latency:percentile(99) / 1000, summary.duration / 1e6))
+end
+"""
+
+
+@dataclass
+class Load:
+    requests: int
+    bad_status: int  # answers that were not 2xx or 3xx
+    socket_errors: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+
+def wrk(base: str, paths: Sequence[str], connections: int, seconds: float) -> Load:
+    """Drive GET `paths` (in turn, from a random start per thread) with wrk: a C load
+    generator, light enough to share the cores with the server."""
+    ensure_package("wrk", lambda: shutil.which("wrk") is not None, "the benchmarks")
+    with tempfile.TemporaryDirectory() as tmp:
+        script, listing = Path(tmp, "mix.lua"), Path(tmp, "paths.txt")
+        script.write_text(WRK_SCRIPT)
+        listing.write_text("\n".join(paths) + "\n")
+        done = subprocess.run(
+            [
+                "wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+                "-s", str(script), base, "--", str(listing),
+            ],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    line = next(x for x in done.stdout.splitlines() if x.startswith("RESULT"))
+    n, bad, errors, p50, p95, p99, duration = line.split()[1:]
+    return Load(int(n), int(bad), int(errors), float(p50), float(p95), float(p99), float(duration))

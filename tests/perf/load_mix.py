@@ -25,7 +25,7 @@ from service.catalog.enums import Category, OrganizationType
 from service.keys.service import create_key
 from service.referrals.states import TERMINAL
 from tests.conftest import make_org
-from tests.perf.test_bench_search import mix
+from tests.perf.test_bench_search import shapes
 from tests.referrals.conftest import consent_body, student_body
 
 WEIGHTS = {"search": 30, "program": 20, "referral_read": 20, "create": 12, "transition": 18}
@@ -207,7 +207,7 @@ class Load:
     # ------------------------------------------------------------ operations
 
     async def search(self, client: httpx.AsyncClient) -> None:
-        params = self.rng.choice(mix(self.rng))
+        params = self.rng.choice(list(shapes(self.rng).values()))
         await self.call(client, "search", "GET", "/search/programs?" + urlencode(params))
 
     async def program(self, client: httpx.AsyncClient) -> None:

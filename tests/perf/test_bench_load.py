@@ -38,9 +38,9 @@ from service.pii.keyring import keyring
 from service.referrals.states import Reason, Side, Status, check
 from service.settings import Settings
 from tests.conftest import make_test_database
-from tests.perf.harness import free_port, pct, serve
+from tests.perf.harness import free_port, pct, serve, wait_ready
 from tests.perf.load_mix import CLOSED, Acked, Load, _dsn, enrol, make_world, run
-from tests.perf.test_bench_search import _load
+from tests.perf.test_bench_search import _generate
 
 pytestmark = pytest.mark.perf
 
@@ -98,7 +98,7 @@ async def _rows(url: str) -> dict[str, Any]:
                 "FROM webhook_endpoints e LEFT JOIN webhook_messages m ON m.endpoint_id = e.id "
                 "GROUP BY e.organization_id"
             ),
-            "search_outbox": await conn.fetchval("SELECT count(*) FROM search_outbox"),
+            "search_changes": await conn.fetchval("SELECT count(*) FROM search_changes"),
             "audit": await conn.fetchval("SELECT count(*) FROM audit_log"),
         }
     finally:
@@ -195,15 +195,15 @@ def test_sustained_mix_keeps_every_acknowledged_write(
     settings: Settings, worker_id_safe: str
 ) -> None:
     url = make_test_database(f"{worker_id_safe}_bench_load")
-    load_s, index_s = asyncio.run(_load(url, PROGRAMS))
+    load_s = asyncio.run(_generate(url, PROGRAMS))
     world = asyncio.run(make_world(url, SCHOOLS, PROVIDERS))
     server, base = serve(url, workers=WORKERS, pool_size=10)
+    wait_ready(base)  # each worker built its search index
     try:
         hook_url = f"http://127.0.0.1:{free_port()}/hooks"  # nothing listens; nothing sends
         asyncio.run(enrol(base, world, STUDENTS_PER_SCHOOL, hook_url))
         print(
-            f"\n== load: {PROGRAMS:,} programs (generated {load_s:.1f} s, "
-            f"indexed {index_s:.1f} s), "
+            f"\n== load: {PROGRAMS:,} programs (generated {load_s:.1f} s), "
             f"{SCHOOLS} schools x {STUDENTS_PER_SCHOOL} students, {len(world.providers)} providers "
             f"({len(world.referable)} referable programs); {CLIENTS} clients for {SECONDS:g} s, "
             f"{WORKERS} uvicorn workers; load average before {os.getloadavg()[0]:.2f}"
@@ -228,7 +228,7 @@ def test_sustained_mix_keeps_every_acknowledged_write(
     )
     queued = sum(h["queued"] for h in rows["hooks"])
     print(
-        f"outboxes: webhook_messages {queued} queued, search_outbox {rows['search_outbox']}, "
+        f"outboxes: webhook_messages {queued} queued, search_changes {rows['search_changes']}, "
         f"audit_log {rows['audit']} rows"
     )
     errors = {

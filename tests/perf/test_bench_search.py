@@ -1,16 +1,18 @@
-"""Search benchmark: a realistic query mix over HTTP, next to the same SQL through asyncpg.
+"""Search benchmark: one query mix through the API, tantivy and Meilisearch side by side.
 
-    make bench                                     # 100,000 programs
-    BENCH_SEARCH_SIZES=10000,100000,1000000 make bench
-    BENCH_SEARCH_REUSE=1 make bench                # keep a database loaded by an earlier run
+    make bench                                        # 10,000 and 100,000 programs
+    BENCH_SEARCH_SIZES=1000000 make bench             # a million (generation takes minutes)
+    YOUTHLINK_MEILI_URL=http://127.0.0.1:7700 YOUTHLINK_MEILI_MASTER_KEY=... make bench
+    BENCH_SEARCH_REUSE=1 make bench                   # keep a database generated earlier
 
-For each size: generate synthetic programs into the bench database, `reindex`, serve
-the app with `python -m service serve --workers 2` (uvicorn) on loopback, and drive the
-mix with CONCURRENCY httpx clients from this process: once with every query computed (no
-result cache), once with the API's default result cache. Then replay the exact statements
-the postgres adapter issued for each query (captured from SQLAlchemy) through a bare
-asyncpg pool with the same concurrency: the difference is what the API layer costs.
-Load generator, API, and PostgreSQL share this machine's cores.
+For each size: generate synthetic programs; build the embedded index once in this process
+(the rebuild time, and what the index takes); serve the API with `--workers 2`, result
+cache and rate limits off, and wait until both workers have built their index (their
+memory is then read from /proc); drive the mix with wrk (16 connections) for
+BENCH_SEARCH_SECONDS, then each query shape alone. With YOUTHLINK_MEILI_URL set, the same
+data is indexed into Meilisearch (timed) and a second API, searching Meilisearch, takes
+the same mix in the same run. wrk, the API and PostgreSQL (and Meilisearch) share this
+machine's two cores.
 """
 
 from __future__ import annotations
@@ -18,180 +20,107 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import statistics
 import time
 from typing import Any
 from urllib.parse import urlencode
 
 import asyncpg
 import pytest
-from sqlalchemy import event
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from service.catalog import synthetic
-from service.search import sync
-from service.search.params import search_params
-from service.search.pg_backend import PostgresBackend
+from service.search.engines import make_engine, meili_follower
+from service.search.follower import Follower
+from service.search.tantivy.engine import TantivyEngine
 from service.search.text import load_synonyms
 from service.settings import Settings
 from tests.conftest import database_name, make_test_database, server_url
-from tests.perf.harness import drive, pct, serve
+from tests.perf.harness import Load, rss_mb, serve, wait_ready, wrk
 
 pytestmark = pytest.mark.perf
 
 REUSE = os.environ.get("BENCH_SEARCH_REUSE") == "1"
-SIZES = [int(n) for n in os.environ.get("BENCH_SEARCH_SIZES", "100000").split(",")]
-REQUESTS = int(os.environ.get("BENCH_SEARCH_REQUESTS", "3000"))
-CONCURRENCY = 16
+SIZES = [int(n) for n in os.environ.get("BENCH_SEARCH_SIZES", "10000,100000").split(",")]
+SECONDS = float(os.environ.get("BENCH_SEARCH_SECONDS", "20"))
+SHAPE_SECONDS = float(os.environ.get("BENCH_SEARCH_SHAPE_SECONDS", "5"))
+CONNECTIONS = 16
 WORDS = ["soccer", "tutoring", "robotics", "art", "music", "counseling", "college", "dance"]
 TYPOS = ["tutorng", "robotcs", "basketbal", "mindfullness"]
+SPANISH = ["fútbol", "arte", "música", "danza", "natación", "tarea"]
 
 
-def mix(rng: random.Random) -> list[dict[str, Any]]:
-    """What families, counselors and partner sites ask, in rough proportion."""
+def shapes(rng: random.Random) -> dict[str, dict[str, Any]]:
+    """What families, counselors and partner sites ask, one of each shape."""
 
-    def point() -> str:
+    def point() -> str:  # inside the synthetic region (Fairfield and New Haven counties)
         return f"{rng.uniform(41.0, 41.5):.4f},{rng.uniform(-73.7, -72.8):.4f}"
 
-    return [
-        {"q": rng.choice(WORDS)},
-        {"q": rng.choice(WORDS), "age": rng.randint(5, 17)},
-        {"q": rng.choice(TYPOS)},
-        {"q": f"{rng.choice(WORDS)} club", "language": "es"},
-        {"near": point(), "radius_m": 5000, "sort": "distance"},
-        {"near": point(), "radius_m": 8000, "category": "out_of_school_time", "free": "true"},
-        {"category": "social_emotional_health", "age_min": 12, "age_max": 15},
-        {"day": "MO", "time_from": "15:00", "time_to": "18:00", "grade": str(rng.randint(1, 8))},
-        {"q": rng.choice(WORDS), "facets": "category,language,age_band,cost_band,day"},
-        {"on_date": "2026-07-15", "max_cost": 100, "enrollment_open": "true"},
-    ]
+    return {
+        "word": {"q": rng.choice(WORDS)},
+        "word + age": {"q": rng.choice(WORDS), "age": rng.randint(5, 17)},
+        "typo": {"q": rng.choice(TYPOS)},
+        "Spanish": {"q": rng.choice(SPANISH)},
+        "near, by distance": {"near": point(), "radius_m": 5000, "sort": "distance"},
+        "radius + category + free": {
+            "near": point(),
+            "radius_m": 8000,
+            "category": "out_of_school_time",
+            "free": "true",
+        },
+        "ages": {"category": "social_emotional_health", "age_min": 12, "age_max": 15},
+        "day/time/grade": {
+            "day": "MO",
+            "time_from": "15:00",
+            "time_to": "18:00",
+            "grade": str(rng.randint(1, 8)),
+        },
+        "word + facets": {
+            "q": rng.choice(WORDS),
+            "facets": "category,language,age_band,cost_band,day",
+        },
+        "date + cost + open": {"on_date": "2026-07-15", "max_cost": 100, "enrollment_open": "true"},
+    }
+
+
+def _paths(seed: int, n: int = 2000) -> dict[str, list[str]]:
+    rng = random.Random(seed)
+    out: dict[str, list[str]] = {}
+    for _ in range(n // 10):
+        for name, params in shapes(rng).items():
+            out.setdefault(name, []).append("/search/programs?" + urlencode(params))
+    return out
 
 
 def _dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-async def _load(url: str, n: int) -> tuple[float, float]:
+async def _generate(url: str, n: int) -> float:
     conn = await asyncpg.connect(_dsn(url))
     try:
         started = time.perf_counter()
         async with conn.transaction():
-            await conn.execute("TRUNCATE organizations, taxonomies CASCADE")
+            await conn.execute("TRUNCATE organizations, taxonomies, search_changes CASCADE")
             await synthetic.generate(conn, n, seed=7)
-            await conn.execute("TRUNCATE search_outbox")
-        load = time.perf_counter() - started
-        await conn.execute("ANALYZE")
+        seconds = time.perf_counter() - started
+        await conn.execute("VACUUM ANALYZE")
+        return seconds
     finally:
         await conn.close()
-    engine = create_async_engine(url, poolclass=NullPool)
-    try:
-        started = time.perf_counter()
-        await sync.reindex(async_sessionmaker(engine), PostgresBackend(load_synonyms()), 2000)
-        index = time.perf_counter() - started
-    finally:
-        await engine.dispose()
-    conn = await asyncpg.connect(_dsn(url))
-    try:
-        await conn.execute("VACUUM ANALYZE search_documents, search_lexicon")
-    finally:
-        await conn.close()
-    return load, index
 
 
-async def _capture(url: str, queries: list[dict[str, Any]]) -> list[list[tuple[str, Any]]]:
-    """The statements the postgres adapter runs for each query, with their parameters."""
-    engine = create_async_engine(url, poolclass=NullPool)
-    captured: list[tuple[str, Any]] = []
-
-    @event.listens_for(engine.sync_engine, "before_cursor_execute")
-    def record(conn: Any, cursor: Any, statement: str, params: Any, ctx: Any, many: bool) -> None:
-        captured.append((statement, params))
-
-    backend = PostgresBackend(load_synonyms())
-    out = []
-    try:
-        async with AsyncSession(engine) as session:
-            await session.connection()
-            for params in queries:
-                captured.clear()
-                await backend.search(session, _query(params))
-                out.append(list(captured))
-    finally:
-        await engine.dispose()
-    return out
-
-
-def _query(params: dict[str, Any]) -> Any:
-    """The SearchQuery the API would build for these parameters."""
-    from datetime import date, time
-    from decimal import Decimal
-
-    from service.catalog.enums import Category, Grade, Weekday
-
-    converted: dict[str, Any] = {}
-    for key, value in params.items():
-        if key in ("age", "age_min", "age_max", "max_cost"):
-            converted[key] = Decimal(str(value))
-        elif key == "category":
-            converted[key] = [Category(value)]
-        elif key == "day":
-            converted[key] = [Weekday(value)]
-        elif key in ("time_from", "time_to"):
-            converted[key] = time.fromisoformat(value)
-        elif key == "grade":
-            converted[key] = Grade(value)
-        elif key in ("free", "enrollment_open"):
-            converted[key] = value == "true"
-        elif key == "on_date":
-            converted[key] = date.fromisoformat(value)
-        elif key in ("facets", "language"):
-            converted[key] = [value]
-        else:
-            converted[key] = value
-    return search_params(**converted)
-
-
-async def _drive_sql(url: str, work: list[list[tuple[str, Any]]]) -> tuple[list[float], float]:
-    latencies: list[float] = []
-    queue = list(work)
-    pool = await asyncpg.create_pool(_dsn(url), min_size=CONCURRENCY, max_size=CONCURRENCY)
-
-    async def worker() -> None:
-        while queue:
-            statements = queue.pop()
-            t0 = time.perf_counter()
-            async with pool.acquire() as conn, conn.transaction():
-                for sql, params in statements:
-                    await conn.fetch(sql, *params)
-            latencies.append((time.perf_counter() - t0) * 1000)
-
-    try:
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-        return latencies, time.perf_counter() - started
-    finally:
-        await pool.close()
-
-
-def _line(name: str, latencies: list[float], seconds: float, n: int) -> str:
-    return (
-        f"{name}: p50 {pct(latencies, 50):.1f} ms, p95 {pct(latencies, 95):.1f} ms, "
-        f"mean {statistics.fmean(latencies):.1f} ms, {n / seconds:,.0f} req/s"
-    )
-
-
-async def _indexed(url: str, size: int) -> bool:
-    """Whether the database at `url` exists and holds an index of `size` programs."""
+async def _programs(url: str) -> int:
     try:
         conn = await asyncpg.connect(_dsn(url))
     except asyncpg.InvalidCatalogNameError:
-        return False
+        return -1
     try:
-        return bool(await conn.fetchval("SELECT count(*) FROM search_documents") == size)
+        return int(await conn.fetchval("SELECT count(*) FROM programs WHERE status = 'active'"))
     except asyncpg.UndefinedTableError:
-        return False
+        return -1
     finally:
         await conn.close()
 
@@ -201,43 +130,63 @@ def _database(worker: str, size: int) -> tuple[str, bool]:
     suffix = f"{worker}_bench_{size}"
     url = make_url(server_url()).set(database=database_name(suffix))
     rendered = url.render_as_string(hide_password=False)
-    if REUSE and asyncio.run(_indexed(rendered, size)):
+    if REUSE and asyncio.run(_programs(rendered)) > 0:
         return rendered, True
     return make_test_database(suffix), False
 
 
-def _queries(seed: int) -> list[dict[str, Any]]:
-    rng = random.Random(seed)
-    queries = [q for _ in range(REQUESTS // 10) for q in mix(rng)]
-    rng.shuffle(queries)
-    return queries
+async def _build(url: str, settings: Settings, meili: bool) -> tuple[float, int]:
+    """A full rebuild in this process: (seconds, documents)."""
+    engine = create_async_engine(url, poolclass=NullPool)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    try:
+        if meili:
+            follower = meili_follower(settings, sessions, make_engine(settings))
+            async with sessions() as session, session.begin():  # start from scratch
+                await session.execute(text("DELETE FROM search_cursors"))
+        else:
+            follower = Follower(sessions, TantivyEngine(load_synonyms()), name="bench")
+        started = time.perf_counter()
+        step = await follower.step()
+        return time.perf_counter() - started, int(step.rebuilt or 0)
+    finally:
+        await engine.dispose()
 
 
-def _paths(queries: list[dict[str, Any]]) -> list[str]:
-    return ["/search/programs?" + urlencode(q, doseq=True) for q in queries]
+def _row(name: str, load: Load) -> str:
+    return (
+        f"| {name} | {load.rate:,.0f} | {load.p50_ms:.1f} | {load.p95_ms:.1f} | "
+        f"{load.p99_ms:.1f} | {load.bad_status + load.socket_errors} |"
+    )
 
 
-def _run_api(url: str, paths: list[str], warmup: list[str], cache_ttl_s: float) -> list[float]:
+def _run(url: str, engine: str, paths: dict[str, list[str]], meili: bool) -> dict[str, Load]:
     server, base = serve(
-        url, workers=2, pool_size=10, extra_env={"YOUTHLINK_SEARCH_CACHE_TTL_S": str(cache_ttl_s)}
+        url,
+        workers=2,
+        pool_size=10,
+        extra_env={"YOUTHLINK_SEARCH_CACHE_TTL_S": "0"},
+        meili=meili,
     )
     try:
-        asyncio.run(drive(base, warmup, CONCURRENCY))  # both workers' pools, other queries
-        latencies, seconds, errors = asyncio.run(drive(base, paths, CONCURRENCY))
+        ready_s = wait_ready(base)
+        memory = rss_mb(server.pid)
+        mixed = [p for group in paths.values() for p in group]
+        random.Random(3).shuffle(mixed)
+        wrk(base, mixed[:200], CONNECTIONS, 3)  # warm both workers
+        results = {"mix": wrk(base, mixed, CONNECTIONS, SECONDS)}
+        for name, group in paths.items():
+            results[name] = wrk(base, group, CONNECTIONS, SHAPE_SECONDS)
     finally:
         server.terminate()
-        server.wait(timeout=20)
-    assert errors == 0
-    cache = f"result cache {cache_ttl_s:g} s" if cache_ttl_s else "no result cache"
-    print(
-        _line(
-            f"API, {cache} ({len(paths)} requests, {CONCURRENCY} concurrent)",
-            latencies,
-            seconds,
-            len(paths),
-        )
-    )
-    return latencies
+        server.wait(timeout=30)
+    workers = ", ".join(f"{mb:,.0f} MB" for mb in memory.values())
+    print(f"\n{engine}: both workers ready {ready_s:.1f} s after start; RSS per worker {workers}")
+    print("| shape | req/s | p50 ms | p95 ms | p99 ms | non-2xx + errors |")
+    print("|---|---|---|---|---|---|")
+    for name, load in results.items():
+        print(_row(name, load))
+    return results
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -246,19 +195,18 @@ def test_search_mix(settings: Settings, worker_id_safe: str, size: int) -> None:
     if reused:
         print(f"\n== {size:,} programs: reusing the loaded database (BENCH_SEARCH_REUSE=1)")
     else:
-        load_s, index_s = asyncio.run(_load(url, size))
-        print(
-            f"\n== {size:,} programs: generated in {load_s:.1f} s, reindexed in {index_s:.1f} s "
-            f"({size / index_s:,.0f} documents/s)"
-        )
-    queries = _queries(11)
-    paths, warmup = _paths(queries), _paths(_queries(12))[:200]
-    # Every query computed, then the same mix with the default result cache: the mix repeats
-    # itself the way real traffic does (same words and ages; points are all different).
-    latencies = _run_api(url, paths, warmup, cache_ttl_s=0)
-    _run_api(url, paths, warmup, cache_ttl_s=Settings().search_cache_ttl_s)
-    work = asyncio.run(_capture(url, queries))
-    sql_latencies, sql_seconds = asyncio.run(_drive_sql(url, work))
-    print(_line("SQL  (same statements, bare asyncpg)", sql_latencies, sql_seconds, len(work)))
-    ratio = statistics.fmean(latencies) / statistics.fmean(sql_latencies)
-    print(f"API without cache / SQL mean latency: {ratio:.2f}x")
+        seconds = asyncio.run(_generate(url, size))
+        print(f"\n== {size:,} programs: generated in {seconds:.1f} s")
+    build_s, documents = asyncio.run(_build(url, settings, meili=False))
+    print(f"tantivy: full rebuild of {documents:,} documents in {build_s:.1f} s (this process)")
+    paths = _paths(11)
+    tantivy = _run(url, "tantivy", paths, meili=False)
+    assert all(load.bad_status == 0 and load.socket_errors == 0 for load in tantivy.values())
+    if not settings.meili_url:
+        print("Meilisearch: skipped (set YOUTHLINK_MEILI_URL to a live server to compare)")
+        return
+    meili_s, meili_docs = asyncio.run(_build(url, settings, meili=True))
+    print(f"Meilisearch: full rebuild of {meili_docs:,} documents in {meili_s:.1f} s")
+    meili = _run(url, "meilisearch", paths, meili=True)
+    ratio = tantivy["mix"].rate / meili["mix"].rate
+    print(f"tantivy / Meilisearch throughput on the mix: {ratio:.2f}x")

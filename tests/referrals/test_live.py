@@ -27,7 +27,7 @@ from standardwebhooks.webhooks import Webhook
 from service.app import create_app
 from service.auth.roles import Role
 from service.catalog.enums import OrganizationType
-from service.search.backends import make_backend
+from service.search.engines import serving
 from service.settings import Settings
 from service.webhooks import delivery
 from service.webhooks.service import new_secret
@@ -73,7 +73,7 @@ async def live(live_database: str, settings: Settings) -> AsyncIterator[Live]:
         )
     app = create_app(settings)
     app.state.sessionmaker = sessions
-    app.state.search_backend = make_backend(settings)
+    app.state.search = serving(settings, sessions)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         program = await create_program(client, provider, name="Robotics")
@@ -272,7 +272,7 @@ async def test_the_worker_expires_unanswered_referrals(live: Live, settings: Set
     referral = await live.referral()
     async with live.sessions() as session, session.begin():
         await session.execute(text("UPDATE referrals SET sent_at = now() - interval '31 days'"))
-    _, _, housekept = await worker.run_once(live.sessions, make_backend(settings))
+    _, _, housekept = await worker.run_once(live.sessions, None)
     assert housekept.expired_referrals == 1
     seen = (
         await live.client.get(f"/referrals/{referral['id']}", headers=live.school.headers)

@@ -7,11 +7,10 @@ names a live server; no Meilisearch server can run on the CI machine.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from service.catalog.enums import Category, Season, Weekday
-from service.search import meili_mapping as m
 from service.search.document import (
     CostSource,
     LocationSource,
@@ -19,7 +18,8 @@ from service.search.document import (
     ScheduleSource,
     build,
 )
-from service.search.query import Facet, Point, SearchQuery, Sort
+from service.search.meili import mapping as m
+from service.search.query import Facet, Point, SearchQuery, Sort, filters
 from service.search.stopwords import STOP_WORDS
 from service.search.text import load_synonyms
 
@@ -103,19 +103,21 @@ def test_a_program_without_a_site_is_one_document_without_geo() -> None:
 
 def test_filters_translate_the_query() -> None:
     q = SearchQuery(
-        categories=(Category.early_childhood,),
-        age=Decimal("10.5"),
-        grade=0,
-        max_cost=Decimal(50),
-        languages=("es",),
-        on_date=date(2026, 7, 15),
+        filters=filters(
+            category=(Category.early_childhood.value,),
+            age=Decimal("10.5"),
+            grade=0,
+            max_cost=Decimal(50),
+            language=("es",),
+            on_date=date(2026, 7, 15),
+            radius_m=2000,
+            zip=("06851",),
+            accessibility=("elevator", "sensory_friendly"),
+            enrollment_open=True,
+            verified_within_days=datetime(2026, 11, 1, tzinfo=UTC),
+        ),
         near=Point(41.1, -73.4),
-        radius_m=2000,
-        zips=("06851",),
-        accessibility=("elevator", "sensory_friendly"),
-        enrollment_open=True,
         today=date(2026, 11, 22),
-        verified_since=datetime(2026, 11, 1, tzinfo=UTC),
     )
     f = m.filters(q)
     assert 'category IN ["early_childhood"]' in f
@@ -123,27 +125,26 @@ def test_filters_translate_the_query() -> None:
     assert "grade_lo <= 0 AND grade_hi >= 0" in f
     assert "monthly_cost <= 50" in f
     assert 'languages IN ["es"]' in f
-    assert 'season IN ["year_round", "dates", "summer"]' in f
-    assert "runs_from <= 20260715 AND runs_to >= 20260715" in f
+    seasons = 'season IN ["year_round", "dates", "summer"]'
+    assert f"{seasons} AND runs_from <= 20260715 AND runs_to >= 20260715" in f
     assert "_geoRadius(41.1, -73.4, 2000)" in f
     assert 'zips IN ["06851"]' in f
-    assert 'accessibility = "elevator"' in f and 'accessibility = "sensory_friendly"' in f
+    assert 'accessibility = "elevator" AND accessibility = "sensory_friendly"' in f
     assert '(enrollment_status = "open" AND registration_deadline >= 20261122)' in f
     assert f"last_verified_at >= {int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())}" in f
 
 
 def test_values_are_quoted_safely() -> None:
-    f = m.filters(SearchQuery(taxonomy_terms=('a" OR program_id EXISTS OR "b',)))
+    f = m.filters(SearchQuery(filters=filters(taxonomy_term=('a" OR program_id EXISTS OR "b',))))
     assert f == ['term_codes IN ["a\\" OR program_id EXISTS OR \\"b"]']
 
 
 def test_day_and_time_window_match_one_slot() -> None:
-    q = SearchQuery(days=(Weekday.FR,), time_from=time(17, 0))
-    day_filter, window_day, window_any = m.filters(q)
+    q = SearchQuery(filters=filters(day=("FR",), time_from=17 * 60))
+    day_filter, window = m.filters(q)
     assert day_filter == 'days IN ["FR"]'
-    assert window_day.count(" OR ") == m.MAX_SLOTS - 1
-    assert "(slot_0_day IN [4] AND slot_0_open >= 1020 AND slot_0_close <= 1440)" in window_day
-    assert "(slot_3_open >= 1020 AND slot_3_close <= 1440)" in window_any
+    assert window.count(" OR ") == m.MAX_SLOTS - 1
+    assert "(slot_0_day IN [4] AND slot_0_open >= 1020 AND slot_0_close <= 1440)" in window
 
 
 def test_sorts() -> None:
@@ -157,9 +158,8 @@ def test_sorts() -> None:
 def test_disjunctive_facets_take_extra_queries_only_when_needed() -> None:
     q = SearchQuery(
         text="club",
-        categories=(Category.early_childhood,),
+        filters=filters(category=(Category.early_childhood.value,), time_from=15 * 60),
         facets=(Facet.category, Facet.language, Facet.day),
-        time_from=time(15, 0),
     )
     main = m.search_request("programs", q)
     assert main["facets"] == ["languages"]  # category is filtered, day has a window

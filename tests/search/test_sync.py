@@ -1,24 +1,28 @@
-"""Index sync: catalog triggers fill the outbox; the worker drains it without losing rows."""
+"""Keeping indexes current: catalog triggers log changes in the writer's transaction; each
+index follows the log from its own cursor, in commit order, and rebuilds when it must."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from service.catalog.enums import OrganizationType, ProgramStatus
 from service.catalog.models import Location, Organization, Program
-from service.search import sync
+from service.search import changelog
 from service.search.document import SearchDocument
-from service.search.models import SearchDocumentRow, SearchOutbox, SearchTextRow
-from service.search.pg_backend import PostgresBackend
+from service.search.follower import Follower, TableCursor
+from service.search.models import SearchChange
+from service.search.query import SearchQuery
+from service.search.tantivy.engine import TantivyEngine
 from service.search.text import load_synonyms
 from tests.conftest import Callers, make_test_database
 from tests.factories import create_location, create_program
@@ -26,57 +30,30 @@ from tests.factories import create_location, create_program
 Sessions = async_sessionmaker[AsyncSession]
 
 
-async def _outbox(session: AsyncSession) -> list[uuid.UUID]:
-    return list(await session.scalars(select(SearchOutbox.program_id).order_by(SearchOutbox.id)))
+async def _logged(session: AsyncSession) -> list[uuid.UUID | None]:
+    return list(await session.scalars(select(SearchChange.program_id).order_by(SearchChange.id)))
 
 
-async def test_catalog_writes_enqueue_their_programs_in_the_same_transaction(
+async def test_catalog_writes_log_their_programs_in_the_same_transaction(
     client: httpx.AsyncClient, session: AsyncSession, callers: Callers
 ) -> None:
     provider = callers.provider_a
     location = await create_location(client, provider)
     program = await create_program(client, provider, location_ids=[location["id"]])
     pid = uuid.UUID(program["id"])
-    assert pid in await _outbox(session)
+    assert pid in await _logged(session)
 
-    await session.execute(text("DELETE FROM search_outbox"))
-    await session.execute(
-        update(Organization).where(Organization.id == provider.organization_id).values(name="New")
-    )
-    assert await _outbox(session) == [pid]
-
-    await session.execute(text("DELETE FROM search_outbox"))
-    await session.execute(
-        update(Location).where(Location.id == uuid.UUID(location["id"])).values(name="Annex")
-    )
-    assert await _outbox(session) == [pid]
-
-    await session.execute(text("DELETE FROM search_outbox"))
-    await session.execute(text("DELETE FROM schedules WHERE program_id = :p"), {"p": pid})
-    assert set(await _outbox(session)) == {pid}
+    for change in (
+        update(Organization).where(Organization.id == provider.organization_id).values(name="N"),
+        update(Location).where(Location.id == uuid.UUID(location["id"])).values(name="Annex"),
+        text("DELETE FROM schedules WHERE program_id = :p").bindparams(p=pid),
+    ):
+        await session.execute(text("DELETE FROM search_changes"))
+        await session.execute(change)
+        assert set(await _logged(session)) == {pid}
 
 
-async def test_refresh_indexes_active_programs_and_removes_the_rest(
-    client: httpx.AsyncClient, session: AsyncSession, callers: Callers
-) -> None:
-    backend = PostgresBackend(load_synonyms())
-    program = await create_program(client, callers.provider_a)
-    pid = uuid.UUID(program["id"])
-    assert await sync.refresh(session, backend, [pid]) == (1, 0)
-    doc = await session.get(SearchDocumentRow, pid)
-    shown = await session.get(SearchTextRow, pid)
-    assert doc is not None and doc.cost_band == "free"
-    assert shown is not None and shown.name == program["name"]
-
-    await session.execute(
-        update(Program).where(Program.id == pid).values(status=ProgramStatus.inactive)
-    )
-    assert await sync.refresh(session, backend, [pid]) == (0, 1)
-    session.expunge_all()
-    assert await session.get(SearchDocumentRow, pid) is None
-
-
-# ---------------------------------------------------------------- the worker, on committed data
+# ---------------------------------------------------------------- followers, on committed data
 
 
 @pytest.fixture(scope="session")
@@ -94,139 +71,162 @@ async def sessions(sync_database: str) -> AsyncIterator[Sessions]:
 @pytest.fixture
 async def clean(sessions: Sessions) -> Sessions:
     async with sessions() as session, session.begin():
-        await session.execute(text("TRUNCATE search_outbox, search_documents, programs CASCADE"))
+        await session.execute(
+            text("TRUNCATE search_changes, search_cursors, programs, organizations CASCADE")
+        )
+        await session.execute(text("UPDATE search_log_horizon SET trimmed_through = 0"))
     return sessions
 
 
 async def _add_program(sessions: Sessions, name: str) -> uuid.UUID:
     async with sessions() as session, session.begin():
-        org = Organization(type=OrganizationType.provider, name=f"Org of {name}")
-        session.add(org)
-        await session.flush()
-        program = Program(organization_id=org.id, name=name, category="out_of_school_time")
-        session.add(program)
-        await session.flush()
-        return program.id
+        return await _program_in(session, name)
 
 
-async def _count(sessions: Sessions, model: Any) -> int:
-    async with sessions() as session:
-        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+async def _program_in(session: AsyncSession, name: str) -> uuid.UUID:
+    org = Organization(type=OrganizationType.provider, name=f"Org of {name}")
+    session.add(org)
+    await session.flush()
+    program = Program(organization_id=org.id, name=name, category="out_of_school_time")
+    session.add(program)
+    await session.flush()
+    return program.id
 
 
-class DownServer(PostgresBackend):
-    """A backend whose server is unreachable: apply always raises."""
+async def _names(engine: TantivyEngine) -> list[str]:
+    result = await engine.search(SearchQuery(per_page=100))
+    return sorted(hit.name for hit in result.hits)
+
+
+def _follower(sessions: Sessions, **options: Any) -> tuple[Follower, TantivyEngine]:
+    engine = TantivyEngine(load_synonyms())
+    return Follower(sessions, engine, name="test", **options), engine
+
+
+async def test_a_follower_builds_then_applies_changes_and_removals(clean: Sessions) -> None:
+    first = await _add_program(clean, "Robotics Club")
+    follower, engine = _follower(clean)
+    built = await follower.step()
+    assert built.rebuilt == 1 and await _names(engine) == ["Robotics Club"]
+    assert follower.state.cursor is not None and follower.state.built_at is not None
+
+    await _add_program(clean, "Chess Club")
+    async with clean() as session, session.begin():
+        await session.execute(
+            update(Program).where(Program.id == first).values(status=ProgramStatus.inactive)
+        )
+    step = await follower.step()
+    assert step.programs == 2 and step.rebuilt is None
+    assert await _names(engine) == ["Chess Club"]
+    assert (await follower.step()).programs == 0  # nothing new
+
+
+async def test_a_transaction_that_commits_late_is_not_skipped(clean: Sessions) -> None:
+    """Cursors are snapshots, not row ids: a change logged before a later one but committed
+    after the follower read the later one is still applied."""
+    follower, engine = _follower(clean)
+    await follower.step()
+    async with clean() as slow:
+        await slow.begin()
+        await _program_in(slow, "Slow Starter")  # logged first, not yet committed
+        await _add_program(clean, "Quick Finisher")  # logged and committed after it
+        await follower.step()
+        assert await _names(engine) == ["Quick Finisher"]
+        await slow.commit()
+    await follower.step()
+    assert await _names(engine) == ["Quick Finisher", "Slow Starter"]
+
+
+async def test_a_rebuild_request_or_a_trimmed_log_rebuilds(clean: Sessions) -> None:
+    follower, engine = _follower(clean)
+    await follower.step()
+    async with clean() as session, session.begin():
+        await changelog.request_rebuild(session)
+    assert (await follower.step()).rebuilt == 0
+
+    await _add_program(clean, "Missed")
+    async with clean() as session, session.begin():  # the log is trimmed past the cursor
+        await session.execute(
+            text("UPDATE search_changes SET changed_at = now() - interval '9 days'")
+        )
+        assert await changelog.trim(session, timedelta(days=7)) >= 1
+    step = await follower.step()
+    assert step.rebuilt == 1 and await _names(engine) == ["Missed"]
+
+
+async def test_many_changes_at_once_are_one_rebuild(clean: Sessions) -> None:
+    follower, engine = _follower(clean, rebuild_above=3)
+    await follower.step()
+    for n in range(5):
+        await _add_program(clean, f"Program {n}")
+    assert (await follower.step()).rebuilt == 5
+    assert len(await _names(engine)) == 5
+
+
+class Unreachable(TantivyEngine):
+    """An engine whose server is down: every write raises."""
 
     async def apply(
-        self, session: AsyncSession, documents: Sequence[SearchDocument], removed: Any
+        self, documents: Sequence[SearchDocument], removed: Sequence[uuid.UUID]
     ) -> None:
         raise ConnectionError("search server unreachable")
 
 
-async def test_worker_applies_due_rows_and_deletes_them(clean: Sessions) -> None:
-    backend = PostgresBackend(load_synonyms())
-    first = await _add_program(clean, "Robotics Club")
-    await _add_program(clean, "Chess Club")
-    done = await sync.drain(clean, backend)
-    assert (done.upserted, done.failed) == (2, False)
-    assert await _count(clean, SearchOutbox) == 0
-    assert await _count(clean, SearchDocumentRow) == 2
+async def test_a_stored_cursor_survives_an_outage_and_one_follower_applies_at_a_time(
+    clean: Sessions,
+) -> None:
+    """The worker's Meilisearch follower keeps its cursor in search_cursors: a failed step
+    leaves it where it was (the change is applied when the server is back), and a second
+    worker skips the step while the first holds the row."""
+    up = TantivyEngine(load_synonyms())
+    follower = Follower(clean, up, name="server", store=TableCursor("server"))
+    await follower.step()
+    await _add_program(clean, "During the outage")
 
-    async with clean() as session, session.begin():
-        await session.execute(delete_program(first))
-    done = await sync.drain(clean, backend)
-    assert done.removed == 1 and await _count(clean, SearchDocumentRow) == 1
-
-
-def delete_program(pid: uuid.UUID) -> Any:
-    return text("DELETE FROM programs WHERE id = :p").bindparams(p=pid)
-
-
-async def test_rows_survive_a_search_outage_and_catch_up_after(clean: Sessions) -> None:
-    await _add_program(clean, "Robotics Club")
-    down = await sync.drain_once(clean, DownServer(load_synonyms()))
-    assert down.failed and await _count(clean, SearchOutbox) == 1
+    down = Follower(clean, Unreachable(load_synonyms()), name="server", store=TableCursor("server"))
+    with pytest.raises(ConnectionError):
+        await down.step()
     async with clean() as session:
-        row = (await session.execute(select(SearchOutbox))).scalar_one()
-        lag = await sync.lag(session)
-        due_in = await session.scalar(select(SearchOutbox.available_at - func.now()))
-    assert row.attempts == 1 and "unreachable" in (row.last_error or "")
-    assert lag.pending == 1 and lag.retrying == 1 and "unreachable" in (lag.last_error or "")
-    assert due_in is not None and due_in.total_seconds() > 1  # backing off
-    assert (await sync.drain_once(clean, PostgresBackend(load_synonyms()))).rows == 0  # not due
+        cursor = await session.scalar(text("SELECT snapshot FROM search_cursors"))
+        assert (await changelog.lag(session, cursor)).pending == 1
 
-    async with clean() as session, session.begin():  # time passes
-        await session.execute(update(SearchOutbox).values(available_at=func.now()))
-    back = await sync.drain(clean, PostgresBackend(load_synonyms()))
-    assert back.upserted == 1 and await _count(clean, SearchOutbox) == 0
+    async with clean() as holder:  # another worker holds the cursor's row
+        await holder.execute(text("SELECT 1 FROM search_cursors FOR UPDATE"))
+        assert (await follower.step()).skipped
+        await holder.rollback()
+    assert (await follower.step()).programs == 1
+    assert await _names(up) == ["During the outage"]
 
 
-async def test_two_workers_never_take_the_same_rows(clean: Sessions) -> None:
-    for n in range(30):
-        await _add_program(clean, f"Program {n}")
-    backend = PostgresBackend(load_synonyms())
-    results = await asyncio.gather(
-        sync.drain_once(clean, backend, batch_size=20),
-        sync.drain_once(clean, backend, batch_size=20),
-    )
-    assert sum(r.rows for r in results) == 30 and all(r.rows for r in results)
-    assert await _count(clean, SearchDocumentRow) == 30
-
-
-async def test_the_worker_loop_keeps_going_until_stopped(clean: Sessions) -> None:
+async def test_the_follower_loop_keeps_going_until_stopped(clean: Sessions) -> None:
+    follower, engine = _follower(clean, poll_s=0.05)
     stop = asyncio.Event()
-    task = asyncio.create_task(
-        sync.run_worker(clean, PostgresBackend(load_synonyms()), poll_s=0.05, stop=stop)
-    )
+    task = asyncio.create_task(follower.run(stop))
     try:
-        pid = await _add_program(clean, "Late Arrival")
+        await _add_program(clean, "Loop")
         for _ in range(100):
-            async with clean() as session:
-                if await session.get(SearchDocumentRow, pid):
-                    break
+            if await _names(engine) == ["Loop"]:
+                break
             await asyncio.sleep(0.05)
-        else:
-            pytest.fail("the worker did not index the new program")
+        assert await _names(engine) == ["Loop"]
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)
 
 
-async def test_reindex_rebuilds_everything_and_pauses_the_worker(clean: Sessions) -> None:
-    backend = PostgresBackend(load_synonyms())
-    for n in range(5):
-        await _add_program(clean, f"Program {n}")
-    done = await sync.reindex(clean, backend, batch_size=2)
-    assert done.documents == 5 and done.parked_rows == 5
-    assert await _count(clean, SearchOutbox) == 0
-    assert await _count(clean, SearchDocumentRow) == 5
-
-    async with clean() as session, session.begin():  # a change whose outbox row was lost
-        await session.execute(
-            update(Program).where(Program.name == "Program 0").values(status="inactive")
-        )
-        await session.execute(text("DELETE FROM search_outbox"))
-    assert (await sync.reindex(clean, backend)).documents == 4
-    assert await _count(clean, SearchDocumentRow) == 4
-
-    async with clean() as holder:  # while a reindex holds the lock, the worker waits
-        conn = await holder.connection()
-        await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": sync.LOCK_KEY})
-        await _add_program(clean, "Written during a reindex")
-        assert (await sync.drain_once(clean, backend)).rows == 0
-        await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": sync.LOCK_KEY})
-    assert (await sync.drain(clean, backend)).upserted == 1
-
-
-async def test_search_status_shows_outbox_lag_to_admins_only(
-    client: httpx.AsyncClient, session: AsyncSession, callers: Callers
+async def test_search_status_shows_the_index_lag_to_admins_only(
+    client: httpx.AsyncClient, callers: Callers
 ) -> None:
-    await create_program(client, callers.provider_a)
+    await create_program(client, callers.provider_a, name="Status Check")
     response = await client.get("/search/status", headers=callers.admin.headers)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["backend"] == "postgres" and body["outbox"]["pending"] >= 1
-    assert body["outbox"]["oldest_age_seconds"] is not None
+    assert body["engine"] == "tantivy" and body["follower"]["followed_by"].startswith("this API")
+    assert set(body["follower"]) >= {"pending_changes", "oldest_pending_seconds", "built_at"}
+    # The writing process reads its own write in its next search.
+    search = await client.get("/search/programs", params={"q": "status check"})
+    assert search.status_code == 200, search.text
+    assert search.json()["total_items"] == 1
     anonymous = await client.get("/search/status")
     provider = await client.get("/search/status", headers=callers.provider_a.headers)
     assert (anonymous.status_code, provider.status_code) == (401, 403)
@@ -238,3 +238,21 @@ async def test_search_refuses_an_invalid_key(client: httpx.AsyncClient) -> None:
     )
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_applying_the_same_changes_again_changes_nothing(clean: Sessions) -> None:
+    for name in ("Art Club", "Chess Club"):
+        await _add_program(clean, name)
+    follower, engine = _follower(clean)
+    await follower.step()
+    before = await engine.search(SearchQuery(per_page=100))
+    async with clean() as session, session.begin():
+        await session.execute(
+            text("INSERT INTO search_changes (program_id) SELECT id FROM programs")
+        )
+    assert (await follower.step()).programs == 2
+    after = await engine.search(SearchQuery(per_page=100))
+    assert [(h.program_id, h.display) for h in after.hits] == [
+        (h.program_id, h.display) for h in before.hits
+    ]
+    assert (await engine.stats()).documents == 2

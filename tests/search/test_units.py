@@ -18,9 +18,10 @@ from service.search.document import (
     seasons_on,
     slots,
 )
+from service.search.filters import Facet
 from service.search.params import preferred_language
 from service.search.port import render_highlight
-from service.search.query import Facet, SearchQuery
+from service.search.query import SearchQuery, filters
 from service.search.text import (
     Synonyms,
     load_synonyms,
@@ -119,10 +120,11 @@ def test_slots_keep_the_day_of_ordinal_bydays() -> None:
 
 
 def test_query_without_a_facet_drops_its_whole_group() -> None:
-    q = SearchQuery(free=True, max_cost=Decimal(9), cost_bands=("free",), days=())
+    q = SearchQuery(filters=filters(free=True, max_cost=Decimal(9), cost_band=("free",), day=()))
     cleared = q.without(Facet.cost_band)
-    assert (cleared.free, cleared.max_cost, cleared.cost_bands) == (None, None, ())
+    assert (cleared.get("free"), cleared.get("max_cost"), cleared.get("cost_band")) == (None,) * 3
     assert q.filters_facet(Facet.cost_band) and not cleared.filters_facet(Facet.cost_band)
+    assert q.filters == (("free", True), ("max_cost", Decimal(9)), ("cost_band", ("free",)))
 
 
 @pytest.mark.parametrize(

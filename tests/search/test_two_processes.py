@@ -1,0 +1,95 @@
+"""Two API processes, each with its own embedded index, share nothing but PostgreSQL: an
+edit through one is found by its next search (read your writes), and by the other within
+about a second (both follow the change log)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from service.auth.roles import Role
+from service.catalog.enums import OrganizationType
+from tests.conftest import make_caller, make_org, make_test_database
+from tests.perf.harness import serve, wait_ready
+
+LAG_BOUND_S = 1.5  # "about a second": the poll interval (0.25 s) plus a rebuild's worth
+
+
+@pytest.fixture(scope="module")
+def two_apis(worker_id_safe: str) -> Iterator[tuple[str, str, dict[str, str]]]:
+    url = make_test_database(f"{worker_id_safe}_two")
+
+    async def provider() -> dict[str, str]:
+        engine = create_async_engine(url, poolclass=NullPool)
+        async with AsyncSession(engine) as session, session.begin():
+            org = await make_org(session, OrganizationType.provider, "Two Towns Youth")
+            caller = await make_caller(session, Role.provider, org)
+        await engine.dispose()
+        return caller.headers
+
+    headers = asyncio.run(provider())
+    first, first_base = serve(url, workers=1, pool_size=4)
+    second, second_base = serve(url, workers=1, pool_size=4)
+    try:
+        wait_ready(first_base, in_a_row=1)
+        wait_ready(second_base, in_a_row=1)
+        yield first_base, second_base, headers
+    finally:
+        for process in (first, second):
+            process.terminate()
+            process.wait(timeout=20)
+
+
+def _names(base: str, q: str) -> list[str]:
+    found = httpx.get(f"{base}/search/programs", params={"q": q}, timeout=10)
+    assert found.status_code == 200, found.text
+    return [hit["name"] for hit in found.json()["contents"]]
+
+
+def _seen_within(base: str, q: str, name: str, bound_s: float) -> float:
+    started = time.monotonic()
+    while name not in _names(base, q):
+        if time.monotonic() - started > bound_s:
+            pytest.fail(f"{base} did not find {name!r} within {bound_s} s")
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+def test_an_edit_through_one_process_is_found_through_both(
+    two_apis: tuple[str, str, dict[str, str]],
+) -> None:
+    writer, other, headers = two_apis
+    created = httpx.post(
+        f"{writer}/programs",
+        json={"name": "Kayak Club", "category": "out_of_school_time"},
+        headers=headers,
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    assert _names(writer, "kayak") == ["Kayak Club"]  # its own write, at once
+    lag = _seen_within(other, "kayak", "Kayak Club", LAG_BOUND_S)
+
+    renamed = httpx.patch(
+        f"{writer}/programs/{created.json()['id']}",
+        json={"name": "Kayak and Canoe Club"},
+        headers={**headers, "If-Match": created.headers["ETag"]},
+        timeout=10,
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert _names(writer, "canoe") == ["Kayak and Canoe Club"]
+    lag = max(lag, _seen_within(other, "canoe", "Kayak and Canoe Club", LAG_BOUND_S))
+    print(f"\nthe other process found each edit {lag:.2f} s after it was acknowledged")
+
+    gone = httpx.delete(f"{writer}/programs/{created.json()['id']}", headers=headers, timeout=10)
+    assert gone.status_code == 204, gone.text
+    assert _names(writer, "kayak") == []
+    started = time.monotonic()
+    while _names(other, "kayak"):
+        assert time.monotonic() - started < LAG_BOUND_S, "the deletion did not reach the other"
+        time.sleep(0.02)
