@@ -31,7 +31,7 @@ from service.ops.prometheus import Timing
 from service.ops.router import router as ops_router
 from service.referrals.router import router as referrals_router
 from service.search.engines import serving
-from service.search.router import EXTRA_SCHEMAS
+from service.search.router import EXTRA_COMPONENTS, EXTRA_SCHEMAS
 from service.search.router import router as search_router
 from service.settings import Settings, get_settings
 from service.strict_query import reject_unknown_query
@@ -128,7 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         keys_router,
     ):
         app.include_router(router)
-    openapi_doc.install(app, EXTRA_SCHEMAS)
+    openapi_doc.install(app, EXTRA_SCHEMAS, EXTRA_COMPONENTS)
 
     @app.get("/health", operation_id="health", tags=["operations"], summary="Liveness")
     async def health() -> Health:

@@ -80,10 +80,15 @@ _RETRY_AFTER = {
 }
 
 
-def install(app: FastAPI, extra_models: Sequence[type[BaseModel]]) -> None:
+def install(
+    app: FastAPI,
+    extra_models: Sequence[type[BaseModel]],
+    extra_components: dict[str, Any] | None = None,
+) -> None:
     """Make app.openapi() return the finished document (built once, then cached).
 
-    `extra_models` are schemas only alternative media types refer to (e.g. geo+json)."""
+    `extra_models` are schemas only alternative media types refer to (e.g. geo+json);
+    `extra_components`, schemas that parameters declared by hand refer to."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -95,7 +100,10 @@ def install(app: FastAPI, extra_models: Sequence[type[BaseModel]]) -> None:
             [(m, "serialization") for m in models],
             ref_template="#/components/schemas/{model}",
         )
-        document["components"]["schemas"].update(definitions.get("$defs", {}))
+        schemas = document["components"]["schemas"]
+        schemas.update(definitions.get("$defs", {}))
+        for name, schema in (extra_components or {}).items():
+            schemas.setdefault(name, schema)
         finish(document)
         add_links(document)
         app.openapi_schema = document

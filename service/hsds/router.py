@@ -79,7 +79,7 @@ def _listing(format: Format, items: list[Record], total: int, pages: PageParams)
     return _page(items, total, pages)
 
 
-def service_filter(
+async def service_filter(
     taxonomy_term_id: Annotated[uuid.UUID | None, Query()] = None,
     taxonomy_id: Annotated[uuid.UUID | None, Query()] = None,
     organization_id: Annotated[uuid.UUID | None, Query()] = None,

@@ -14,9 +14,14 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from service.catalog.enums import CostPeriod, Season, Weekday
 
 WEEKDAYS: tuple[Weekday, ...] = tuple(Weekday)
+# Instants in the display as the API writes them (RFC 3339, "Z" for UTC), so that hits are
+# served as stored.
+_INSTANT: TypeAdapter[datetime | None] = TypeAdapter(datetime | None)
 WEEKS_PER_MONTH = Decimal(52) / Decimal(12)
 # A term is taken as four months (a US semester is 4 to 5 months, a trimester 3).
 MONTHS_PER_TERM = Decimal(4)
@@ -321,9 +326,7 @@ def build(source: ProgramSource) -> SearchDocument:
         "accepting_referrals": source.accepting_referrals,
         "transportation_provided": source.transportation_provided,
         "accessibility": list(source.accessibility),
-        "last_verified_at": (
-            source.last_verified_at.isoformat() if source.last_verified_at else None
-        ),
+        "last_verified_at": _INSTANT.dump_python(source.last_verified_at, mode="json"),
         "taxonomy_terms": [t.code for t in source.terms],
         "locations": [_location_display(loc) for loc in source.locations],
     }

@@ -13,13 +13,16 @@ from service.db import SessionDep
 from service.errors import problem_responses
 from service.search import service
 from service.search.engines import Searching
-from service.search.params import search_params
+from service.search.params import documented_parameters, search_params
 from service.search.query import SearchQuery
 from service.search.schemas import HitCollection, SearchPage, SearchStatus
 
 router = APIRouter(tags=["search"])
 GEOJSON = "application/geo+json"
 EXTRA_SCHEMAS: list[type[BaseModel]] = [HitCollection]  # the geo+json 200 above refers to it
+# search_params reads the query string itself; these are the parameters it reads, as
+# FastAPI documents SearchParams, and the enums they refer to.
+PARAMETERS, EXTRA_COMPONENTS = documented_parameters()
 
 DESCRIPTION = """
 Full-text, faceted and geographic search over active programs, in English and Spanish.
@@ -39,7 +42,7 @@ Full-text, faceted and geographic search over active programs, in English and Sp
 """
 
 
-def searching_of(request: Request) -> Searching:
+async def searching_of(request: Request) -> Searching:
     return request.app.state.search
 
 
@@ -51,7 +54,7 @@ SearchingDep = Annotated[Searching, Depends(searching_of)]
     operation_id="search_programs",
     summary="Search programs",
     description=DESCRIPTION,
-    openapi_extra=OPTIONAL_AUTH,
+    openapi_extra={**OPTIONAL_AUTH, "parameters": PARAMETERS},
     response_model=SearchPage,
     responses={
         200: {
@@ -70,9 +73,8 @@ async def search_programs(
     result = await service.search(session, searching, query)
     headers = {"Content-Language": query.language, "Vary": "Accept, Accept-Language"}
     if accept and GEOJSON in accept:
-        body = service.features(result, query).model_dump_json()
-        return Response(body, media_type=GEOJSON, headers=headers)
-    body = service.page(result, query).model_dump_json()
+        return Response(service.features(result, query), media_type=GEOJSON, headers=headers)
+    body = service.page(result, query)
     return Response(body, media_type="application/json", headers=headers)
 
 

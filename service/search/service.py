@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.catalog.views import grade_of
 from service.errors import FieldError, Unprocessable
 from service.geo.service import LOAD_HINT, has_geodata
-from service.pagination import PageParams
 from service.search.engines import Searching
-from service.search.port import SearchResult, nearest_location
+from service.search.port import Hit, SearchResult, nearest_location
 from service.search.query import MAX_HITS, SearchQuery
-from service.search.schemas import (
-    FacetCount,
-    HitCollection,
-    HitFeature,
-    SearchHit,
-    SearchPage,
-)
 
 _KNOWN = text(
     """
@@ -74,58 +69,100 @@ async def search(session: AsyncSession, searching: Searching, q: SearchQuery) ->
     return await searching.search(q)
 
 
-def hits(result: SearchResult, q: SearchQuery) -> list[SearchHit]:
-    out = []
-    for hit in result.hits:
-        d = hit.display
-        out.append(
-            SearchHit.model_validate(
-                {
-                    **d,
-                    "name": hit.name,
-                    "description": hit.description,
-                    "language": hit.language,
-                    "min_grade": grade_of(d["min_grade"]),
-                    "max_grade": grade_of(d["max_grade"]),
-                    "distance_m": None if hit.distance_m is None else round(hit.distance_m, 1),
-                    "nearest_location": nearest_location(d, q.near),
-                    "locations_count": len(d["locations"]),
-                    "highlights": hit.highlights,
-                }
-            )
-        )
-    return out
+def _grade(rank: int | None) -> str | None:
+    grade = grade_of(rank)
+    return None if grade is None else grade.value
 
 
-def page(result: SearchResult, q: SearchQuery) -> SearchPage:
-    base = SearchPage.build(hits(result, q), result.total, PageParams(q.page, q.per_page))
-    return SearchPage(
-        **base.model_dump(exclude={"contents", "facets", "total_items_exact"}),
-        total_items_exact=result.total < MAX_HITS,
-        contents=base.contents,
-        facets={
-            facet.value: [FacetCount(value=v.value, count=v.count) for v in values]
-            for facet, values in result.facets.items()
+def hit(found: Hit, q: SearchQuery) -> dict[str, Any]:
+    """A hit as the SearchHit schema serializes it, built directly from the stored display
+    (already in its JSON form): no model validation on the hot path. tests/search checks
+    that every answer validates as SearchPage."""
+    d = found.display
+    return {
+        "id": d["id"],
+        "name": found.name,
+        "description": found.description,
+        "language": found.language,
+        "organization": d["organization"],
+        "category": d["category"],
+        "taxonomy_terms": d["taxonomy_terms"],
+        "min_age": d["min_age"],
+        "max_age": d["max_age"],
+        "min_grade": _grade(d["min_grade"]),
+        "max_grade": _grade(d["max_grade"]),
+        "languages": d["languages"],
+        "days": d["days"],
+        "season": d["season"],
+        "starts_on": d["starts_on"],
+        "ends_on": d["ends_on"],
+        "cost": d["cost"],
+        "enrollment_status": d["enrollment_status"],
+        "seats_available": d["seats_available"],
+        "registration_deadline": d["registration_deadline"],
+        "accepting_referrals": d["accepting_referrals"],
+        "transportation_provided": d["transportation_provided"],
+        "accessibility": d["accessibility"],
+        "last_verified_at": d["last_verified_at"],
+        "distance_m": None if found.distance_m is None else round(found.distance_m, 1),
+        "nearest_location": nearest_location(d, q.near),
+        "locations_count": len(d["locations"]),
+        "highlights": {
+            "name": found.highlights.get("name"),
+            "description": found.highlights.get("description"),
         },
+    }
+
+
+def page(result: SearchResult, q: SearchQuery) -> bytes:
+    """The SearchPage JSON of a result (HSDS page envelope, facets)."""
+    contents = [hit(h, q) for h in result.hits]
+    total_pages = -(-result.total // q.per_page) if result.total else 0
+    return orjson.dumps(
+        {
+            "total_items": result.total,
+            "total_pages": total_pages,
+            "page_number": q.page,
+            "size": len(contents),
+            "first_page": q.page == 1,
+            "last_page": q.page >= total_pages,
+            "empty": not contents,
+            "contents": contents,
+            "total_items_exact": result.total < MAX_HITS,
+            "facets": {
+                facet.value: [{"value": v.value, "count": v.count} for v in values]
+                for facet, values in result.facets.items()
+            },
+        }
     )
 
 
-def features(result: SearchResult, q: SearchQuery) -> HitCollection:
-    listed = page(result, q)
+def features(result: SearchResult, q: SearchQuery) -> bytes:
+    """The HitCollection (GeoJSON FeatureCollection) JSON of a result."""
+    total_pages = -(-result.total // q.per_page) if result.total else 0
     out = []
-    for hit in listed.contents:
-        site = hit.nearest_location
+    for found in result.hits:
+        properties = hit(found, q)
+        site = properties["nearest_location"]
         geometry = (
-            {"type": "Point", "coordinates": [site.longitude, site.latitude]}
-            if site is not None and site.latitude is not None
+            {"type": "Point", "coordinates": [site["longitude"], site["latitude"]]}
+            if site is not None and site["latitude"] is not None
             else None
         )
         out.append(
-            HitFeature(id=str(hit.id), geometry=geometry, properties=hit.model_dump(mode="json"))
+            {
+                "type": "Feature",
+                "id": properties["id"],
+                "geometry": geometry,
+                "properties": properties,
+            }
         )
-    return HitCollection(
-        features=out,
-        total_items=listed.total_items,
-        page_number=listed.page_number,
-        total_pages=listed.total_pages,
+    return orjson.dumps(
+        {
+            "type": "FeatureCollection",
+            "features": out,
+            "total_items": result.total,
+            "page_number": q.page,
+            "total_pages": total_pages,
+        }
     )

@@ -22,6 +22,7 @@ from service.app import create_app
 from service.catalog.models import Location
 from service.geo.service import load_directory
 from service.search.engines import Searching, meili_follower, serving
+from service.search.schemas import SearchPage
 from service.settings import Settings
 from tests.conftest import geodata_dir, make_test_database
 from tests.search.catalog import Built, build_catalog
@@ -38,7 +39,11 @@ class SearchWorld:
         headers = params.pop("headers", {})
         response = await self.client.get("/search/programs", params=params, headers=headers)
         assert response.status_code == 200, response.text
-        return dict(response.json())
+        body = dict(response.json())
+        # Hits are written without the models (service/search/service.py): every answer
+        # must still be exactly what the SearchPage schema would write.
+        assert SearchPage.model_validate(body).model_dump(mode="json") == body
+        return body
 
     async def keys(self, **params: Any) -> list[str]:
         body = await self.search(per_page=100, **params)

@@ -8,6 +8,7 @@ import pytest
 
 from service.search.port import haversine_m
 from service.search.query import Point
+from service.search.schemas import HitCollection
 from tests.search.catalog import ACTIVE, GREEN, SONO
 from tests.search.conftest import SearchWorld
 
@@ -191,6 +192,7 @@ async def test_geojson_feature_collection(world: SearchWorld) -> None:
     )
     assert response.headers["content-type"].startswith("application/geo+json")
     body = response.json()
+    assert HitCollection.model_validate(body).model_dump(mode="json") == body
     assert body["type"] == "FeatureCollection" and body["total_items"] == len(ALL)
     first = body["features"][0]
     lng, lat = first["geometry"]["coordinates"]

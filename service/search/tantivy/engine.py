@@ -33,17 +33,15 @@ from service.search.port import (
     render_highlight,
 )
 from service.search.query import MAX_HITS, SearchQuery, Sort
-from service.search.tantivy import geo
+from service.search.tantivy import nearby
 from service.search.tantivy.query import Occur, Q, Translator, Vocabulary
-from service.search.tantivy.schema import ANALYZERS, build_schema, to_tantivy, unpack_points
+from service.search.tantivy.schema import ANALYZERS, build_schema, to_tantivy
 from service.search.text import Synonyms
 
 INLINE_APPLY = 200  # documents applied on the event loop; more go to a thread
 UPDATE_HEAP = 50_000_000
 REBUILD_HEAP = 400_000_000
 MAX_FACET_VALUES = 1000
-RING_START_M = 1_000.0
-RING_MAX_M = 2_000_000.0
 NAME_CHARS = 500  # a name is highlighted whole
 DESCRIPTION_CHARS = 160  # about 24 words, as Meilisearch crops
 
@@ -194,10 +192,11 @@ class TantivyEngine:
         searcher = live.searcher
         t = Translator(self.schema, self.synonyms, live.vocabulary)
         words = t.words(q.text) if q.text else None
-        radius = self._radius(searcher, t, q)
+        radius = self._radius(searcher, t, q, words)
         main = _filtered(words, t.filters(q, radius))
         if q.effective_sort is Sort.distance and q.near is not None:
-            total, addresses = self._by_distance(searcher, q, main)
+            bounded = radius is not None
+            total, addresses = nearby.nearest_first(searcher, self.schema, q, main, bounded)
         else:
             total, addresses = self._ranked(searcher, q, main)
         hits = self._hits(searcher, q, words, addresses)
@@ -216,100 +215,23 @@ class TantivyEngine:
         found = searcher.search(main, q.per_page, count=True, offset=q.offset, **options)
         return _count_of(found), [address for _, address in found.hits]
 
-    def _count(self, searcher: tantivy.Searcher, query: tantivy.Query) -> int:
-        return _count_of(searcher.search(query, 1, count=True))  # a limit of 0 panics
-
-    def _nearest(
-        self, searcher: tantivy.Searcher, q: SearchQuery, addresses: list[tantivy.DocAddress]
-    ) -> list[float]:
-        """Each document's distance to q.near: its nearest physical site."""
-        assert q.near is not None
-        lats = searcher.fast_field_values("lat", addresses)
-        lngs = searcher.fast_field_values("lng", addresses)
-        sites = searcher.fast_field_values("sites", addresses)
-        out = []
-        for address, lat, lng, count in zip(addresses, lats, lngs, sites, strict=True):
-            if count == 1:
-                out.append(haversine_m(q.near, float(lat or 0), float(lng or 0)))
-            else:
-                points = unpack_points(_stored(searcher.doc(address), "points"))
-                out.append(min(haversine_m(q.near, a, b) for a, b in points))
-        return out
-
     def _radius(
-        self, searcher: tantivy.Searcher, t: Translator, q: SearchQuery
+        self,
+        searcher: tantivy.Searcher,
+        t: Translator,
+        q: SearchQuery,
+        words: tantivy.Query | None,
     ) -> tantivy.Query | None:
-        """The sites within radius_m of q.near: cells inside the circle, and the programs
-        in its edge cells that are, measured one by one."""
+        """The radius filter. Its edge is measured among the programs every variant of this
+        search keeps: matching the words and the filters of no requested facet's group."""
         radius = q.get("radius_m")
         if radius is None or q.near is None:
             return None
-        cover = geo.cover(q.near.lat, q.near.lng, float(radius))
-        parts = []
-        if cover.inside:
-            parts.append(t._terms("cells", cover.inside))
-        if cover.edge:
-            edge = t._terms("cells", cover.edge)
-            found = searcher.search(edge, max(self._count(searcher, edge), 1), count=False)
-            addresses = [a for _, a in found.hits]
-            keys = searcher.fast_field_values("key", addresses)
-            within = [
-                key
-                for key, distance in zip(keys, self._nearest(searcher, q, addresses), strict=True)
-                if distance <= radius
-            ]
-            if within:
-                parts.append(Q.term_set_query(self.schema, "key", within))
-        if not parts:
-            return Q.empty_query()
-        return Q.boolean_query([(Occur.Should, p) for p in parts])
-
-    def _by_distance(
-        self, searcher: tantivy.Searcher, q: SearchQuery, main: tantivy.Query
-    ) -> tuple[int, list[tantivy.DocAddress]]:
-        """Nearest site first, then by name; programs without a physical site last.
-
-        Rings of cells grow around the point until they hold enough programs measured
-        within the ring's radius; only those programs are measured and sorted."""
-        assert q.near is not None
-        total = self._count(searcher, main)
-        sited_query = _and([main, Q.term_query(self.schema, "in_person", True)])
-        sited = self._count(searcher, sited_query)
-        needed = min(q.offset + q.per_page, sited)
-        ranked: list[tuple[float, str, tantivy.DocAddress]] = []
-        radius = RING_START_M
-        while needed:
-            cover = geo.cover(q.near.lat, q.near.lng, radius)
-            ring = Q.term_set_query(self.schema, "cells", list(cover.all))
-            in_ring = _and([sited_query, ring])
-            count = self._count(searcher, in_ring)
-            if count >= needed or radius >= RING_MAX_M:
-                found = searcher.search(in_ring, max(count, 1), count=False)
-                addresses = [a for _, a in found.hits]
-                distances = self._nearest(searcher, q, addresses)
-                close = [(d, a) for d, a in zip(distances, addresses, strict=True) if d <= radius]
-                if len(close) >= needed or radius >= RING_MAX_M:
-                    names = [str(searcher.doc(a).get_first("sort_name")) for _, a in close]
-                    ranked = sorted(
-                        ((d, n, a) for (d, a), n in zip(close, names, strict=True)),
-                        key=lambda row: (row[0], row[1]),
-                    )
-                    break
-            radius *= 2
-        page = [a for _, _, a in ranked[q.offset : q.offset + q.per_page]]
-        if len(page) < q.per_page and q.offset + q.per_page > sited:
-            siteless = _and([main, Q.term_query(self.schema, "in_person", False)])
-            skip = max(0, q.offset - sited)
-            found = searcher.search(
-                siteless,
-                q.per_page - len(page),
-                count=False,
-                offset=skip,
-                order_by_field="sort_name",
-                order=tantivy.Order.Asc,
-            )
-            page += [a for _, a in found.hits]
-        return total, page
+        kept = q
+        for facet in q.facets:
+            kept = kept.without(facet)
+        narrowing = [*([words] if words is not None else []), *t.filters(kept, None)]
+        return nearby.within(searcher, self.schema, q.near, radius, narrowing)
 
     def _hits(
         self,
@@ -381,7 +303,7 @@ class TantivyEngine:
                 base = t.filters(free, radius)
                 for day in WEEKDAYS:
                     query = _filtered(words, [*base, t.window(q, [day.value])])
-                    if n := self._count(searcher, query):
+                    if n := nearby.count(searcher, query):
                         counts[facet][day.value] = n
             elif q.filters_facet(facet):
                 query = _filtered(words, t.filters(q.without(facet), radius))

@@ -22,29 +22,35 @@ from service.search.port import EARTH_RADIUS_M
 LEVELS = tuple(0.32 / 2**level for level in range(8))  # cell sizes in degrees
 
 
-def cell_token(level: int, row: int, col: int) -> str:
-    return f"{level}:{row}:{col}"
+# A cell is one 64-bit term: its level, then its row and column (offset to be positive).
+_OFFSET = 1 << 20
 
 
-def site_cells(lat: float, lng: float) -> list[str]:
+def cell_keys(level: int, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64]) -> list[int]:
+    return ((level << 42) | ((rows + _OFFSET) << 21) | (cols + _OFFSET)).tolist()
+
+
+def site_cells(lat: float, lng: float) -> list[int]:
     """The cell of a point at every level."""
     return [
-        cell_token(level, math.floor(lat / size), math.floor(lng / size))
+        (level << 42)
+        | ((math.floor(lat / size) + _OFFSET) << 21)
+        | (math.floor(lng / size) + _OFFSET)
         for level, size in enumerate(LEVELS)
     ]
 
 
 @dataclass(frozen=True)
 class Cover:
-    inside: tuple[str, ...]  # cells wholly within the circle
-    edge: tuple[str, ...]  # finest cells the circle's edge crosses
+    inside: tuple[int, ...]  # cells wholly within the circle
+    edge: tuple[int, ...]  # finest cells the circle's edge crosses
 
     @property
-    def all(self) -> tuple[str, ...]:
-        return self.inside + self.edge
+    def all(self) -> list[int]:
+        return [*self.inside, *self.edge]
 
 
-def _distances(
+def metres(
     lat: float, lng: float, lats: npt.NDArray[np.float64], lngs: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]:
     """Haversine distances in metres from (lat, lng) to each of lats/lngs."""
@@ -54,20 +60,13 @@ def _distances(
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(h, 1.0)))
 
 
-def distances(lat: float, lng: float, points: list[tuple[float, float]]) -> list[float]:
-    if not points:
-        return []
-    array = np.asarray(points, dtype=np.float64)
-    return [float(d) for d in _distances(lat, lng, array[:, 0], array[:, 1])]
-
-
 def _nearest_in_cells(
     lat: float, lng: float, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64], size: float
 ) -> npt.NDArray[np.float64]:
     """Distance to the nearest point of each cell (0 inside it): clamp the centre."""
     near_lat = np.clip(lat, rows * size, (rows + 1) * size)
     near_lng = np.clip(lng, cols * size, (cols + 1) * size)
-    return _distances(lat, lng, near_lat, near_lng)
+    return metres(lat, lng, near_lat, near_lng)
 
 
 @lru_cache(maxsize=4096)
@@ -82,12 +81,12 @@ def cover(lat: float, lng: float, radius_m: float) -> Cover:
     row_range = np.arange(math.floor((lat - dlat) / size), math.floor((lat + dlat) / size) + 1)
     col_range = np.arange(math.floor((lng - dlng) / size), math.floor((lng + dlng) / size) + 1)
     rows, cols = (a.ravel() for a in np.meshgrid(row_range, col_range, indexing="ij"))
-    inside: list[str] = []
-    edge: list[str] = []
+    inside: list[int] = []
+    edge: list[int] = []
     for level in range(first, len(LEVELS)):
         size = LEVELS[level]
         corners = [
-            _distances(lat, lng, (rows + dr) * size, (cols + dc) * size)
+            metres(lat, lng, (rows + dr) * size, (cols + dc) * size)
             for dr in (0, 1)
             for dc in (0, 1)
         ]
@@ -98,11 +97,9 @@ def cover(lat: float, lng: float, radius_m: float) -> Cover:
         whole = np.maximum.reduce(corners) <= radius_m
         touching = _nearest_in_cells(lat, lng, rows, cols, size) <= radius_m * 1.01 + 10
         partial = touching & ~whole
-        inside += [cell_token(level, r, c) for r, c in zip(rows[whole], cols[whole], strict=True)]
+        inside += cell_keys(level, rows[whole], cols[whole])
         if level == len(LEVELS) - 1:
-            edge = [
-                cell_token(level, r, c) for r, c in zip(rows[partial], cols[partial], strict=True)
-            ]
+            edge = cell_keys(level, rows[partial], cols[partial])
             break
         rows, cols = rows[partial], cols[partial]
         rows = np.concatenate([rows * 2, rows * 2, rows * 2 + 1, rows * 2 + 1])

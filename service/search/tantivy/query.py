@@ -8,6 +8,7 @@ Filters never score: they are wrapped so that only the words rank.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -53,23 +54,30 @@ def _number(value: Any) -> Any:
 
 
 class Vocabulary:
-    """The index's terms per text field and first letter, for typo correction; read from
-    tantivy's term dictionary once per searcher (an index change makes a new one)."""
+    """The index's words (folded, not stemmed: the `words` field) by first letter, for
+    typo correction; read from tantivy's term dictionary once per searcher (an index
+    change makes a new one)."""
 
     def __init__(self, searcher: tantivy.Searcher) -> None:
         self.searcher = searcher
         self._terms: dict[tuple[str, str], list[str]] = {}
 
-    def near(self, field: str, term: str, typos: int) -> list[str]:
-        """Terms of `field` within `typos` edits of `term` (Damerau: a swap is one typo),
-        with the same first letter: Meilisearch counts a first-letter typo double."""
-        key = (field, term[0])
+    def _words(self, first: str) -> list[str]:
+        key = ("words", first)
         if key not in self._terms:
-            self._terms[key] = [t for t, _ in self.searcher.terms_with_prefix(field, term[0])]
-        found = process.extract(
-            term, self._terms[key], scorer=OSA.distance, score_cutoff=typos, limit=None
-        )
-        return [t for t, _, _ in found if t != term]
+            self._terms[key] = [t for t, _ in self.searcher.terms_with_prefix("words", first)]
+        return self._terms[key]
+
+    def near(self, word: str, typos: int) -> list[str]:
+        """Indexed words within `typos` edits of `word` (Damerau: a swap is one typo) and
+        with its first letter (Meilisearch counts a first-letter typo double), when `word`
+        itself is not indexed: a word that is found is not corrected, as in Meilisearch's
+        ranking, where exact matches come first."""
+        words = self._words(word[0])
+        if not words or _present(words, word):
+            return []
+        found = process.extract(word, words, scorer=OSA.distance, score_cutoff=typos, limit=None)
+        return [w for w, _, _ in found]
 
     def slot_codes(self) -> list[str]:
         """The distinct weekly session codes in the index (a few hundred at most)."""
@@ -101,11 +109,8 @@ class Translator:
             boost = 1.0 if phrase == unit.source else SYNONYM_BOOST
             options += self._phrase(phrase, boost)
         if len(unit.source) == 1 and (typos := allowed_typos(unit.source[0])):
-            for field, analyzer_name, field_boost in TEXT_FIELDS:
-                for term in analyzed(analyzer_name, unit.source[0]):
-                    for near in self.vocabulary.near(field, term, typos):
-                        q = Q.term_query(self.schema, field, near)
-                        options.append(Q.boost_query(q, field_boost * SPELLING_BOOST))
+            for spelling in self.vocabulary.near(unit.source[0], typos):
+                options += self._phrase((spelling,), SPELLING_BOOST)
         return Q.disjunction_max_query(options, TIE_BREAKER)
 
     def _phrase(self, phrase: Phrase, boost: float) -> list[tantivy.Query]:
@@ -253,6 +258,12 @@ assert set(_KINDS) | {Kind.WINDOW, Kind.RADIUS} == set(Kind)
 assert all(
     name in BOOLEANS for f in FILTERS if f.kind in (Kind.FLAG, Kind.EITHER) for name in f.fields
 )
+
+
+def _present(words: list[str], word: str) -> bool:
+    """Whether sorted `words` (the term dictionary's order) holds `word`."""
+    at = bisect.bisect_left(words, word)
+    return at < len(words) and words[at] == word
 
 
 def _only_stop_words(unit: Unit) -> bool:

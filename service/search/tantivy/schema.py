@@ -57,6 +57,7 @@ INTEGERS = (
 )
 BOOLEANS = ("accepting_referrals", "transportation", "virtual", "in_person", "in_city")
 NO_DEADLINE = 99991231  # a program without a registration deadline
+FAST_SITES = 4  # sites whose coordinates are fast fields
 
 
 def analyzer(language: str) -> tantivy.TextAnalyzer:
@@ -69,7 +70,15 @@ def analyzer(language: str) -> tantivy.TextAnalyzer:
     )
 
 
-ANALYZERS = {EN: analyzer("english"), ES: analyzer("spanish")}
+WORDS = "yl_words"
+ANALYZERS = {
+    EN: analyzer("english"),
+    ES: analyzer("spanish"),
+    WORDS: tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+    .filter(tantivy.Filter.lowercase())
+    .filter(tantivy.Filter.ascii_fold())
+    .build(),
+}
 
 
 @lru_cache(maxsize=20_000)
@@ -83,20 +92,24 @@ def build_schema() -> tantivy.Schema:
     builder.add_text_field("program_id", stored=True, tokenizer_name=RAW, index_option="basic")
     for name, analyzer_name, _ in TEXT_FIELDS:
         builder.add_text_field(name, stored=name in STORED_TEXT, tokenizer_name=analyzer_name)
+    # Every word of the text, folded but not stemmed: the vocabulary typos are corrected to.
+    builder.add_text_field("words", tokenizer_name=WORDS, index_option="basic")
     for name in KEYWORDS:
         builder.add_text_field(name, tokenizer_name=RAW, fast=True, index_option="basic")
     builder.add_text_field("slots", tokenizer_name=RAW, index_option="basic")
-    builder.add_text_field("cells", tokenizer_name=RAW, index_option="basic")
+    builder.add_unsigned_field("cells", indexed=True)
     for name in FLOATS:
         builder.add_float_field(name, indexed=True, fast=True)
     for name in INTEGERS:
         builder.add_integer_field(name, indexed=True, fast=True)
     for name in BOOLEANS:
         builder.add_boolean_field(name, indexed=True, fast=True)
-    # The first site's coordinates, the number of sites and a 64-bit key per program, as
-    # fast fields: the exact distance checks read them in bulk (service/search/tantivy/geo.py).
-    builder.add_float_field("lat", fast=True)
-    builder.add_float_field("lng", fast=True)
+    # The first FAST_SITES sites' coordinates, the number of sites and a 64-bit key per
+    # program, as fast fields: exact distances are read from them in bulk (a program with
+    # more sites has the rest read from the stored `points`).
+    for i in range(FAST_SITES):
+        builder.add_float_field(f"lat_{i}", fast=True)
+        builder.add_float_field(f"lng_{i}", fast=True)
     builder.add_unsigned_field("sites", fast=True)
     builder.add_unsigned_field("key", indexed=True, fast=True)
     builder.add_text_field(
@@ -130,7 +143,8 @@ def unpack_points(raw: bytes) -> list[tuple[float, float]]:
 
 
 def program_key(program_id: uuid.UUID) -> int:
-    """A program's 64-bit key (the first half of its UUID; a clash is as likely as 2^-64)."""
+    """A program's 64-bit key: the first half of its UUID (random bits: two of a million
+    programs share one with a chance of about 3 in 10^8)."""
     return program_id.int >> 64
 
 
@@ -151,6 +165,7 @@ def to_tantivy(doc: SearchDocument) -> tantivy.Document:
         value = getattr(doc, name)
         if value:
             out.add_text(name, value)
+            out.add_text("words", value)
     for name in KEYWORDS:
         value = getattr(doc, name)
         for item in (value,) if isinstance(value, str) else value:
@@ -159,7 +174,7 @@ def to_tantivy(doc: SearchDocument) -> tantivy.Document:
         out.add_text("slots", slot_code(day, opens, closes))
     for lat, lng in doc.points:
         for cell in site_cells(lat, lng):
-            out.add_text("cells", cell)
+            out.add_unsigned("cells", cell)
     out.add_float("age_lo", float(doc.age_lo))
     out.add_float("age_hi", float(doc.age_hi))
     if doc.monthly_cost is not None:  # unknown cost: neither free nor paid
@@ -173,9 +188,9 @@ def to_tantivy(doc: SearchDocument) -> tantivy.Document:
     out.add_integer("last_verified_at", epoch(doc.last_verified_at))
     for name in BOOLEANS:
         out.add_boolean(name, bool(getattr(doc, name)))
-    if doc.points:
-        out.add_float("lat", doc.points[0][0])
-        out.add_float("lng", doc.points[0][1])
+    for i, (lat, lng) in enumerate(doc.points[:FAST_SITES]):
+        out.add_float(f"lat_{i}", lat)
+        out.add_float(f"lng_{i}", lng)
     out.add_unsigned("sites", len(doc.points))
     out.add_unsigned("key", program_key(doc.program_id))
     out.add_text("sort_name", _sort_name(doc))

@@ -1,0 +1,205 @@
+"""Distances over the tantivy index: the radius filter, and nearest-site-first order.
+
+Both start from grid cells (service/search/tantivy/geo.py), which tantivy's term index
+answers quickly, and measure exactly only what the cells cannot decide: the programs in
+the cells a circle's edge crosses, and the candidates of a nearest-first page. Their
+sites' coordinates are read in bulk from fast fields and measured with numpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import tantivy
+
+from service.search.query import Point, SearchQuery
+from service.search.tantivy import geo
+from service.search.tantivy.schema import FAST_SITES, unpack_points
+
+Q = tantivy.Query
+Occur = tantivy.Occur
+DIRECT = 4000  # up to this many matches are measured directly; more: rings of cells
+RING_START_M = 1_000.0
+RING_MAX_M = 2_000_000.0
+Floats = npt.NDArray[np.float64]
+
+
+def count(searcher: tantivy.Searcher, query: tantivy.Query) -> int:
+    """How many documents match (a limit of 0 would panic; tantivy's stub lacks .count)."""
+    return int(searcher.search(query, 1, count=True).count or 0)  # type: ignore[attr-defined]
+
+
+def matches(
+    searcher: tantivy.Searcher, query: tantivy.Query, expect: int = DIRECT
+) -> tuple[int, list[tantivy.DocAddress]]:
+    """(how many match `query`, up to `expect` of them; all of them when no more match)."""
+    found = searcher.search(query, expect, count=True)
+    n = int(found.count or 0)  # type: ignore[attr-defined]
+    return n, [a for _, a in found.hits]
+
+
+def every(searcher: tantivy.Searcher, query: tantivy.Query, limit: int = DIRECT) -> list[Any]:
+    """Every document matching `query`, in one search when they are at most `limit`."""
+    n, addresses = matches(searcher, query, limit)
+    if n > len(addresses):
+        addresses = [a for _, a in searcher.search(query, n, count=False).hits]
+    return addresses
+
+
+def _and(*parts: tantivy.Query | None) -> tantivy.Query:
+    present = [p for p in parts if p is not None]
+    if len(present) == 1:
+        return present[0]
+    return Q.boolean_query([(Occur.Must, p) for p in present])
+
+
+def _column(searcher: tantivy.Searcher, field: str, addresses: list[tantivy.DocAddress]) -> Floats:
+    return np.asarray(
+        [np.nan if v is None else v for v in searcher.fast_field_values(field, addresses)],
+        dtype=np.float64,
+    )
+
+
+def distances(
+    searcher: tantivy.Searcher, near: Point, addresses: list[tantivy.DocAddress]
+) -> Floats:
+    """Each document's distance in metres to `near`: its nearest site (inf: no site)."""
+    best = np.full(len(addresses), np.inf)
+    if not addresses:
+        return best
+    sites = np.asarray(searcher.fast_field_values("sites", addresses), dtype=np.int64)
+    for i in range(FAST_SITES):
+        rows = np.flatnonzero(sites > i)
+        if not len(rows):
+            break
+        subset = [addresses[r] for r in rows]
+        lats, lngs = _column(searcher, f"lat_{i}", subset), _column(searcher, f"lng_{i}", subset)
+        best[rows] = np.minimum(best[rows], geo.metres(near.lat, near.lng, lats, lngs))
+    for r in np.flatnonzero(sites > FAST_SITES):  # the rest of a program with many sites
+        points = unpack_points(searcher.doc(addresses[r]).get_first("points"))  # type: ignore[arg-type]
+        lats = np.asarray([p[0] for p in points])
+        lngs = np.asarray([p[1] for p in points])
+        best[r] = min(best[r], float(geo.metres(near.lat, near.lng, lats, lngs).min()))
+    return best
+
+
+def within(
+    searcher: tantivy.Searcher,
+    schema: tantivy.Schema,
+    near: Point,
+    radius_m: float,
+    narrowing: Sequence[tantivy.Query],
+) -> tantivy.Query:
+    """Programs with a site within `radius_m` of `near`: those in the cells wholly inside
+    the circle, and those in its edge cells that are, by measure. `narrowing` (filters
+    every use of this query applies) keeps the edge's candidates few."""
+    cover = geo.cover(near.lat, near.lng, float(radius_m))
+    parts = []
+    if cover.inside:
+        parts.append(Q.term_set_query(schema, "cells", list(cover.inside)))
+    if cover.edge:
+        edge = _and(Q.term_set_query(schema, "cells", list(cover.edge)), *narrowing)
+        addresses = every(searcher, edge)
+        keys = searcher.fast_field_values("key", addresses)
+        inside = distances(searcher, near, addresses) <= radius_m
+        close = [int(k) for k, ok in zip(keys, inside, strict=True) if ok and k is not None]
+        if close:
+            parts.append(Q.term_set_query(schema, "key", close))
+    if not parts:
+        return Q.empty_query()
+    return Q.boolean_query([(Occur.Should, p) for p in parts])
+
+
+def nearest_first(
+    searcher: tantivy.Searcher,
+    schema: tantivy.Schema,
+    q: SearchQuery,
+    main: tantivy.Query,
+    bounded: bool,
+) -> tuple[int, list[tantivy.DocAddress]]:
+    """(total, the page's documents): nearest site first, then by name; programs without
+    a physical site last, by name. `bounded`: the query has a radius (so every match has a
+    site)."""
+    assert q.near is not None
+    sited_query = main if bounded else _and(main, Q.term_query(schema, "in_person", True))
+    sited, first = matches(searcher, sited_query)
+    total = sited if bounded else count(searcher, main)
+    needed = min(q.offset + q.per_page, sited)
+    page: list[tantivy.DocAddress] = []
+    if needed:
+        if sited <= len(first):  # every match is at hand: measure them all
+            ranked = _nearest(distances(searcher, q.near, first), first, needed)
+        else:
+            ranked = _in_rings(searcher, schema, q.near, sited_query, needed)
+        page = _by_name_within_ties(searcher, ranked, q.offset, q.offset + q.per_page)
+    if len(page) < q.per_page and q.offset + q.per_page > sited and total > sited:
+        siteless = _and(main, Q.term_query(schema, "in_person", False))
+        found = searcher.search(
+            siteless,
+            q.per_page - len(page),
+            count=False,
+            offset=max(0, q.offset - sited),
+            order_by_field="sort_name",
+            order=tantivy.Order.Asc,
+        )
+        page += [a for _, a in found.hits]
+    return total, page
+
+
+def _in_rings(
+    searcher: tantivy.Searcher,
+    schema: tantivy.Schema,
+    near: Point,
+    sited_query: tantivy.Query,
+    needed: int,
+) -> list[tuple[float, tantivy.DocAddress]]:
+    """At least `needed` matches, nearest first, from rings of cells growing around the
+    point until enough matches lie within the ring's radius."""
+    radius = RING_START_M
+    while True:
+        ring = Q.term_set_query(schema, "cells", list(geo.cover(near.lat, near.lng, radius).all))
+        n, addresses = matches(searcher, _and(sited_query, ring))
+        if n >= needed or radius >= RING_MAX_M:
+            if n > len(addresses):
+                addresses = every(searcher, _and(sited_query, ring), n)
+            measured = distances(searcher, near, addresses)
+            if int((measured <= radius).sum()) >= needed or radius >= RING_MAX_M:
+                return _nearest(measured, addresses, needed)
+        radius *= 2
+
+
+def _nearest(
+    measured: Floats, addresses: list[tantivy.DocAddress], needed: int
+) -> list[tuple[float, tantivy.DocAddress]]:
+    """The `needed` nearest (and any tied with the last of them), nearest first."""
+    if needed < len(measured):
+        cut = np.partition(measured, needed - 1)[needed - 1]
+        keep = np.flatnonzero(measured <= cut)
+    else:
+        keep = np.arange(len(measured))
+    keep = keep[np.argsort(measured[keep], kind="stable")]
+    return [(float(measured[i]), addresses[i]) for i in keep]
+
+
+def _by_name_within_ties(
+    searcher: tantivy.Searcher,
+    ranked: list[tuple[float, tantivy.DocAddress]],
+    start: int,
+    end: int,
+) -> list[tantivy.DocAddress]:
+    """ranked[start:end], with programs at the same distance (one site, several programs)
+    ordered by name: names are read for the page and the ties across its edges only."""
+    if start >= len(ranked):
+        return []
+    low, high = start, min(end, len(ranked))
+    while low > 0 and ranked[low - 1][0] == ranked[start][0]:
+        low -= 1
+    while high < len(ranked) and ranked[high][0] == ranked[high - 1][0]:
+        high += 1
+    window = ranked[low:high]
+    names = [str(searcher.doc(a).get_first("sort_name")) for _, a in window]
+    ordered = sorted(zip(window, names, strict=True), key=lambda row: (row[0][0], row[1]))
+    return [a for (_, a), _ in ordered][start - low : end - low]
