@@ -19,6 +19,7 @@ from pydantic import TypeAdapter
 from service.catalog.enums import CostPeriod, Season, Weekday
 
 WEEKDAYS: tuple[Weekday, ...] = tuple(Weekday)
+_DAY_INDEX = {day.value: i for i, day in enumerate(WEEKDAYS)}  # MO=0
 # Instants in the display as the API writes them (RFC 3339, "Z" for UTC), so that hits are
 # served as stored.
 _INSTANT: TypeAdapter[datetime | None] = TypeAdapter(datetime | None)
@@ -264,11 +265,9 @@ def slots(schedules: tuple[ScheduleSource, ...]) -> tuple[Slot, ...]:
     found = set()
     for schedule in schedules:
         for code in schedule.byday:
-            day = code[-2:]
-            if day in Weekday.__members__:
-                found.add(
-                    (WEEKDAYS.index(Weekday(day)), schedule.opens_minute, schedule.closes_minute)
-                )
+            day = _DAY_INDEX.get(code[-2:])
+            if day is not None:
+                found.add((day, schedule.opens_minute, schedule.closes_minute))
     return tuple(sorted(found))
 
 

@@ -171,14 +171,22 @@ class Follower:
         cursor = await _consistent_snapshot(session)
         rebuild = await self.engine.rebuild()
         documents, after = 0, None
+        adding: asyncio.Future[None] | None = None  # the previous batch, going in meanwhile
         try:
             while ids := await active_program_ids(session, after, self.batch):
                 sources = await load_sources(session, ids)
-                await rebuild.add([build(s) for s in sources.values()])
+                batch = [build(s) for s in sources.values()]
+                if adding is not None:
+                    await adding
+                adding = asyncio.ensure_future(rebuild.add(batch))
                 documents += len(sources)
                 after = ids[-1]
+            if adding is not None:
+                await adding
             await rebuild.finish()
         except BaseException:
+            if adding is not None:
+                await asyncio.gather(adding, return_exceptions=True)
             await rebuild.abort()
             raise
         seconds = time.perf_counter() - started

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -64,7 +64,7 @@ _TERMS = text("SELECT id, code, name, name_es, parent_id FROM taxonomy_terms")
 def _json(value: Any) -> list[dict[str, Any]]:
     if value is None:
         return []
-    return json.loads(value) if isinstance(value, str) else list(value)
+    return orjson.loads(value) if isinstance(value, str) else list(value)
 
 
 def _dec(value: Any) -> Decimal | None:

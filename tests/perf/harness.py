@@ -161,7 +161,8 @@ def wrk(base: str, paths: Sequence[str], connections: int, seconds: float) -> Lo
         listing.write_text("\n".join(paths) + "\n")
         done = subprocess.run(
             [
-                "wrk", "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
+                "wrk", "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s",
+                "--timeout", "10s",
                 "-s", str(script), base, "--", str(listing),
             ],
             capture_output=True, text=True, check=True,

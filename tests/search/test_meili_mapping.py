@@ -172,3 +172,16 @@ def test_disjunctive_facets_take_extra_queries_only_when_needed() -> None:
     assert [v for v, _ in days] == [d.value for d in Weekday]
     assert all(r["hitsPerPage"] == 0 for _, r in days)
     assert any('category IN ["early_childhood"]' in c for c in days[0][1]["filter"])
+
+
+def test_settings_are_sent_only_when_they_differ() -> None:
+    wanted = m.settings(load_synonyms(), STOP_WORDS)
+    reported = {  # as Meilisearch answers: other orders, more keys
+        **wanted,
+        "sortableAttributes": list(reversed(wanted["sortableAttributes"])),
+        "typoTolerance": {**wanted["typoTolerance"], "disableOnWords": []},
+        "faceting": {**wanted["faceting"], "sortFacetValuesBy": {"*": "alpha"}},
+    }
+    assert not m.settings_differ(reported, wanted)
+    assert m.settings_differ({**reported, "synonyms": {}}, wanted)
+    assert m.settings_differ({}, wanted)

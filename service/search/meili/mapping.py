@@ -98,6 +98,32 @@ def settings(synonyms: Synonyms, stop_words: Iterable[str] = ()) -> dict[str, An
     }
 
 
+def settings_differ(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """Whether an index's settings (as Meilisearch reports them) differ from ours in any
+    key we set. Lists whose order carries no meaning compare as sets."""
+    unordered = {"filterableAttributes", "sortableAttributes", "stopWords"}
+    for key, value in wanted.items():
+        have = current.get(key)
+        if key in unordered and isinstance(have, list):
+            if sorted(map(str, have)) != sorted(map(str, value)):
+                return True
+        elif key == "synonyms" and isinstance(have, dict):
+            if {k: sorted(v) for k, v in have.items()} != {k: sorted(v) for k, v in value.items()}:
+                return True
+        elif key == "typoTolerance" and isinstance(have, dict):
+            if any(have.get(k) != v for k, v in value.items()):
+                return True
+        elif key == "faceting" and isinstance(have, dict):
+            if have.get("maxValuesPerFacet") != value["maxValuesPerFacet"]:
+                return True
+        elif key == "pagination" and isinstance(have, dict):
+            if have.get("maxTotalHits") != value["maxTotalHits"]:
+                return True
+        elif have != value:
+            return True
+    return False
+
+
 def _day_int(d: date) -> int:
     return d.year * 10_000 + d.month * 100 + d.day
 

@@ -21,7 +21,9 @@ from service.search.tantivy.schema import FAST_SITES, unpack_points
 
 Q = tantivy.Query
 Occur = tantivy.Occur
-DIRECT = 4000  # up to this many matches are measured directly; more: rings of cells
+DIRECT = 4000  # matches fetched at once
+TERM_LOOKUPS = 512
+FEW = 1000  # up to this many matches (or the page's depth) are measured directly; else rings
 RING_START_M = 1_000.0
 RING_MAX_M = 2_000_000.0
 Floats = npt.NDArray[np.float64]
@@ -47,6 +49,15 @@ def every(searcher: tantivy.Searcher, query: tantivy.Query, limit: int = DIRECT)
     if n > len(addresses):
         addresses = [a for _, a in searcher.search(query, n, count=False).hits]
     return addresses
+
+
+def any_of(schema: tantivy.Schema, field: str, values: Sequence[Any]) -> tantivy.Query:
+    """Documents with any of `values` in `field`. tantivy's term set query walks the
+    field's whole term dictionary (a millisecond for 100,000 program keys); a few hundred
+    terms are cheaper looked up one by one."""
+    if len(values) > TERM_LOOKUPS:
+        return Q.term_set_query(schema, field, list(values))
+    return Q.boolean_query([(Occur.Should, Q.term_query(schema, field, v)) for v in values])
 
 
 def _and(*parts: tantivy.Query | None) -> tantivy.Query:
@@ -99,15 +110,15 @@ def within(
     cover = geo.cover(near.lat, near.lng, float(radius_m))
     parts = []
     if cover.inside:
-        parts.append(Q.term_set_query(schema, "cells", list(cover.inside)))
+        parts.append(any_of(schema, "cells", cover.inside))
     if cover.edge:
-        edge = _and(Q.term_set_query(schema, "cells", list(cover.edge)), *narrowing)
+        edge = _and(any_of(schema, "cells", cover.edge), *narrowing)
         addresses = every(searcher, edge)
         keys = searcher.fast_field_values("key", addresses)
         inside = distances(searcher, near, addresses) <= radius_m
         close = [int(k) for k, ok in zip(keys, inside, strict=True) if ok and k is not None]
         if close:
-            parts.append(Q.term_set_query(schema, "key", close))
+            parts.append(any_of(schema, "key_term", close))
     if not parts:
         return Q.empty_query()
     return Q.boolean_query([(Occur.Should, p) for p in parts])
@@ -125,15 +136,19 @@ def nearest_first(
     site)."""
     assert q.near is not None
     sited_query = main if bounded else _and(main, Q.term_query(schema, "in_person", True))
-    sited, first = matches(searcher, sited_query)
+    needed = q.offset + q.per_page
+    sited, first = matches(searcher, sited_query, max(FEW, needed))
     total = sited if bounded else count(searcher, main)
-    needed = min(q.offset + q.per_page, sited)
+    needed = min(needed, sited)
     page: list[tantivy.DocAddress] = []
     if needed:
         if sited <= len(first):  # every match is at hand: measure them all
             ranked = _nearest(distances(searcher, q.near, first), first, needed)
         else:
-            ranked = _in_rings(searcher, schema, q.near, sited_query, needed)
+            # Start where about 4 x `needed` matches lie, if they spread evenly in the circle.
+            radius = q.get("radius_m") if bounded else None
+            start = radius * (4 * needed / sited) ** 0.5 if radius else RING_START_M
+            ranked = _in_rings(searcher, schema, q.near, sited_query, needed, start)
         page = _by_name_within_ties(searcher, ranked, q.offset, q.offset + q.per_page)
     if len(page) < q.per_page and q.offset + q.per_page > sited and total > sited:
         siteless = _and(main, Q.term_query(schema, "in_person", False))
@@ -155,12 +170,12 @@ def _in_rings(
     near: Point,
     sited_query: tantivy.Query,
     needed: int,
+    radius: float,
 ) -> list[tuple[float, tantivy.DocAddress]]:
     """At least `needed` matches, nearest first, from rings of cells growing around the
-    point until enough matches lie within the ring's radius."""
-    radius = RING_START_M
+    point (from `radius`) until enough matches lie within the ring's radius."""
     while True:
-        ring = Q.term_set_query(schema, "cells", list(geo.cover(near.lat, near.lng, radius).all))
+        ring = any_of(schema, "cells", geo.cover(near.lat, near.lng, radius).all)
         n, addresses = matches(searcher, _and(sited_query, ring))
         if n >= needed or radius >= RING_MAX_M:
             if n > len(addresses):

@@ -111,7 +111,10 @@ def build_schema() -> tantivy.Schema:
         builder.add_float_field(f"lat_{i}", fast=True)
         builder.add_float_field(f"lng_{i}", fast=True)
     builder.add_unsigned_field("sites", fast=True)
-    builder.add_unsigned_field("key", indexed=True, fast=True)
+    # The key twice: read in bulk (fast), and matched as a term set (indexed): a term set
+    # over a fast field scans the whole column (a millisecond at 100,000 programs).
+    builder.add_unsigned_field("key", fast=True)
+    builder.add_unsigned_field("key_term", indexed=True)
     builder.add_text_field(
         "sort_name", stored=True, tokenizer_name=RAW, fast=True, index_option="basic"
     )
@@ -193,6 +196,7 @@ def to_tantivy(doc: SearchDocument) -> tantivy.Document:
         out.add_float(f"lng_{i}", lng)
     out.add_unsigned("sites", len(doc.points))
     out.add_unsigned("key", program_key(doc.program_id))
+    out.add_unsigned("key_term", program_key(doc.program_id))
     out.add_text("sort_name", _sort_name(doc))
     out.add_text("sort_verified", _sort_verified(doc))
     out.add_bytes("points", pack_points(doc.points))
