@@ -51,6 +51,10 @@ def _dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+# A live Meilisearch for the contract suite's second engine (tests/search/conftest.py).
+# Every other test runs on the default, embedded engine, so it leaves the environment.
+MEILI_URL = os.environ.pop("YOUTHLINK_MEILI_URL", None)
+
 # Two checkouts can run their suites side by side when each sets its own prefix.
 TEST_DB_PREFIX = os.environ.get("YOUTHLINK_TEST_DB_PREFIX", "youthlink_test")
 

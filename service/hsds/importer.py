@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.catalog.bulk import after_bulk_load
 from service.catalog.enums import Category
 from service.catalog.models import (
     Location,
@@ -59,6 +60,10 @@ class Summary:
     file_error: str | None = None
 
 
+# From this many written services on, an import is a bulk load (service/catalog/bulk.py).
+BULK = 1000
+
+
 class SourceError(Exception):
     """The file itself is unreadable from here on (truncated, not JSON, missing table)."""
 
@@ -87,6 +92,9 @@ async def import_records(
         for one in services_in(record):
             position += 1
             await _one(session, one, position, default_category, summary)
+    written = summary.created + summary.updated
+    if written >= BULK:  # statistics, and one search rebuild rather than a change each
+        await after_bulk_load(session, rebuild=True)
     return summary
 
 

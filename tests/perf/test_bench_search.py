@@ -37,7 +37,7 @@ from service.search.follower import Follower
 from service.search.tantivy.engine import TantivyEngine
 from service.search.text import load_synonyms
 from service.settings import Settings
-from tests.conftest import database_name, make_test_database, server_url
+from tests.conftest import MEILI_URL, database_name, make_test_database, server_url
 from tests.perf.harness import Load, rss_mb, serve, wait_ready, wrk
 
 pytestmark = pytest.mark.perf
@@ -162,13 +162,10 @@ def _row(name: str, load: Load) -> str:
 
 
 def _run(url: str, engine: str, paths: dict[str, list[str]], meili: bool) -> dict[str, Load]:
-    server, base = serve(
-        url,
-        workers=2,
-        pool_size=10,
-        extra_env={"YOUTHLINK_SEARCH_CACHE_TTL_S": "0"},
-        meili=meili,
-    )
+    env = {"YOUTHLINK_SEARCH_CACHE_TTL_S": "0"}
+    if meili and MEILI_URL:
+        env["YOUTHLINK_MEILI_URL"] = MEILI_URL
+    server, base = serve(url, workers=2, pool_size=10, extra_env=env, meili=meili)
     try:
         ready_s = wait_ready(base)
         memory = rss_mb(server.pid)
@@ -204,10 +201,11 @@ def test_search_mix(settings: Settings, worker_id_safe: str, size: int) -> None:
         build_s, documents = asyncio.run(_build(url, settings, meili=False))
         print(f"tantivy: full rebuild of {documents:,} documents in {build_s:.1f} s (one process)")
         runs["tantivy"] = _run(url, "tantivy", paths, meili=False)
-    if "meilisearch" in ENGINES and not settings.meili_url:
+    if "meilisearch" in ENGINES and not MEILI_URL:
         print("Meilisearch: skipped (set YOUTHLINK_MEILI_URL to a live server to compare)")
     elif "meilisearch" in ENGINES:
-        meili_s, meili_docs = asyncio.run(_build(url, settings, meili=True))
+        with_meili = settings.model_copy(update={"meili_url": MEILI_URL})
+        meili_s, meili_docs = asyncio.run(_build(url, with_meili, meili=True))
         print(f"Meilisearch: full rebuild of {meili_docs:,} documents in {meili_s:.1f} s")
         runs["meilisearch"] = _run(url, "meilisearch", paths, meili=True)
     for results in runs.values():

@@ -7,7 +7,6 @@ key) and is skipped otherwise, saying so: no Meilisearch server runs in CI.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +23,7 @@ from service.geo.service import load_directory
 from service.search.engines import Searching, meili_follower, serving
 from service.search.schemas import SearchPage
 from service.settings import Settings
-from tests.conftest import geodata_dir, make_test_database
+from tests.conftest import MEILI_URL, geodata_dir, make_test_database
 from tests.search.catalog import Built, build_catalog
 
 
@@ -61,7 +60,7 @@ async def world(
 ) -> AsyncIterator[SearchWorld]:
     overrides: dict[str, Any] = {"database_url": search_database}
     if request.param == "meilisearch":
-        url = os.environ.get("YOUTHLINK_MEILI_URL")
+        url = MEILI_URL
         if not url:
             pytest.skip("meilisearch contract: set YOUTHLINK_MEILI_URL to a live server to run it")
         overrides |= {"meili_url": url, "meili_index": f"yl_test_{worker_id_safe}"}
