@@ -23,7 +23,7 @@ from typing import Annotated, Any
 from fastapi import Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import Integer, LargeBinary, String, Uuid, delete, func, select
+from sqlalchemy import Integer, LargeBinary, String, Uuid, delete, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -108,28 +108,34 @@ async def idempotent(
     digests = request_hashes(ring, operation, scope or {}, body)
     table = IdempotencyRecord.__table__.c
     mine = (table.api_key_id == principal.key_id) & (table.key == key)
-    # A key older than RETENTION is free again, even before the worker deletes it.
-    await session.execute(
-        delete(IdempotencyRecord).where(mine, table.created_at < utcnow() - RETENTION)
-    )
+    # Claim the key in one statement; a key older than RETENTION is free again (claimed
+    # anew), even before the worker deletes it.
+    fresh = {"operation": operation, "request_hash": digests[0]}
+    claim = insert(IdempotencyRecord).values(api_key_id=principal.key_id, key=key, **fresh)
     claimed = await session.execute(
-        insert(IdempotencyRecord)
-        .values(api_key_id=principal.key_id, key=key, operation=operation, request_hash=digests[0])
-        .on_conflict_do_nothing()
-        .returning(table.key)
+        claim.on_conflict_do_update(
+            index_elements=[table.api_key_id, table.key],
+            set_={
+                **fresh,
+                "status_code": None,
+                "response": None,
+                "key_id": None,
+                "headers": None,
+                "created_at": func.now(),
+            },
+            where=table.created_at < utcnow() - RETENTION,
+        ).returning(table.key)
     )
     if claimed.first() is None:
         return await _replay(session, ring, principal.key_id, key, digests)
     status, model, headers = await produce()
     response = _response(status, model, headers)
-    record = await session.get(IdempotencyRecord, (principal.key_id, key))
-    assert record is not None
-    record.status_code = status
-    record.key_id, record.response = ring.seal(
-        model.model_dump_json().encode(), _context(principal.key_id, key)
+    key_id, sealed = ring.seal(model.model_dump_json().encode(), _context(principal.key_id, key))
+    await session.execute(
+        update(IdempotencyRecord)
+        .where(mine)
+        .values(status_code=status, key_id=key_id, response=sealed, headers=headers)
     )
-    record.headers = headers
-    await session.flush()
     return response
 
 

@@ -17,7 +17,7 @@ from service.consent.models import Consent
 from service.consent.pii import seal_signer, signer_name
 from service.consent.schemas import ConsentCreate, ConsentOut, ConsentRevoke
 from service.db import utcnow
-from service.errors import Conflict, FieldError, NotFound, Unprocessable
+from service.errors import Conflict, FieldError, Unprocessable
 from service.local_time import today
 from service.pagination import PageParams, fetch_page
 from service.pii.keyring import keyring
@@ -102,15 +102,9 @@ async def create_consent(
 async def get_consent(
     session: AsyncSession, principal: Principal, consent_id: uuid.UUID, *, for_update: bool = False
 ) -> Consent:
-    query = select(Consent).where(
-        Consent.id == consent_id, scope.owned_by_visible_org(Consent.school_id, principal)
+    return await scope.get_readable(
+        session, Consent, consent_id, principal, what="consent", for_update=for_update
     )
-    if for_update:
-        query = query.with_for_update()
-    consent = await session.scalar(query)
-    if consent is None:
-        raise NotFound(f"No consent with id {consent_id} is visible to you.")
-    return consent
 
 
 async def list_consents(

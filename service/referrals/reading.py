@@ -1,5 +1,11 @@
-"""Reading referrals: one with its timeline (the provider's first read marks it received),
-and the provider inbox and school outbox with their filters."""
+"""Reading referrals, one statement each: a referral with its student, consent, program
+and school names and its whole timeline; the provider inbox and school outbox, a page
+with its count.
+
+Reads write nothing. What a read of a referral causes (the audit entry, and the system
+move to received on the provider's first read) is written by service.record_reads,
+which the handlers call in the open.
+"""
 
 from __future__ import annotations
 
@@ -8,81 +14,105 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from pydantic import TypeAdapter
+from sqlalchemy import Select, and_, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.audit.service import record
+from service.auth import scope
 from service.auth.principal import Principal
+from service.auth.roles import Role
 from service.catalog.models import Organization, Program
 from service.consent.models import Consent
 from service.db import utcnow
-from service.pagination import PageParams, fetch_page
+from service.errors import NotFound
+from service.pagination import PageParams, counted_page
 from service.referrals.models import Referral, ReferralEvent
-from service.referrals.service import locked, move, not_found, side_of, visible
 from service.referrals.states import AWAITING_RESPONSE, Side, Status
-from service.referrals.views import ReferralRows
+from service.referrals.views import Event, ReferralRows
 from service.students.models import Student
 
 
-async def _names(
-    session: AsyncSession, model: type[Program] | type[Organization], ids: set[uuid.UUID]
-) -> dict[uuid.UUID, str]:
-    rows = await session.execute(select(model.id, model.name).where(model.id.in_(ids)))
-    return {ident: name for ident, name in rows.all()}
+def not_found(referral_id: uuid.UUID) -> NotFound:
+    return NotFound(f"No referral with id {referral_id} is visible to you.")
 
 
-async def rows_of(session: AsyncSession, referrals: Sequence[Referral]) -> list[ReferralRows]:
-    """Each referral with its student, consent, program and school names, and timeline."""
-    if not referrals:
-        return []
-    ids = [r.id for r in referrals]
-    students = {
-        s.id: s
-        for s in await session.scalars(
-            select(Student).where(Student.id.in_({r.student_id for r in referrals}))
-        )
-    }
-    consents = {
-        c.id: c
-        for c in await session.scalars(
-            select(Consent).where(Consent.id.in_({r.consent_id for r in referrals}))
-        )
-    }
-    programs = await _names(session, Program, {r.program_id for r in referrals})
-    schools = await _names(session, Organization, {r.school_id for r in referrals})
-    events: dict[uuid.UUID, list[ReferralEvent]] = {i: [] for i in ids}
-    for event in await session.scalars(
-        select(ReferralEvent).where(ReferralEvent.referral_id.in_(ids)).order_by(ReferralEvent.id)
-    ):
-        events[event.referral_id].append(event)
-    return [
-        ReferralRows(
-            referral=r,
-            student=students[r.student_id],
-            consent=consents[r.consent_id],
-            program_name=programs[r.program_id],
-            school_name=schools[r.school_id],
-            events=events[r.id],
-        )
-        for r in referrals
-    ]
+def side_of(principal: Principal, referral: Referral) -> Side | None:
+    """The side the caller acts for on this referral (None: an admin, or no side)."""
+    if principal.role is Role.school and principal.organization_id == referral.school_id:
+        return Side.school
+    if principal.role is Role.provider and principal.organization_id == referral.provider_id:
+        return Side.provider
+    return None
 
 
-async def open_referral(
-    session: AsyncSession, principal: Principal, referral_id: uuid.UUID
-) -> ReferralRows:
-    """Read a referral; the provider's first read marks it received."""
-    referral = await session.scalar(
-        select(Referral).where(Referral.id == referral_id, visible(principal))
+_TIMELINE = TypeAdapter(list[Event])
+_EVENT_FIELDS = tuple(Event.__dataclass_fields__)
+
+
+def _timeline() -> Any:
+    """The referral's events in order, as a JSON array (correlated on referrals.id)."""
+    e = ReferralEvent.__table__.c
+    pairs = [part for name in _EVENT_FIELDS for part in (literal(name), e[name])]
+    events = func.json_agg(aggregate_order_by(func.json_build_object(*pairs), e.id), type_=JSON)
+    return (
+        select(func.coalesce(events, literal("[]", JSON), type_=JSON))
+        .where(e.referral_id == Referral.id)
+        .scalar_subquery()
     )
-    if referral is None:
+
+
+def _with_parts() -> Select[Any]:
+    return (
+        select(
+            Referral,
+            Student,
+            Consent,
+            Program.name.label("program_name"),
+            Organization.name.label("school_name"),
+            _timeline().label("timeline"),
+        )
+        .join(Student, Student.id == Referral.student_id)
+        .join(Consent, Consent.id == Referral.consent_id)
+        .join(Program, Program.id == Referral.program_id)
+        .join(Organization, Organization.id == Referral.school_id)
+    )
+
+
+def _rows(row: Any) -> ReferralRows:
+    timeline = row.timeline
+    return ReferralRows(
+        referral=row.Referral,
+        student=row.Student,
+        consent=row.Consent,
+        program_name=row.program_name,
+        school_name=row.school_name,
+        events=_TIMELINE.validate_json(timeline)
+        if isinstance(timeline, str | bytes)
+        else _TIMELINE.validate_python(timeline),
+    )
+
+
+async def one(
+    session: AsyncSession, principal: Principal, referral_id: uuid.UUID, *, lock: bool = False
+) -> ReferralRows:
+    """A referral the principal may read, with its parts; 404 otherwise.
+
+    `lock` row-locks the referral first, then reads it as committed now. That is two
+    statements, because one cannot do: a SELECT ... FOR UPDATE that waited for another
+    transaction returns the referral row as that one left it but computes the timeline
+    from the snapshot it started with, so a concurrent move would be missing from it.
+    (populate_existing refreshes an object this session read before the lock.)"""
+    visible = (Referral.id == referral_id, scope.readable(Referral, principal))
+    query = _with_parts().where(*visible)
+    if lock:
+        if await session.scalar(select(Referral.id).where(*visible).with_for_update()) is None:
+            raise not_found(referral_id)
+        query = query.execution_options(populate_existing=True)
+    row = (await session.execute(query)).first()
+    if row is None:
         raise not_found(referral_id)
-    if side_of(principal, referral) is Side.provider and referral.status is Status.sent:
-        referral = await locked(session, principal, referral_id)
-        if referral.status is Status.sent:
-            await move(session, referral, Status.received, Side.system, principal)
-    record(session, principal, "referral.read", "referral", referral.id, referral.student_id)
-    return (await rows_of(session, [referral]))[0]
+    return _rows(row)
 
 
 @dataclass(frozen=True)
@@ -109,12 +139,8 @@ async def list_referrals(
 ) -> tuple[list[ReferralRows], int]:
     """A provider's inbox (side=provider) or a school's outbox (side=school), newest first."""
     column = Referral.provider_id if side is Side.provider else Referral.school_id
-    query = select(Referral)
+    query = _filtered(_with_parts(), f)
     if not principal.is_admin:
         query = query.where(column == principal.organization_id)
-    rows, total = await fetch_page(
-        session, _filtered(query, f), pages, Referral.sent_at.desc(), Referral.id
-    )
-    for referral in rows:
-        record(session, principal, "referral.read", "referral", referral.id, referral.student_id)
-    return await rows_of(session, rows), total
+    found, total = await counted_page(session, query, pages, Referral.sent_at.desc(), Referral.id)
+    return [_rows(row) for row in found], total

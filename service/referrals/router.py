@@ -29,7 +29,7 @@ Moving = Annotated[Principal, require_roles(Role.school, Role.provider)]
 
 
 def _out(principal: Principal, rows: ReferralRows) -> ReferralOut:
-    acting = service.side_of(principal, rows.referral)
+    acting = reading.side_of(principal, rows.referral)
     viewer = Side.provider if acting is Side.provider else Side.school  # admins read fully
     return referral_out(rows, viewer, acting, utcnow(), today())
 
@@ -51,8 +51,8 @@ async def referrals_create(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     async def create() -> tuple[int, ReferralOut, dict[str, str]]:
-        referral = await service.create_referral(session, principal, body)
-        rows = (await reading.rows_of(session, [referral]))[0]
+        rows = await service.create_referral(session, principal, body)
+        referral = rows.referral
         headers = {"ETag": etag(referral.version), "Location": f"/referrals/{referral.id}"}
         return 201, _out(principal, rows), headers
 
@@ -76,6 +76,7 @@ async def _listed(
     found, total = await reading.list_referrals(
         session, principal, side, reading.ListFilter(statuses or (), overdue), pages
     )
+    await service.record_reads(session, principal, found)
     return Page[ReferralOut].build([_out(principal, r) for r in found], total, pages)
 
 
@@ -132,7 +133,9 @@ async def referrals_outbox(
 async def referrals_get(
     session: SessionDep, principal: Party, referral_id: uuid.UUID, response: Response
 ) -> ReferralOut:
-    rows = await reading.open_referral(session, principal, referral_id)
+    rows = await reading.one(session, principal, referral_id)
+    rows = await service.receive_on_first_read(session, principal, rows)
+    await service.record_reads(session, principal, [rows])
     set_etag(response, rows.referral.version)
     return _out(principal, rows)
 
@@ -153,7 +156,6 @@ async def referrals_transition(
     response: Response,
     if_match: IfMatch = None,
 ) -> ReferralOut:
-    referral = await service.transition(session, principal, referral_id, body, if_match)
-    rows = (await reading.rows_of(session, [referral]))[0]
-    set_etag(response, referral.version)
+    rows = await service.transition(session, principal, referral_id, body, if_match)
+    set_etag(response, rows.referral.version)
     return _out(principal, rows)

@@ -1,41 +1,50 @@
-"""Referrals: create under a consent, move through the loop, list for each side.
+"""Referrals: create under a consent, move through the loop, record what reads cause.
 
-Transitions lock the referral row (SELECT ... FOR UPDATE) and compare its version with
-If-Match, so of two concurrent transitions exactly one wins and the other gets 412.
-Every transition appends an event, queues webhooks and writes the audit trail in the same
-transaction.
+Every move goes through `move`, which asks the state machine (states.plan) and applies
+the whole transition it returns; the system's moves (received on the provider's first
+read, consent_revoked cancels, expiry) are no exception. Transitions lock the referral
+row (SELECT ... FOR UPDATE) and compare its version with If-Match, so of two concurrent
+transitions exactly one wins and the other gets 412. Every move appends an event, queues
+webhooks and writes the audit trail in the same transaction.
+
+The writes hand back what their responses show (ReferralRows) from what they already
+hold: nothing is read twice.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import false, select, true
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.service import record
+from service.auth import scope
 from service.auth.principal import Principal
 from service.auth.roles import Role
-from service.catalog import repository as catalog
-from service.catalog.enums import ProgramStatus
-from service.catalog.models import Program
+from service.catalog.enums import Category, ProgramStatus
+from service.catalog.models import Organization, Program
 from service.concurrency import check_if_match
 from service.consent import rules
 from service.consent.models import Consent
 from service.db import utcnow
-from service.errors import AppError, Conflict, FieldError, Forbidden, NotFound, Unprocessable
+from service.errors import AppError, Conflict, FieldError, Forbidden, Unprocessable
 from service.local_time import today, zone
-from service.referrals import states
+from service.referrals import reading, states
 from service.referrals.models import Referral, ReferralEvent
+from service.referrals.reading import side_of
 from service.referrals.schemas import ReferralCreate, TransitionCreate
 from service.referrals.states import AWAITING_RESPONSE, OPEN, Reason, Side, Status
+from service.referrals.views import Event, ReferralRows
 from service.referrals.windows import due_dates
 from service.settings import get_settings
 from service.students.models import Student
-from service.students.service import get_student
+from service.students.service import not_found as student_not_found
 from service.webhooks.events import EventType
 from service.webhooks.service import emit
 
@@ -45,35 +54,63 @@ class PreconditionRequired(AppError):
     code = "if_match_required"
 
 
-def not_found(referral_id: uuid.UUID) -> NotFound:
-    return NotFound(f"No referral with id {referral_id} is visible to you.")
-
-
-def side_of(principal: Principal, referral: Referral) -> Side | None:
-    """The side the caller acts for on this referral (None: an admin, or no side)."""
-    if principal.role is Role.school and principal.organization_id == referral.school_id:
-        return Side.school
-    if principal.role is Role.provider and principal.organization_id == referral.provider_id:
-        return Side.provider
-    return None
-
-
-def visible(principal: Principal) -> Any:
-    """Referrals the caller may see: its school's, its provider organization's, or all."""
-    if principal.is_admin:
-        return true()
-    if principal.role is Role.school and principal.organization_id:
-        return Referral.school_id == principal.organization_id
-    if principal.role is Role.provider and principal.organization_id:
-        return Referral.provider_id == principal.organization_id
-    return false()
-
-
 # ---------------------------------------------------------------- creating
 
 
+async def _student_and_school(
+    session: AsyncSession, principal: Principal, student_id: uuid.UUID
+) -> tuple[Student, str]:
+    """The student (404 unless the caller's school owns it) and its school's name."""
+    query = (
+        select(Student, Organization.name)
+        .join(Organization, Organization.id == Student.school_id)
+        .where(Student.id == student_id, scope.readable(Student, principal))
+    )
+    row = (await session.execute(query)).first()
+    if row is None:
+        raise student_not_found(student_id)
+    return row[0], row[1]
+
+
+@dataclass(frozen=True)
+class _Program:
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    name: str
+    category: Category
+    status: ProgramStatus
+    accepting_referrals: bool
+
+
+async def _program(session: AsyncSession, principal: Principal, program_id: uuid.UUID) -> _Program:
+    """What a referral needs of its program. An inactive program of another organization
+    is not visible: it answers like one that does not exist, so the school cannot learn
+    it is there."""
+    columns = (
+        Program.id,
+        Program.organization_id,
+        Program.name,
+        Program.category,
+        Program.status,
+        Program.accepting_referrals,
+    )
+    query = select(*columns).where(Program.id == program_id, scope.readable(Program, principal))
+    row = (await session.execute(query)).first()
+    if row is None:
+        raise Unprocessable(
+            f"No program with id {program_id} is visible to you.",
+            code="unknown_reference",
+            errors=[
+                FieldError(
+                    loc=["body", "program_id"], msg="no such program", type="unknown_reference"
+                )
+            ],
+        )
+    return _Program(*row)
+
+
 async def _covering_consent(
-    session: AsyncSession, student: Student, program: Program, body: ReferralCreate
+    session: AsyncSession, student: Student, program: _Program, body: ReferralCreate
 ) -> Consent:
     consents = await session.scalars(
         select(Consent)
@@ -119,23 +156,15 @@ def _duplicate(existing: uuid.UUID) -> Conflict:
 
 async def create_referral(
     session: AsyncSession, principal: Principal, body: ReferralCreate
-) -> Referral:
-    student = await get_student(session, principal, body.student_id)
+) -> ReferralRows:
+    """The new referral, with what its response shows. A second open referral of the
+    student to the program is refused by the unique index uq_referrals_open_student_program
+    (no look before the insert: the index also settles concurrent attempts): 409 with a
+    link to the open one."""
+    student, school_name = await _student_and_school(session, principal, body.student_id)
     if principal.role is not Role.school or principal.organization_id != student.school_id:
         raise Forbidden("Only staff of the student's school can refer.", code="school_only")
-    # An inactive program of another organization is not visible: it must answer like one
-    # that does not exist, so the school cannot learn it is there.
-    program = await catalog.get_program(session, principal, body.program_id)
-    if program is None:
-        raise Unprocessable(
-            f"No program with id {body.program_id} is visible to you.",
-            code="unknown_reference",
-            errors=[
-                FieldError(
-                    loc=["body", "program_id"], msg="no such program", type="unknown_reference"
-                )
-            ],
-        )
+    program = await _program(session, principal, body.program_id)
     if program.status is not ProgramStatus.active or not program.accepting_referrals:
         raise Unprocessable(
             "This program is not taking referrals"
@@ -143,14 +172,13 @@ async def create_referral(
             code="program_unavailable",
         )
     consent = await _covering_consent(session, student, program, body)
-    if (existing := await _open_duplicate(session, student.id, program.id)) is not None:
-        raise _duplicate(existing)
     settings = get_settings()
     sent_at = utcnow()
     response_due, contact_due = due_dates(
         sent_at, settings.referral_response_business_days, settings.referral_contact_days, zone()
     )
     referral = Referral(
+        id=uuid.uuid4(),
         student_id=student.id,
         consent_id=consent.id,
         school_id=student.school_id,
@@ -165,17 +193,22 @@ async def create_referral(
         response_due_at=response_due,
         contact_due_at=contact_due,
         created_by_key_id=principal.key_id,
+        version=1,
     )
-    session.add(referral)
     try:
+        # Inside the savepoint (begin_nested flushes what is pending before it starts), so
+        # a refused insert leaves the transaction usable.
         async with session.begin_nested():
+            session.add(referral)
             await session.flush()
     except IntegrityError as exc:
         if "uq_referrals_open_student_program" not in str(exc.orig):
             raise
         existing = await _open_duplicate(session, student.id, program.id)
         raise _duplicate(existing or referral.id) from None
-    _event(session, referral, Side.school, principal, None, Status.sent, None, None, sent_at)
+    first = _event(
+        session, referral, Side.school, principal, None, Status.sent, None, None, sent_at
+    )
     record(session, principal, "referral.create", "referral", referral.id, student.id)
     await emit(
         session,
@@ -183,7 +216,7 @@ async def create_referral(
         [referral.provider_id, referral.school_id],
         _payload(referral),
     )
-    return referral
+    return ReferralRows(referral, student, consent, program.name, school_name, [first])
 
 
 # ---------------------------------------------------------------- moving
@@ -216,20 +249,20 @@ def _event(
     reason: Reason | None,
     note: str | None,
     at: datetime,
-) -> None:
-    session.add(
-        ReferralEvent(
-            referral_id=referral.id,
-            occurred_at=at,
-            side=side,
-            actor_organization_id=principal.organization_id if principal else None,
-            actor_key_id=principal.key_id if principal else None,
-            from_status=from_status,
-            to_status=to_status,
-            reason=reason,
-            note=note,
-        )
+) -> Event:
+    event = ReferralEvent(
+        referral_id=referral.id,
+        occurred_at=at,
+        side=side,
+        actor_organization_id=principal.organization_id if principal else None,
+        actor_key_id=principal.key_id if principal else None,
+        from_status=from_status,
+        to_status=to_status,
+        reason=reason,
+        note=note,
     )
+    session.add(event)
+    return Event.of(event)
 
 
 async def move(
@@ -240,46 +273,52 @@ async def move(
     principal: Principal | None,
     reason: Reason | None = None,
     note: str | None = None,
-) -> None:
-    """Apply an already checked transition: status, timestamps, version, event, webhooks."""
+) -> Event:
+    """THE transition function: every move of a referral, the system's included. The
+    state machine decides (states.plan: allowed?, which timestamps, which refusal); a
+    refused move raises the problem it names and changes nothing. Returns the event."""
+    planned = states.plan(
+        referral.status, to, side, reason, contacted=referral.contacted_at is not None
+    )
+    if planned.refusal is not None:
+        refusal = planned.refusal
+        raise AppError(refusal.detail, code=refusal.code, status=refusal.status)
+    return await _apply(session, referral, planned, principal, note)
+
+
+async def _apply(
+    session: AsyncSession,
+    referral: Referral,
+    planned: states.Transition,
+    principal: Principal | None,
+    note: str | None,
+) -> Event:
     now = utcnow()
-    previous = referral.status
-    referral.status = to
-    if reason is not None or to.is_closed:
-        referral.status_reason = reason
-    if to is Status.received:
-        referral.received_at = now
-    if to in (Status.accepted, Status.declined):
-        referral.responded_at = now
-    if to is Status.contacted or (to is Status.enrolled and referral.contacted_at is None):
-        referral.contacted_at = now
-    if to is Status.enrolled:
-        referral.enrolled_at = now
-    if to.is_closed:
-        referral.closed_at = now
+    referral.status = planned.target
+    if planned.sets_reason:
+        referral.status_reason = planned.reason
+    for stamp in planned.stamps:
+        setattr(referral, stamp, now)
     referral.version += 1
-    _event(session, referral, side, principal, previous, to, reason, note, now)
-    await session.flush()
+    event = _event(
+        session,
+        referral,
+        planned.side,
+        principal,
+        planned.current,
+        planned.target,
+        planned.reason,
+        note,
+        now,
+    )
+    await session.flush()  # the move is in the transaction when move() returns
     await emit(
         session,
         EventType.referral_status_changed,
         [referral.provider_id, referral.school_id],
-        _payload(referral, previous),
+        _payload(referral, planned.current),
     )
-
-
-async def locked(session: AsyncSession, principal: Principal, referral_id: uuid.UUID) -> Referral:
-    """The referral, row-locked and as committed now: populate_existing refreshes an object
-    this session read before the lock, which another transaction may have moved since."""
-    referral = await session.scalar(
-        select(Referral)
-        .where(Referral.id == referral_id, visible(principal))
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if referral is None:
-        raise not_found(referral_id)
-    return referral
+    return event
 
 
 async def transition(
@@ -288,8 +327,10 @@ async def transition(
     referral_id: uuid.UUID,
     body: TransitionCreate,
     if_match: str | None,
-) -> Referral:
-    referral = await locked(session, principal, referral_id)
+) -> ReferralRows:
+    """A side's move, with what its response shows (read with the lock: one statement)."""
+    rows = await reading.one(session, principal, referral_id, lock=True)
+    referral = rows.referral
     if if_match is None:
         raise PreconditionRequired(
             "Send If-Match with the referral's ETag: transitions must not overwrite a change "
@@ -302,13 +343,11 @@ async def transition(
             "Only the referring school or the receiving provider moves a referral.",
             code="transition_not_permitted",
         )
+    events = list(rows.events)
     if side is Side.provider and referral.status is Status.sent:
-        await move(session, referral, Status.received, Side.system, principal)
-    refusal = states.check(referral.status, body.to, side, body.reason)
-    if refusal is not None:
-        status = {"invalid_transition": 409, "transition_not_permitted": 403}.get(refusal.code, 422)
-        raise AppError(refusal.detail, code=refusal.code, status=status)
-    await move(session, referral, body.to, side, principal, body.reason, body.note)
+        # A provider answering a referral it never opened has received it.
+        events.append(await move(session, referral, Status.received, Side.system, principal))
+    events.append(await move(session, referral, body.to, side, principal, body.reason, body.note))
     record(
         session,
         principal,
@@ -317,7 +356,39 @@ async def transition(
         referral.id,
         referral.student_id,
     )
-    return referral
+    return replace(rows, events=events)
+
+
+# ---------------------------------------------------------------- what reads cause
+# A read writes nothing by itself (reading.py); these are the writes a read of a
+# referral causes, called by the GET handlers in the open.
+
+
+async def record_reads(
+    session: AsyncSession, principal: Principal, read: Sequence[ReferralRows]
+) -> None:
+    """An audit entry per referral read (the record of who saw a student's referral)."""
+    for rows in read:
+        referral = rows.referral
+        record(session, principal, "referral.read", "referral", referral.id, referral.student_id)
+
+
+async def receive_on_first_read(
+    session: AsyncSession, principal: Principal, rows: ReferralRows
+) -> ReferralRows:
+    """PRODUCT.md: the provider's first read of a sent referral marks it received, a
+    system move. The referral is locked and read again only then (once per referral)."""
+    referral = rows.referral
+    if side_of(principal, referral) is not Side.provider or referral.status is not Status.sent:
+        return rows
+    rows = await reading.one(session, principal, referral.id, lock=True)
+    if rows.referral.status is not Status.sent:  # another read got there first
+        return rows
+    event = await move(session, rows.referral, Status.received, Side.system, principal)
+    return replace(rows, events=[*rows.events, event])
+
+
+# ---------------------------------------------------------------- the system's moves
 
 
 async def cancel_under_revoked_consent(session: AsyncSession, consent: Consent) -> set[uuid.UUID]:

@@ -1,7 +1,10 @@
 """The referral loop as a pure state machine: statuses, who may move them, which need a reason.
 
-This module is the status table of PRODUCT.md, and the only place that knows it. It has no
-I/O: the service asks `check(...)` before writing, the tests walk every pair of statuses.
+This module is the status table of PRODUCT.md, and the only place that knows it: who may
+make each move, which reasons it takes, which timestamps it sets, and how the API answers
+a refused one. It has no I/O: `plan(...)` returns the whole transition and the service
+applies it (referrals/service.py `_apply`, the one function every move goes through, the
+system's included); the tests walk every pair of statuses.
 
     sent ──system──> received ──provider──> accepted ──> contacted ──> enrolled ──> completed
       │                 │                      │  └────────────────────────^          │
@@ -133,10 +136,70 @@ SYSTEM_CANCEL_REASONS = frozenset({Reason.consent_revoked})
 
 @dataclass(frozen=True)
 class Refusal:
-    """Why a transition cannot happen, with the problem code the API answers."""
+    """Why a transition cannot happen, with the problem code and HTTP status the API
+    answers: 409 for a move the loop does not have, 403 for the other side's move, 422
+    for a missing or wrong reason."""
 
     code: str
     detail: str
+
+    @property
+    def status(self) -> int:
+        return {"invalid_transition": 409, "transition_not_permitted": 403}.get(self.code, 422)
+
+
+# The referral timestamps a move to each status sets (besides updated_at).
+_STAMPS: dict[Status, tuple[str, ...]] = {
+    _S.received: ("received_at",),
+    _S.accepted: ("responded_at",),
+    _S.declined: ("responded_at", "closed_at"),
+    _S.contacted: ("contacted_at",),
+    _S.enrolled: ("enrolled_at",),
+    _S.completed: ("closed_at",),
+    _S.not_completed: ("closed_at",),
+    _S.cancelled: ("closed_at",),
+    _S.expired: ("closed_at",),
+}
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A move from `current` to `target` by `side`, as the state machine sees it: refused
+    (`refusal`), or allowed with the timestamps it sets and the status reason it leaves."""
+
+    current: Status
+    target: Status
+    side: Side
+    reason: Reason | None
+    refusal: Refusal | None
+    stamps: tuple[str, ...]
+
+    @property
+    def allowed(self) -> bool:
+        return self.refusal is None
+
+    @property
+    def sets_reason(self) -> bool:
+        """Whether the referral's status_reason becomes `reason` (a closing move clears an
+        earlier one when it has none)."""
+        return self.reason is not None or self.target.is_closed
+
+
+def plan(
+    current: Status,
+    target: Status,
+    side: Side,
+    reason: Reason | None = None,
+    *,
+    contacted: bool = False,
+) -> Transition:
+    """The transition `side` asks for. `contacted`: the referral already has a first
+    contact (enrolling without a contacted step records the contact then)."""
+    refusal = check(current, target, side, reason)
+    stamps = _STAMPS.get(target, ())
+    if target is _S.enrolled and not contacted:
+        stamps = ("contacted_at", *stamps)
+    return Transition(current, target, side, reason, refusal, () if refusal else stamps)
 
 
 def check(current: Status, target: Status, side: Side, reason: Reason | None) -> Refusal | None:

@@ -22,6 +22,7 @@ from typing import Any
 
 import asyncpg
 
+from service.auth.scope import public_program_sql
 from service.catalog.enums import Category
 from service.consent.enums import DataElement
 from service.pii.keyring import keyring
@@ -133,7 +134,9 @@ async def generate(conn: asyncpg.Connection, n_referrals: int, seed: int = 7) ->
     if not 1 <= n_referrals <= MAX_REFERRALS:
         raise ValueError(f"between 1 and {MAX_REFERRALS:,} referrals")
     programs = await conn.fetch(
-        "SELECT id, organization_id FROM programs WHERE status = 'active' ORDER BY id LIMIT 5000"
+        "SELECT id, organization_id FROM programs WHERE "  # noqa: S608 - our predicate
+        + public_program_sql()
+        + " ORDER BY id LIMIT 5000"
     )
     if not programs:
         raise ValueError("no active programs: run `seed` or `seed --synthetic N` first")

@@ -9,9 +9,12 @@ has expired, nothing about the student, on any referral under it.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
+
+from pydantic.dataclasses import dataclass as typed_dataclass
 
 from service.catalog.enums import Grade
 from service.consent import rules
@@ -21,7 +24,7 @@ from service.consent.schemas import ConsentState
 from service.pii.keyring import keyring
 from service.referrals.models import Referral, ReferralEvent
 from service.referrals.schemas import EventOut, ProgramRef, ReferralOut, StudentView
-from service.referrals.states import AWAITING_RESPONSE, Side, Status, next_statuses
+from service.referrals.states import AWAITING_RESPONSE, Reason, Side, Status, next_statuses
 from service.students.models import Student
 from service.students.pii import PII_FIELDS, open_student
 
@@ -51,6 +54,31 @@ ELEMENT_FIELDS: dict[DataElement, tuple[str, ...]] = {
 }
 
 
+@typed_dataclass(frozen=True)
+class Event:
+    """One step of a referral's timeline, as its views read it."""
+
+    occurred_at: datetime
+    side: Side
+    actor_organization_id: uuid.UUID | None
+    from_status: Status | None
+    to_status: Status
+    reason: Reason | None
+    note: str | None
+
+    @classmethod
+    def of(cls, event: ReferralEvent) -> Event:
+        return cls(
+            occurred_at=event.occurred_at,
+            side=event.side,
+            actor_organization_id=event.actor_organization_id,
+            from_status=event.from_status,
+            to_status=event.to_status,
+            reason=event.reason,
+            note=event.note,
+        )
+
+
 @dataclass(frozen=True)
 class ReferralRows:
     """A referral with what its views need."""
@@ -60,7 +88,7 @@ class ReferralRows:
     consent: Consent
     program_name: str
     school_name: str
-    events: Sequence[ReferralEvent]
+    events: Sequence[Event]
 
 
 def disclosed(referral: Referral, consent: Consent, viewer: Side, today: date) -> list[DataElement]:

@@ -13,7 +13,8 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, func, insert, literal, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.service import record
@@ -80,26 +81,21 @@ async def emit(
     orgs = set(organization_ids)
     if not orgs:
         return 0
-    endpoints = await session.scalars(
-        select(WebhookEndpoint).where(
-            WebhookEndpoint.organization_id.in_(orgs),
-            WebhookEndpoint.active.is_(True),
-            WebhookEndpoint.events.contains([event_type]),
-        )
+    payload = {"type": event_type, "timestamp": utcnow().isoformat(), "data": data}
+    # One statement: a message per subscribed endpoint, without loading the endpoints.
+    subscribed = select(
+        func.gen_random_uuid(),
+        WebhookEndpoint.id,
+        literal(event_type, String),
+        literal(payload, JSONB),
+    ).where(
+        WebhookEndpoint.organization_id.in_(orgs),
+        WebhookEndpoint.active.is_(True),
+        WebhookEndpoint.events.contains([event_type]),
     )
-    timestamp = utcnow().isoformat()
-    count = 0
-    for endpoint in endpoints:
-        session.add(
-            WebhookMessage(
-                endpoint_id=endpoint.id,
-                event_type=event_type,
-                payload={"type": event_type, "timestamp": timestamp, "data": data},
-            )
-        )
-        count += 1
-    await session.flush()
-    return count
+    columns = ["id", "endpoint_id", "event_type", "payload"]
+    result = await session.execute(insert(WebhookMessage).from_select(columns, subscribed))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def create_endpoint(
@@ -164,24 +160,22 @@ async def get_endpoint(
     *,
     for_update: bool = False,
 ) -> WebhookEndpoint:
-    query = select(WebhookEndpoint).where(
-        WebhookEndpoint.id == endpoint_id,
-        scope.owned_by_visible_org(WebhookEndpoint.organization_id, principal),
+    endpoint = await scope.get_readable(
+        session,
+        WebhookEndpoint,
+        endpoint_id,
+        principal,
+        what="webhook endpoint",
+        for_update=for_update,
+        refresh=for_update,
     )
-    if for_update:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    endpoint = await session.scalar(query)
-    if endpoint is None:
-        raise NotFound(f"No webhook endpoint with id {endpoint_id} is visible to you.")
     return endpoint
 
 
 async def list_endpoints(
     session: AsyncSession, principal: Principal, pages: PageParams
 ) -> tuple[Sequence[WebhookEndpoint], int]:
-    query = select(WebhookEndpoint).where(
-        scope.owned_by_visible_org(WebhookEndpoint.organization_id, principal)
-    )
+    query = select(WebhookEndpoint).where(scope.readable(WebhookEndpoint, principal))
     return await fetch_page(session, query, pages, WebhookEndpoint.created_at, WebhookEndpoint.id)
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.referrals.models import Referral, ReferralEvent
+from service.referrals.states import Reason, Side, Status
 from tests.referrals.conftest import World, consent_body, post
 
 
@@ -297,3 +300,22 @@ async def test_a_program_or_organization_with_referrals_cannot_be_deleted(world:
         headers=world.callers.admin.headers,
     )
     assert org.status_code == 409 and org.json()["code"] == "in_use"
+
+
+async def test_system_moves_go_through_the_state_machine_too(
+    world: World, session: AsyncSession
+) -> None:
+    """move() is the one transition function: a system move the loop does not have (expiring
+    an accepted referral) is refused like anyone's, and changes nothing."""
+    from service.errors import AppError
+    from service.referrals.service import move
+
+    created = await world.referral()
+    accepted = await world.move(world.callers.provider_a, created, "accepted")
+    assert accepted.status_code == 200, accepted.text
+    referral = await session.get(Referral, uuid.UUID(created["id"]))
+    assert referral is not None
+    with pytest.raises(AppError) as refused:
+        await move(session, referral, Status.expired, Side.system, None, Reason.no_response)
+    assert refused.value.code == "invalid_transition" and refused.value.status == 409
+    assert referral.status is Status.accepted and referral.version == accepted.json()["version"]

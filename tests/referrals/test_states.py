@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from service.referrals.states import OPEN, Reason, Side, Status, check, next_statuses
+from service.referrals.states import OPEN, Reason, Side, Status, check, next_statuses, plan
 
 S = Status
 # Written out from PRODUCT.md, independently of states.TRANSITIONS:
@@ -88,3 +88,22 @@ def test_fhir_task_statuses() -> None:
     assert S.declined.fhir_task_status == "rejected"
     assert S.not_completed.fhir_task_status == "failed"
     assert S.expired.fhir_task_status == "cancelled"
+
+
+def test_plan_says_which_timestamps_a_move_sets() -> None:
+    assert plan(S.sent, S.received, Side.system).stamps == ("received_at",)
+    assert plan(S.received, S.accepted, Side.provider).stamps == ("responded_at",)
+    declined = plan(S.received, S.declined, Side.provider, Reason.no_capacity)
+    assert declined.stamps == ("responded_at", "closed_at") and declined.sets_reason
+    # Enrolling straight from accepted records the first contact then; not twice.
+    assert plan(S.accepted, S.enrolled, Side.provider).stamps == ("contacted_at", "enrolled_at")
+    assert plan(S.contacted, S.enrolled, Side.provider, contacted=True).stamps == ("enrolled_at",)
+    assert not plan(S.accepted, S.contacted, Side.provider).sets_reason
+
+
+def test_plan_refuses_with_the_status_the_api_answers() -> None:
+    assert plan(S.completed, S.accepted, Side.provider).refusal.status == 409  # type: ignore[union-attr]
+    assert plan(S.received, S.accepted, Side.school).refusal.status == 403  # type: ignore[union-attr]
+    assert plan(S.received, S.declined, Side.provider).refusal.status == 422  # type: ignore[union-attr]
+    refused = plan(S.accepted, S.expired, Side.system, Reason.no_response)
+    assert not refused.allowed and refused.stamps == ()
