@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from service import __version__, openapi_doc
 from service.catalog.org_router import router as organizations_router
 from service.catalog.router import router as programs_router
+from service.catalog.totals import Totals
 from service.consent.router import router as consents_router
 from service.db import make_engine, make_sessionmaker
 from service.errors import install_error_handlers
@@ -29,6 +30,7 @@ from service.ops.context import RequestId
 from service.ops.guard import Guard
 from service.ops.prometheus import Timing
 from service.ops.router import router as ops_router
+from service.reader import Reader, open_pool
 from service.referrals.router import router as referrals_router
 from service.search.engines import serving
 from service.search.router import EXTRA_COMPONENTS, EXTRA_SCHEMAS
@@ -70,10 +72,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
+        reads = await open_pool(settings)
+        app.state.reader = Reader(pool=reads, wait_s=settings.db_pool_timeout_s)
         app.state.search = search = serving(settings, app.state.sessionmaker)
-        app.state.after_write = [search.wrote]
+        app.state.after_write.append(search.wrote)
         # Metrics hold their columns in memory, and the embedded search engine its index:
         # build them now, not on the first request.
+        app.openapi()  # built now: the first request that checks its query would wait for it
         preloading = asyncio.create_task(columns.preload(app.state.sessionmaker))
         following = asyncio.create_task(search.follow())
         try:
@@ -82,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             search.stop()
             preloading.cancel()
             await asyncio.gather(following, return_exceptions=True)
+            await reads.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -93,6 +99,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
         dependencies=[Depends(reject_unknown_query)],
     )
+    # Catalog list totals are kept briefly per process; this process's writes drop them.
+    app.state.totals = Totals(settings.catalog_count_ttl_s)
+    app.state.after_write = [app.state.totals.clear]
     app.add_middleware(Guard, settings=settings)  # inside CORS: a 429 is readable by browsers
     app.add_middleware(
         CORSMiddleware,

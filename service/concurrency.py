@@ -22,6 +22,11 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
+def etag_header(version: int) -> dict[str, str]:
+    """The ETag header of a response built by hand."""
+    return {"ETag": etag(version)}
+
+
 def set_etag(response: Response, version: int) -> None:
     response.headers["ETag"] = etag(version)
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, Request
 from sqlalchemy import MetaData, event, func
 from sqlalchemy.engine import Dialect
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import DateTime, Enum
 
+from service.reader import Reader
 from service.settings import Settings
 
 NAMING_CONVENTION = {
@@ -81,8 +83,14 @@ def make_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
     }
     options: dict[str, Any] = {
         "pool_size": settings.db_pool_size,
-        "pool_pre_ping": True,
+        "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout_s,
+        # No ping before each use (a round trip per request): a connection found dead on
+        # use is invalidated by SQLAlchemy, that request answers 503 to retry, and the pool
+        # connects anew.
+        "pool_pre_ping": False,
         "connect_args": connect_args,
+        "json_deserializer": orjson.loads,  # json/jsonb columns, several per catalog read
     }
     options.update(overrides)
     engine = create_async_engine(settings.database_url, **options)
@@ -125,9 +133,26 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
         else:
             await session.commit()
-            if request.method in WRITES:
-                for hook in getattr(request.app.state, "after_write", ()):
-                    hook()
+            wrote(request)
+
+
+def wrote(request: Request) -> None:
+    """Run `app.state.after_write` after a write request committed."""
+    if request.method in WRITES:
+        for hook in getattr(request.app.state, "after_write", ()):
+            hook()
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def get_reader(request: Request) -> Reader:
+    """Hot reads on the driver (service/reader.py): the worker's reads pool, which the
+    lifespan opens. (An app given only `sessionmaker`, as some tests build them, reads
+    through sessions of that.)"""
+    state = request.app.state
+    reader: Reader | None = getattr(state, "reader", None)
+    return reader if reader is not None else Reader(sessions=state.sessionmaker)
+
+
+ReaderDep = Annotated[Reader, Depends(get_reader)]

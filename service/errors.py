@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -87,6 +88,17 @@ class Conflict(AppError):
 class PreconditionFailed(AppError):
     status = 412
     code = "precondition_failed"
+
+
+class Unavailable(AppError):
+    """The database refused for now (timeout, restart, lost connection, every pooled
+    connection busy): retry shortly."""
+
+    status = 503
+    code = "database_unavailable"
+
+    def __init__(self, code: str, detail: str, *, retry_after_s: int = 5) -> None:
+        super().__init__(detail, code=code, headers={"Retry-After": str(retry_after_s)})
 
 
 class Unprocessable(AppError):
@@ -186,8 +198,13 @@ def install_error_handlers(app: FastAPI) -> None:
             503, code, detail, headers={"Retry-After": "5"}, instance=request.url.path
         )
 
+    async def pool_timeout(request: Request, exc: Exception) -> JSONResponse:
+        # Every pooled connection stayed busy past db_pool_timeout_s: overload, not a bug.
+        return problem_response(503, *BUSY, headers={"Retry-After": "1"}, instance=request.url.path)
+
     app.add_exception_handler(AppError, app_error)
     app.add_exception_handler(DBAPIError, database_error)
+    app.add_exception_handler(PoolTimeout, pool_timeout)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
 
@@ -197,6 +214,8 @@ def install_error_handlers(app: FastAPI) -> None:
 ALWAYS = (400, 413, 414, 422)
 PROBLEM_SCHEMA = {"$ref": "#/components/schemas/Problem"}
 
+
+BUSY = ("database_busy", "The service is at capacity right now; retry in a moment.")
 
 # SQLSTATEs that mean "not now" rather than "wrong": a statement timeout, the server
 # shutting down or restarting, too many connections.
@@ -212,10 +231,16 @@ _BUSY = {
 def database_refusal(exc: DBAPIError) -> tuple[str, str] | None:
     """(code, detail) when the database refused for now (timeout, restart, overload, lost
     connection): a 503 to retry, not a bug. None for anything else."""
-    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return database_refusal_of(exc.orig, lost=exc.connection_invalidated)
+
+
+def database_refusal_of(error: BaseException | None, *, lost: bool) -> tuple[str, str] | None:
+    """database_refusal for a driver's own error (service/reader.py runs asyncpg directly);
+    `lost`: the connection is known to be gone."""
+    state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
     if state == "57014":
         return "query_timeout", "The database took too long to answer; narrow the request or retry."
-    if state in _BUSY or exc.connection_invalidated or _network_failure(exc.orig):
+    if state in _BUSY or lost or _network_failure(error):
         return "database_unavailable", "The database is not reachable right now; retry shortly."
     return None
 

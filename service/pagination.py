@@ -36,6 +36,22 @@ async def page_params(
     return PageParams(page=page, per_page=per_page)
 
 
+def envelope(total: int, page: int, per_page: int, contents: list[Any]) -> dict[str, Any]:
+    """The HSDS page fields around `contents`, in Page's field order (for handlers that
+    write their JSON directly)."""
+    total_pages = -(-total // per_page) if total else 0
+    return {
+        "total_items": total,
+        "total_pages": total_pages,
+        "page_number": page,
+        "size": len(contents),
+        "first_page": page == 1,
+        "last_page": page >= total_pages,
+        "empty": not contents,
+        "contents": contents,
+    }
+
+
 class Page(BaseModel, Generic[T]):
     """A page of results, in the Open Referral HSDS 3.0 Page shape."""
 
@@ -72,3 +88,19 @@ async def fetch_page(
         query.order_by(*order).offset(params.offset).limit(params.per_page)
     )
     return rows.all(), int(total or 0)
+
+
+async def counted_page(
+    session: AsyncSession, query: Select[Any], params: PageParams, *order: Any
+) -> tuple[Sequence[Any], int]:
+    """One page of `query` in a stable `order` and the number of all its rows, in one
+    statement (a window count beside each row); a page past the end counts on its own."""
+    counted = query.add_columns(func.count().over().label("total_rows"))
+    page = counted.order_by(*order).offset(params.offset).limit(params.per_page)
+    rows = (await session.execute(page)).all()
+    if rows:
+        return rows, int(rows[0].total_rows)
+    if params.page == 1:
+        return rows, 0
+    total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    return rows, int(total or 0)

@@ -28,7 +28,42 @@ class Settings(BaseSettings):
         default="postgresql+asyncpg://postgres@127.0.0.1:5432/youthlink",
         description="SQLAlchemy URL of the PostgreSQL + PostGIS database (asyncpg driver).",
     )
-    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=200,
+        description="Database connections each worker keeps for units of work (writes, "
+        "searches, reports).",
+    )
+    db_read_pool_size: int = Field(
+        default=10,
+        ge=1,
+        le=200,
+        description="Connections each worker keeps for catalog reads and API key lookups "
+        "(plain asyncpg, service/reader.py), besides db_pool_size.",
+    )
+    db_max_overflow: int = Field(
+        default=0,
+        ge=0,
+        le=200,
+        description="Extra connections a worker may open beyond the pool under a burst; "
+        "they close when returned, so each costs a connect (and TLS handshake) per use. "
+        "0: requests wait for a pooled connection instead.",
+    )
+    db_pool_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=120,
+        description="A request waiting longer than this for a pooled connection (either "
+        "pool) answers 503.",
+    )
+    catalog_count_ttl_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=3600,
+        description="How long a worker keeps the total of a catalog list of 1,000 rows or "
+        "more (its own writes drop it at once; 0: count every time).",
+    )
     db_statement_timeout_ms: int = Field(default=15_000, ge=0)
     db_connect_timeout_s: float = Field(
         default=5.0,

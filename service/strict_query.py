@@ -29,10 +29,34 @@ def _documented_query(document: dict[str, Any], method: str, path: str) -> set[s
     return None
 
 
+def _known(request: Request) -> set[str] | None:
+    """The operation's documented query parameters, looked up once per route (the path
+    template of the route that matched), not once per request."""
+    route = request.scope.get("route")
+    template = getattr(route, "path", None)
+    method = request.method.lower()
+    if template is None:
+        return _documented_query(request.app.openapi(), method, request.url.path)
+    state = request.app.state
+    cache: dict[tuple[str, str], set[str] | None] | None = getattr(state, "query_names", None)
+    if cache is None:
+        cache = state.query_names = {}
+    key = (method, template)
+    if key not in cache:
+        document = request.app.openapi()
+        item = document["paths"].get(template, {}).get(method)
+        if item is None:
+            known = _documented_query(document, method, request.url.path)
+        else:
+            known = {p["name"] for p in item.get("parameters", []) if p["in"] == "query"}
+        cache[key] = known
+    return cache[key]
+
+
 async def reject_unknown_query(request: Request) -> None:
     if not request.query_params:
         return
-    known = _documented_query(request.app.openapi(), request.method.lower(), request.url.path)
+    known = _known(request)
     if known is None:
         return
     unknown = sorted({k for k in request.query_params if k not in known})

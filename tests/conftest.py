@@ -18,6 +18,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from fastapi import Request
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -26,12 +27,13 @@ from service.app import create_app
 from service.auth.roles import Role
 from service.catalog.enums import OrganizationType
 from service.catalog.models import Organization
-from service.db import get_session
+from service.db import get_reader, get_session, wrote
 from service.devdb import DatabaseUnavailable, ensure_postgis, server_url
 from service.devdeps import MissingDependency, ensure_chromium
 from service.geo.service import load_directory
 from service.keys.service import create_key
 from service.migrate import upgrade
+from service.reader import Reader
 from service.search.engines import serving
 from service.settings import Settings, get_settings
 
@@ -147,7 +149,7 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
 async def client(session: AsyncSession, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
 
-    async def test_session() -> AsyncIterator[AsyncSession]:
+    async def test_session(request: Request) -> AsyncIterator[AsyncSession]:
         try:
             yield session
         except BaseException:
@@ -155,17 +157,19 @@ async def client(session: AsyncSession, settings: Settings) -> AsyncIterator[htt
             raise
         else:
             await session.commit()
+            wrote(request)
 
     @asynccontextmanager
     async def same_session() -> AsyncIterator[AsyncSession]:
         yield session  # what code outside a request (ndjson streams) opens, in the test
 
     app.dependency_overrides[get_session] = test_session
+    app.dependency_overrides[get_reader] = lambda: Reader(session=session)
     app.state.sessionmaker = same_session
     # What the (unrun) lifespan sets: the embedded index, following the log through the
     # test's session (it sees the test's own writes).
     app.state.search = serving(settings, same_session)
-    app.state.after_write = [app.state.search.wrote]
+    app.state.after_write.append(app.state.search.wrote)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client

@@ -30,3 +30,14 @@ async def test_malformed_json_and_bad_ids(client: httpx.AsyncClient) -> None:
 async def test_health(client: httpx.AsyncClient) -> None:
     response = await client.get("/health")
     assert response.status_code == 200 and response.json()["status"] == "ok"
+
+
+async def test_an_undocumented_query_parameter_is_named_in_a_422(client: httpx.AsyncClient) -> None:
+    misspelt = await client.get("/programs", params={"catgory": "out_of_school_time"})
+    assert misspelt.status_code == 422 and misspelt.json()["code"] == "unknown_query_parameter"
+    assert misspelt.json()["errors"][0]["loc"] == ["query", "catgory"]
+    one = await client.get("/programs/00000000-0000-4000-8000-000000000000", params={"x": "1"})
+    assert one.status_code == 422 and one.json()["code"] == "unknown_query_parameter"
+    for _ in range(2):  # the second answer comes from the per-route cache
+        fine = await client.get("/programs", params={"category": "out_of_school_time"})
+        assert fine.status_code == 200

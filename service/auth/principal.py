@@ -9,13 +9,15 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
+from sqlalchemy import DateTime, String, Uuid, or_, select, update
+from sqlalchemy.sql import ClauseElement
 
 from service.auth import keys
 from service.auth.models import ApiKey
 from service.auth.roles import Role
-from service.db import SessionDep, utcnow
+from service.db import ReaderDep, utcnow
 from service.errors import Forbidden, Unauthorized
+from service.reader import Prepared, param
 from service.settings import get_settings
 
 
@@ -48,25 +50,50 @@ _INVALID = "The API key is not valid, or it was revoked."
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
+def _key_statement() -> ClauseElement:
+    columns = (ApiKey.id, ApiKey.secret_hash, ApiKey.role, ApiKey.organization_id)
+    wanted = ApiKey.prefix == param("prefix", String)
+    return select(*columns, ApiKey.last_used_at).where(wanted, ApiKey.revoked_at.is_(None))
+
+
+def _used_statement() -> ClauseElement:
+    stale = or_(
+        ApiKey.last_used_at.is_(None), ApiKey.last_used_at < param("since", DateTime(timezone=True))
+    )
+    wanted = ApiKey.id == param("key_id", Uuid)
+    return (
+        update(ApiKey)
+        .where(wanted, stale)
+        .values(last_used_at=param("now", DateTime(timezone=True)))
+    )
+
+
+KEY = Prepared(_key_statement)
+USED = Prepared(_used_statement)
+
+
 async def get_principal(
-    session: SessionDep,
+    reader: ReaderDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
+    """The caller. A key is looked up in one statement on the reads pool (no unit of
+    work: an anonymous read opens no session at all); its `last_used_at` is written at
+    most once a minute, by a statement of its own."""
     if credentials is None:
         return ANONYMOUS
     parsed = keys.split_token(credentials.credentials)
     if parsed is None:
         raise Unauthorized(_INVALID, code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
     prefix, token = parsed
-    row = await session.scalar(
-        select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
-    )
-    if row is None or not keys.matches(token, row.secret_hash, get_settings().api_key_pepper):
+    row = await reader.fetchrow(KEY(), prefix=prefix)
+    if row is None or not keys.matches(token, row["secret_hash"], get_settings().api_key_pepper):
         raise Unauthorized(_INVALID, code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
     now = utcnow()
-    if row.last_used_at is None or row.last_used_at < now - LAST_USED_RESOLUTION:
-        row.last_used_at = now  # written with the request's commit, at most once a minute
-    return Principal(role=row.role, organization_id=row.organization_id, key_id=row.id)
+    since = now - LAST_USED_RESOLUTION
+    if row["last_used_at"] is None or row["last_used_at"] < since:
+        await reader.fetch(USED(), key_id=row["id"], since=since, now=now)
+    role = Role[row["role"]]
+    return Principal(role=role, organization_id=row["organization_id"], key_id=row["id"])
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -44,6 +44,7 @@ from service.db import Base, Timestamped, Versioned, enum_column
 
 class Organization(Versioned, Timestamped, Base):
     __tablename__ = "organizations"
+    __table_args__ = (Index("ix_organizations_name_id", "name", "id"),)  # list order
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     type: Mapped[OrganizationType] = mapped_column(enum_column(OrganizationType), index=True)
@@ -170,6 +171,7 @@ class Program(Versioned, Timestamped, Base):
         Index("ix_programs_languages", "languages", postgresql_using="gin"),
         Index("ix_programs_accessibility", "accessibility", postgresql_using="gin"),
         Index("ix_programs_service_area", "service_area", postgresql_using="gist"),
+        Index("ix_programs_name_id", "name", "id"),  # the order of every program list
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)

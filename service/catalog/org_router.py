@@ -9,8 +9,7 @@ from fastapi import APIRouter, Depends, Response, status
 
 from service.auth.principal import OPTIONAL_AUTH, Principal, PrincipalDep, require_roles
 from service.auth.roles import Role
-from service.catalog import places
-from service.catalog import repository as repo
+from service.catalog import places, reads
 from service.catalog.enums import OrganizationType
 from service.catalog.schemas import (
     LocationFields,
@@ -19,9 +18,10 @@ from service.catalog.schemas import (
     OrganizationOut,
     OrganizationUpdate,
 )
+from service.catalog.totals import TotalsDep
 from service.catalog.views import location_out
-from service.concurrency import IfMatch, set_etag
-from service.db import SessionDep
+from service.concurrency import IfMatch, etag_header, set_etag
+from service.db import ReaderDep, SessionDep
 from service.errors import problem_responses
 from service.pagination import Page, PageParams, page_params
 
@@ -39,17 +39,17 @@ LocationWriter = Annotated[Principal, require_roles(Role.admin, Role.provider, R
     summary="List organizations",
     description="Anonymous callers see organizations with at least one active program.",
     responses=problem_responses(401, 422),
+    response_model=Page[OrganizationOut],
 )
 async def organizations_list(
-    session: SessionDep,
+    reader: ReaderDep,
+    totals: TotalsDep,
     principal: PrincipalDep,
     pages: Pages,
     type: OrganizationType | None = None,
-) -> Page[OrganizationOut]:
-    rows, total = await repo.list_organizations(session, principal, pages, type)
-    return Page[OrganizationOut].build(
-        [OrganizationOut.model_validate(o) for o in rows], total, pages
-    )
+) -> Response:
+    body = await reads.organizations_page(reader, totals, principal, pages, type)
+    return Response(body, media_type="application/json")
 
 
 @router.post(
@@ -77,17 +77,17 @@ async def organizations_create(
     openapi_extra=OPTIONAL_AUTH,
     summary="Read an organization",
     responses=problem_responses(401, 404),
+    response_model=OrganizationOut,
 )
 async def organizations_get(
-    session: SessionDep, principal: PrincipalDep, organization_id: uuid.UUID, response: Response
-) -> OrganizationOut:
+    reader: ReaderDep, principal: PrincipalDep, organization_id: uuid.UUID
+) -> Response:
     """Returns one organization with its ETag. Anyone may call it: anonymous callers only find
     organizations that have at least one active program, while any API key finds every organization;
     one you cannot see answers 404.
     """
-    org = await places.get_organization(session, principal, organization_id)
-    set_etag(response, org.version)
-    return OrganizationOut.model_validate(org)
+    body, version = await reads.organization(reader, principal, organization_id)
+    return Response(body, media_type="application/json", headers=etag_header(version))
 
 
 @router.patch(
@@ -139,16 +139,21 @@ async def organizations_delete(
     tags=["locations"],
     summary="List an organization's locations",
     responses=problem_responses(401, 404, 422),
+    response_model=Page[LocationOut],
 )
 async def locations_list(
-    session: SessionDep, principal: PrincipalDep, organization_id: uuid.UUID, pages: Pages
-) -> Page[LocationOut]:
+    reader: ReaderDep,
+    totals: TotalsDep,
+    principal: PrincipalDep,
+    organization_id: uuid.UUID,
+    pages: Pages,
+) -> Response:
     """Returns a page of the organization's locations, ordered by name. Anyone may call it, but the
     organization must be visible to you (for anonymous callers: it has an active program), otherwise
     the answer is 404.
     """
-    rows, total = await places.list_locations(session, principal, organization_id, pages)
-    return Page[LocationOut].build([location_out(loc) for loc in rows], total, pages)
+    body = await reads.locations_page(reader, totals, principal, organization_id, pages)
+    return Response(body, media_type="application/json")
 
 
 @router.post(
@@ -180,17 +185,17 @@ async def locations_create(
     tags=["locations"],
     summary="Read a location",
     responses=problem_responses(401, 404),
+    response_model=LocationOut,
 )
 async def locations_get(
-    session: SessionDep, principal: PrincipalDep, location_id: uuid.UUID, response: Response
-) -> LocationOut:
+    reader: ReaderDep, principal: PrincipalDep, location_id: uuid.UUID
+) -> Response:
     """Returns one location with its ETag, including the census tract and ZCTA derived from its
     point. A location is visible whenever its organization is: anonymous callers only see locations
     of organizations with an active program, and any other location answers 404.
     """
-    location = await places.get_location(session, principal, location_id)
-    set_etag(response, location.version)
-    return location_out(location)
+    body, version = await reads.location(reader, principal, location_id)
+    return Response(body, media_type="application/json", headers=etag_header(version))
 
 
 @router.put(

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
 
-from sqlalchemy import exists, select, true
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -24,28 +23,12 @@ PROGRAM_LOADS = (
 )
 
 
-def _program_visible(principal: Principal) -> Any:
-    return scope.public_or_owned(
-        Program.status == ProgramStatus.active, Program.organization_id, principal
-    )
-
-
-def _organization_visible(principal: Principal) -> Any:
-    """Anonymous callers see organizations with an active program; staff see them all."""
-    if not principal.is_anonymous:
-        return true()
-    return exists().where(
-        Program.organization_id == Organization.id, Program.status == ProgramStatus.active
-    )
-
-
 async def get_organization(
     session: AsyncSession, principal: Principal, org_id: uuid.UUID, *, for_update: bool = False
 ) -> Organization | None:
-    query = select(Organization).where(Organization.id == org_id, _organization_visible(principal))
-    if for_update:
-        query = query.with_for_update()
-    return await session.scalar(query)
+    return await scope.find_readable(
+        session, Organization, org_id, principal, for_update=for_update
+    )
 
 
 async def list_organizations(
@@ -54,7 +37,7 @@ async def list_organizations(
     params: PageParams,
     org_type: OrganizationType | None,
 ) -> tuple[Sequence[Organization], int]:
-    query = select(Organization).where(_organization_visible(principal))
+    query = select(Organization).where(scope.readable(Organization, principal))
     if org_type is not None:
         query = query.where(Organization.type == org_type)
     return await fetch_page(session, query, params, Organization.name, Organization.id)
@@ -63,14 +46,9 @@ async def list_organizations(
 async def get_location(
     session: AsyncSession, principal: Principal, location_id: uuid.UUID, *, for_update: bool = False
 ) -> Location | None:
-    query = (
-        select(Location)
-        .join(Organization, Organization.id == Location.organization_id)
-        .where(Location.id == location_id, _organization_visible(principal))
+    return await scope.find_readable(
+        session, Location, location_id, principal, for_update=for_update
     )
-    if for_update:
-        query = query.with_for_update(of=Location)
-    return await session.scalar(query)
 
 
 async def list_locations(
@@ -106,14 +84,9 @@ async def list_terms(
 async def get_program(
     session: AsyncSession, principal: Principal, program_id: uuid.UUID, *, for_update: bool = False
 ) -> Program | None:
-    query = (
-        select(Program)
-        .where(Program.id == program_id, _program_visible(principal))
-        .options(*PROGRAM_LOADS)
+    return await scope.find_readable(
+        session, Program, program_id, principal, for_update=for_update, options=PROGRAM_LOADS
     )
-    if for_update:
-        query = query.with_for_update(of=Program)
-    return await session.scalar(query)
 
 
 async def list_programs(
@@ -125,7 +98,7 @@ async def list_programs(
     category: Category | None,
     status: ProgramStatus | None,
 ) -> tuple[Sequence[Program], int]:
-    query = select(Program).where(_program_visible(principal)).options(*PROGRAM_LOADS)
+    query = select(Program).where(scope.readable(Program, principal)).options(*PROGRAM_LOADS)
     if organization_id is not None:
         query = query.where(Program.organization_id == organization_id)
     if category is not None:

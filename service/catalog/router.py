@@ -11,8 +11,8 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from service.auth.principal import OPTIONAL_AUTH, Principal, PrincipalDep, require_roles
 from service.auth.roles import Role
+from service.catalog import reads, service
 from service.catalog import repository as repo
-from service.catalog import service
 from service.catalog.enums import Category, ProgramStatus
 from service.catalog.schemas import (
     OccurrenceOut,
@@ -21,9 +21,10 @@ from service.catalog.schemas import (
     ProgramUpdate,
     TaxonomyTermOut,
 )
+from service.catalog.totals import TotalsDep
 from service.catalog.views import program_out
-from service.concurrency import IfMatch, set_etag
-from service.db import SessionDep
+from service.concurrency import IfMatch, etag_header, set_etag
+from service.db import ReaderDep, SessionDep
 from service.errors import problem_responses
 from service.pagination import Page, PageParams, page_params
 from service.schema_types import QueryDay
@@ -42,24 +43,27 @@ ProgramWriter = Annotated[Principal, require_roles(Role.provider, Role.admin)]
     description="Active programs for everyone; staff also see their own organization's "
     "inactive ones. For free-text and faceted search use /search/programs.",
     responses=problem_responses(401, 422),
+    response_model=Page[ProgramOut],
 )
 async def programs_list(
-    session: SessionDep,
+    reader: ReaderDep,
+    totals: TotalsDep,
     principal: PrincipalDep,
     pages: Pages,
     organization_id: uuid.UUID | None = None,
     category: Category | None = None,
     program_status: Annotated[ProgramStatus | None, Query(alias="status")] = None,
-) -> Page[ProgramOut]:
-    rows, total = await repo.list_programs(
-        session,
+) -> Response:
+    body = await reads.programs_page(
+        reader,
+        totals,
         principal,
         pages,
         organization_id=organization_id,
         category=category,
         status=program_status,
     )
-    return Page[ProgramOut].build([program_out(p) for p in rows], total, pages)
+    return Response(body, media_type="application/json")
 
 
 @router.post(
@@ -92,17 +96,17 @@ async def programs_create(
     openapi_extra=OPTIONAL_AUTH,
     summary="Read a program",
     responses=problem_responses(401, 404),
+    response_model=ProgramOut,
 )
 async def programs_get(
-    session: SessionDep, principal: PrincipalDep, program_id: uuid.UUID, response: Response
-) -> ProgramOut:
+    reader: ReaderDep, principal: PrincipalDep, program_id: uuid.UUID
+) -> Response:
     """Returns one program with its ETag. Anyone may read active programs; keys of the owning
     organization also read it in any status, and admins read every program. A program you cannot see
     answers 404.
     """
-    program = await service.get_program(session, principal, program_id)
-    set_etag(response, program.version)
-    return program_out(program)
+    body, version = await reads.program(reader, principal, program_id)
+    return Response(body, media_type="application/json", headers=etag_header(version))
 
 
 @router.patch(

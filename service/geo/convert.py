@@ -63,7 +63,10 @@ def multipolygon_element(geom: MultiPolygon) -> WKBElement:
 
 
 def to_geojson(element: Any) -> dict[str, Any] | None:
-    """GeoJSON geometry (RFC 7946) of a stored geometry, or None."""
+    """GeoJSON geometry (RFC 7946) of a stored geometry (an ORM element, or the hex EWKB
+    text the driver returns for a geometry column), or None."""
     if element is None:
         return None
+    if isinstance(element, str | bytes):
+        return dict(mapping(shapely.from_wkb(element)))
     return dict(mapping(to_shape(element)))

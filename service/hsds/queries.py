@@ -18,7 +18,8 @@ from sqlalchemy import ColumnElement, Select, and_, cast, exists, func, or_, sel
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from service.catalog.enums import ProgramStatus, Weekday
+from service.auth.scope import public_program
+from service.catalog.enums import Weekday
 from service.catalog.models import (
     Location,
     Organization,
@@ -59,7 +60,7 @@ def _contains(column: Any, text: str) -> ColumnElement[bool]:
 
 
 def service_conditions(f: ServiceFilter) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [Program.status == ProgramStatus.active]
+    conditions: list[ColumnElement[bool]] = [public_program()]
     if f.search:
         conditions.append(
             or_(_contains(Program.name, f.search), _contains(Program.description, f.search))
@@ -113,9 +114,7 @@ async def services_page(
 
 async def service(session: AsyncSession, service_id: uuid.UUID) -> Program | None:
     return await session.scalar(
-        select(Program)
-        .where(Program.id == service_id, Program.status == ProgramStatus.active)
-        .options(*LOADS)
+        select(Program).where(Program.id == service_id, public_program()).options(*LOADS)
     )
 
 
@@ -224,7 +223,7 @@ async def service_at_locations_page(
 async def service_at_location(
     session: AsyncSession, link_id: uuid.UUID
 ) -> tuple[Any, Program, Location] | None:
-    query = _links([PL.id == link_id, Program.status == ProgramStatus.active])
+    query = _links([PL.id == link_id, public_program()])
     row = (await session.execute(query)).unique().first()
     return None if row is None else (row[0], row[1], row[2])
 
@@ -233,9 +232,7 @@ async def service_at_location(
 
 
 def _active_organization() -> ColumnElement[bool]:
-    return exists().where(
-        Program.organization_id == Organization.id, Program.status == ProgramStatus.active
-    )
+    return exists().where(Program.organization_id == Organization.id, public_program())
 
 
 async def organizations_page(
@@ -261,7 +258,7 @@ async def organization_parts(
     programs = (
         await session.scalars(
             select(Program)
-            .where(Program.organization_id == org_id, Program.status == ProgramStatus.active)
+            .where(Program.organization_id == org_id, public_program())
             .options(*LOADS)
             .order_by(Program.name, Program.id)
         )

@@ -16,7 +16,7 @@ from service.db import SessionDep
 from service.errors import NotFound, problem_responses
 from service.hsds import mapping, queries
 from service.hsds.queries import Place, ServiceFilter, TermFilter
-from service.pagination import PageParams, page_params
+from service.pagination import PageParams, envelope, page_params
 from service.schema_types import NO_NUL, ClockTime, QueryInstant
 
 router = APIRouter(prefix="/hsds", tags=["hsds"])
@@ -55,17 +55,7 @@ Full = Annotated[bool, Query(description="Fully nested records")]
 
 
 def _page(items: list[Record], total: int, pages: PageParams) -> Record:
-    total_pages = -(-total // pages.per_page) if total else 0
-    return {
-        "total_items": total,
-        "total_pages": total_pages,
-        "page_number": pages.page,
-        "size": len(items),
-        "first_page": pages.page == 1,
-        "last_page": pages.page >= total_pages,
-        "empty": not items,
-        "contents": items,
-    }
+    return envelope(total, pages.page, pages.per_page, items)
 
 
 def _all_when_streaming(format: Format, pages: PageParams) -> PageParams:

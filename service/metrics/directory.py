@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.auth.scope import public_program_sql
 from service.catalog import languages as language_names
 from service.db import utcnow
 from service.metrics.schemas import (
@@ -42,7 +43,8 @@ async def directory_health(session: AsyncSession) -> DirectoryHealth:
                           count(*) FILTER (WHERE last_verified_at >= :since) AS verified,
                           count(*) FILTER (WHERE accepting_referrals
                               AND (seats_available IS NULL OR seats_available > 0)) AS open_seats
-                     FROM programs WHERE status = 'active'"""
+                     FROM programs WHERE """  # noqa: S608 - our own predicate
+                + public_program_sql()
             ),
             {"since": utcnow() - VERIFIED_WITHIN},
         )
@@ -71,7 +73,7 @@ WITH t AS (
       FROM programs p
       JOIN program_locations pl ON pl.program_id = p.id
       JOIN locations l ON l.id = pl.location_id
-     WHERE p.status = 'active' AND l.point IS NOT NULL
+     WHERE {public} AND l.point IS NOT NULL
        AND (CAST(:category AS text) IS NULL OR p.category = :category)
 ), m AS (
     SELECT t.code, p.id, p.free, p.languages
@@ -88,7 +90,7 @@ SELECT t.code, t.name,
   FROM t LEFT JOIN m ON m.code = t.code
  GROUP BY t.code, t.name, t.geom, t.place
  ORDER BY t.code
-"""
+""".replace("{public}", public_program_sql("p"))
 
 
 async def access(

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.auth import scope as auth_scope
 from service.auth.principal import Principal
-from service.auth.roles import Role
 from service.catalog.models import Organization
 from service.db import utcnow
-from service.errors import FieldError, Forbidden, Unprocessable
+from service.errors import FieldError, Unprocessable
 from service.local_time import zone
 from service.metrics import query
 from service.metrics.dimensions import Dimension
@@ -43,16 +44,12 @@ LABELLED = (Dimension.provider, Dimension.school)
 
 
 def scope_for(principal: Principal, scope: Scope) -> Scope:
-    """Analysts and admins see every row; a school or provider only its own referrals."""
-    if principal.role in (Role.analyst, Role.admin):
+    """The request's scope narrowed to the referrals the principal's figures count
+    (auth.scope.counted_referrals)."""
+    counted = auth_scope.counted_referrals(principal)
+    if counted.school_id is None and counted.provider_id is None:
         return scope
-    if principal.role is Role.school and principal.organization_id:
-        return Scope(**{**scope.__dict__, "only_school": principal.organization_id})
-    if principal.role is Role.provider and principal.organization_id:
-        return Scope(**{**scope.__dict__, "only_provider": principal.organization_id})
-    raise Forbidden(
-        "Metrics are for analysts, admins, schools and providers.", code="role_forbidden"
-    )
+    return replace(scope, only_school=counted.school_id, only_provider=counted.provider_id)
 
 
 def _check(dimensions: Sequence[Dimension], scope: Scope) -> None:

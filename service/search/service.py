@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.catalog.views import grade_of
 from service.errors import FieldError, Unprocessable
 from service.geo.service import LOAD_HINT, has_geodata
+from service.pagination import envelope
 from service.search.engines import Searching
 from service.search.port import Hit, SearchResult, nearest_location
 from service.search.query import MAX_HITS, SearchQuery
@@ -117,17 +118,9 @@ def hit(found: Hit, q: SearchQuery) -> dict[str, Any]:
 def page(result: SearchResult, q: SearchQuery) -> bytes:
     """The SearchPage JSON of a result (HSDS page envelope, facets)."""
     contents = [hit(h, q) for h in result.hits]
-    total_pages = -(-result.total // q.per_page) if result.total else 0
     return orjson.dumps(
         {
-            "total_items": result.total,
-            "total_pages": total_pages,
-            "page_number": q.page,
-            "size": len(contents),
-            "first_page": q.page == 1,
-            "last_page": q.page >= total_pages,
-            "empty": not contents,
-            "contents": contents,
+            **envelope(result.total, q.page, q.per_page, contents),
             "total_items_exact": result.total < MAX_HITS,
             "facets": {
                 facet.value: [{"value": v.value, "count": v.count} for v in values]
@@ -139,7 +132,6 @@ def page(result: SearchResult, q: SearchQuery) -> bytes:
 
 def features(result: SearchResult, q: SearchQuery) -> bytes:
     """The HitCollection (GeoJSON FeatureCollection) JSON of a result."""
-    total_pages = -(-result.total // q.per_page) if result.total else 0
     out = []
     for found in result.hits:
         properties = hit(found, q)
@@ -163,6 +155,6 @@ def features(result: SearchResult, q: SearchQuery) -> bytes:
             "features": out,
             "total_items": result.total,
             "page_number": q.page,
-            "total_pages": total_pages,
+            "total_pages": envelope(result.total, q.page, q.per_page, out)["total_pages"],
         }
     )

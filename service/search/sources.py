@@ -11,7 +11,8 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.catalog.enums import CostPeriod, ProgramStatus, Season
+from service.auth.scope import public_program_sql
+from service.catalog.enums import CostPeriod, Season
 from service.search.document import (
     CostSource,
     LocationSource,
@@ -20,7 +21,7 @@ from service.search.document import (
     TermSource,
 )
 
-# Only active programs are searchable; any other status removes the document.
+# Only public programs (auth.scope) are searchable; any other status removes the document.
 _PROGRAMS = text(
     """
     SELECT p.id, p.organization_id, o.name AS organization_name, p.name, p.description,
@@ -54,8 +55,8 @@ _PROGRAMS = text(
               FROM program_locations pl JOIN locations l ON l.id = pl.location_id
              WHERE pl.program_id = p.id) AS locations
       FROM programs p JOIN organizations o ON o.id = p.organization_id
-     WHERE p.id = ANY(:ids) AND p.status = :active
-    """
+     WHERE p.id = ANY(:ids) AND {public}
+    """.replace("{public}", public_program_sql("p"))
 )
 
 _TERMS = text("SELECT id, code, name, name_es, parent_id FROM taxonomy_terms")
@@ -159,9 +160,7 @@ async def load_sources(
     if not program_ids:
         return {}
     terms = TermIndex((await session.execute(_TERMS)).all())
-    rows = await session.execute(
-        _PROGRAMS, {"ids": list(program_ids), "active": ProgramStatus.active.value}
-    )
+    rows = await session.execute(_PROGRAMS, {"ids": list(program_ids)})
     return {row.id: _source(row, terms) for row in rows}
 
 
@@ -171,9 +170,10 @@ async def active_program_ids(
     """Active program ids in id order, a page at a time (for reindexing)."""
     rows = await session.scalars(
         text(
-            "SELECT id FROM programs WHERE status = :active AND (CAST(:after AS uuid) IS NULL "
-            "OR id > :after) ORDER BY id LIMIT :limit"
+            "SELECT id FROM programs WHERE "  # noqa: S608 - the predicate is ours
+            + public_program_sql()
+            + " AND (CAST(:after AS uuid) IS NULL OR id > :after) ORDER BY id LIMIT :limit"
         ),
-        {"active": ProgramStatus.active.value, "after": after, "limit": limit},
+        {"after": after, "limit": limit},
     )
     return list(rows)

@@ -90,12 +90,9 @@ async def get_student(
     session: AsyncSession, principal: Principal, student_id: uuid.UUID, *, for_update: bool = False
 ) -> Student:
     """The student, if the caller's school owns it (or the caller is an admin); else 404."""
-    query = select(Student).where(
-        Student.id == student_id, scope.owned_by_visible_org(Student.school_id, principal)
+    student = await scope.find_readable(
+        session, Student, student_id, principal, for_update=for_update
     )
-    if for_update:
-        query = query.with_for_update()
-    student = await session.scalar(query)
     if student is None:
         raise not_found(student_id)
     return student
@@ -258,7 +255,7 @@ async def list_students(
     school_id: uuid.UUID | None,
     student_number: str | None,
 ) -> tuple[Sequence[Student], int]:
-    query = select(Student).where(scope.owned_by_visible_org(Student.school_id, principal))
+    query = select(Student).where(scope.readable(Student, principal))
     if school_id is not None:
         query = query.where(Student.school_id == school_id)
     if student_number is not None:

@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from service.app import create_app
-from service.db import get_session
 from service.settings import Settings
 from tests.conftest import Callers
 
@@ -32,7 +31,7 @@ async def limited(
     )
     app = create_app(tight)
     original = client._transport.app  # type: ignore[attr-defined]
-    app.dependency_overrides[get_session] = original.dependency_overrides[get_session]
+    app.dependency_overrides.update(original.dependency_overrides)
     app.state.sessionmaker = original.state.sessionmaker
     app.state.search = original.state.search
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)

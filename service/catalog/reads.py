@@ -1,0 +1,337 @@
+"""Catalog reads on the hot path: one statement each, rows mapped once, JSON written out.
+
+A program read used to load an ORM object graph (five SELECTs and the mapping of every
+row into objects). Here one statement returns the program's columns with its locations,
+taxonomy terms, cost options and schedules already aggregated as JSON by PostgreSQL;
+it is compiled once per scope shape and run on the driver (service/reader.py); the row
+is turned into the API's dict once and validated by the response schema (TypeAdapter),
+which writes the same JSON the ORM path wrote. Scoping is auth.scope's. A list reads
+the ids of its page first (through the (name, id) index), then builds those rows only;
+its total comes from catalog/totals.py. Writes keep the ORM (service.py): they need
+the objects.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+from pydantic import TypeAdapter
+from sqlalchemy import CTE, Integer, Select, Uuid, func, literal_column, select
+
+from service.auth import scope
+from service.auth.principal import Principal
+from service.catalog.enums import Category, Grade, ProgramStatus
+from service.catalog.models import Location, Organization, Program
+from service.catalog.schemas import LocationOut, OrganizationOut, ProgramOut
+from service.catalog.totals import Totals
+from service.errors import NotFound
+from service.geo.convert import to_geojson
+from service.pagination import PageParams, envelope
+from service.reader import Prepared, Reader, param
+
+_PROGRAM = TypeAdapter(ProgramOut)
+_PROGRAMS = TypeAdapter(list[ProgramOut])
+_ORGANIZATION = TypeAdapter(OrganizationOut)
+_ORGANIZATIONS = TypeAdapter(list[OrganizationOut])
+_LOCATION = TypeAdapter(LocationOut)
+_LOCATIONS = TypeAdapter(list[LocationOut])
+
+_LOCATION_JSON = """json_build_object(
+    'id', l.id, 'organization_id', l.organization_id, 'name', l.name,
+    'address_1', l.address_1, 'city', l.city, 'state', l.state,
+    'postal_code', l.postal_code, 'country', l.country, 'is_virtual', l.is_virtual,
+    'latitude', ST_Y(l.point::geometry), 'longitude', ST_X(l.point::geometry),
+    'tract_geoid', l.tract_geoid, 'zcta', l.zcta, 'version', l.version)"""
+# A program's parts, aggregated where its row is read (correlated on programs.id).
+_PARTS = {
+    "locations_json": "(SELECT json_agg("  # noqa: S608 - constant SQL, no input
+    + _LOCATION_JSON
+    + """ ORDER BY l.name, l.id)
+        FROM program_locations pl JOIN locations l ON l.id = pl.location_id
+        WHERE pl.program_id = programs.id)""",
+    "terms_json": """(SELECT json_agg(json_build_object(
+            'id', t.id, 'code', t.code, 'name', t.name, 'name_es', t.name_es,
+            'description', t.description) ORDER BY t.code)
+        FROM program_taxonomy_terms pt JOIN taxonomy_terms t ON t.id = pt.taxonomy_term_id
+        WHERE pt.program_id = programs.id)""",
+    "costs_json": """(SELECT json_agg(json_build_object(
+            'free', c.free, 'amount', c.amount, 'currency', c.currency, 'period', c.period,
+            'sliding_scale', c.sliding_scale, 'scholarships', c.scholarships,
+            'description', c.description) ORDER BY c.position)
+        FROM cost_options c WHERE c.program_id = programs.id)""",
+    "schedules_json": """(SELECT json_agg(json_build_object(
+            'freq', s.freq, 'interval', s.interval, 'byday', s.byday,
+            'opens_at', s.opens_at, 'closes_at', s.closes_at, 'valid_from', s.valid_from,
+            'valid_to', s.valid_to, 'description', s.description) ORDER BY s.position)
+        FROM schedules s WHERE s.program_id = programs.id)""",
+}
+
+
+def _program_select() -> Select[Any]:
+    parts: list[Any] = [literal_column(sql).label(name) for name, sql in _PARTS.items()]
+    return select(Program.__table__, *parts)
+
+
+def _json(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return orjson.loads(value) if isinstance(value, str | bytes) else list(value)
+
+
+def _grade(rank: int | None) -> Grade | None:
+    return None if rank is None else Grade.from_rank(rank)
+
+
+def _program(row: Any) -> dict[str, Any]:
+    """A program row (with its aggregated parts) as ProgramOut's fields."""
+    return {
+        "id": row["id"],
+        "organization_id": row["organization_id"],
+        "name": row["name"],
+        "description": row["description"],
+        "url": row["url"],
+        "email": row["email"],
+        "category": row["category"],
+        "taxonomy_terms": _json(row["terms_json"]),
+        "min_age": None if row["min_age"] is None else float(row["min_age"]),
+        "max_age": None if row["max_age"] is None else float(row["max_age"]),
+        "min_grade": _grade(row["min_grade"]),
+        "max_grade": _grade(row["max_grade"]),
+        "cost_options": _json(row["costs_json"]),
+        "languages": list(row["languages"] or ()),
+        "schedules": _json(row["schedules_json"]),
+        "season": row["season"],
+        "starts_on": row["starts_on"],
+        "ends_on": row["ends_on"],
+        "enrollment_status": row["enrollment_status"],
+        "seats_available": row["seats_available"],
+        "registration_deadline": row["registration_deadline"],
+        "transportation_provided": row["transportation_provided"],
+        "accessibility": list(row["accessibility"] or ()),
+        "accepting_referrals": row["accepting_referrals"],
+        "status": row["status"],
+        "translations": row["translations"] or {},
+        "locations": _json(row["locations_json"]),
+        "service_area": to_geojson(row["service_area"]),
+        "last_verified_at": row["last_verified_at"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "version": row["version"],
+    }
+
+
+def not_found(kind: str, ident: uuid.UUID) -> NotFound:
+    return NotFound(f"No {kind} with id {ident} is visible to you.")
+
+
+def _paged(query: Select[Any], *order: Any) -> CTE:
+    """The ids of one page of `query` (OFFSET :offset LIMIT :limit in `order`), as a CTE
+    the page's rows are then built from."""
+    offset = param("offset", Integer)
+    limit = param("limit", Integer)
+    return query.order_by(*order).offset(offset).limit(limit).cte("page")
+
+
+async def _total(
+    reader: Reader, totals: Totals, statement: Any, rows: int, params: PageParams, **values: Any
+) -> int:
+    """The list's row count: known from a page that is not full, else counted (or kept)."""
+    if 0 < rows < params.per_page or (rows == 0 and params.page == 1):
+        return params.offset + rows
+
+    async def count() -> int:
+        row = await reader.fetchrow(statement, **values)
+        return int(row[0]) if row is not None else 0
+
+    return await totals.total((statement.sql, tuple(sorted(values.items()))), count)
+
+
+def _page_json(items: bytes, total: int, params: PageParams, size: int) -> bytes:
+    """The HSDS page envelope around already written items."""
+    head = orjson.dumps({**envelope(total, params.page, params.per_page, [None] * size)})
+    return head[: head.rindex(b',"contents":')] + b',"contents":' + items + b"}"
+
+
+# -- programs ------------------------------------------------------------------------
+
+PROGRAM_ORDER = (Program.name, Program.id)
+
+
+def _program_by_id(shape: Principal) -> Select[Any]:
+    """The one statement of a program read (the read benchmark's reference runs it too)."""
+    wanted = Program.id == param("program_id", Uuid)
+    return _program_select().where(wanted, scope.readable(Program, shape))
+
+
+def _programs(shape: Principal, *filters: str, count: bool = False) -> Select[Any]:
+    """A page of programs (or their count) with the named filters bound at run time."""
+    where = [scope.readable(Program, shape)]
+    where += [getattr(Program, name) == param(name) for name in filters]
+    if count:
+        return select(func.count()).select_from(Program.__table__).where(*where)
+    page = _paged(select(Program.id).where(*where), *PROGRAM_ORDER)
+    return _program_select().join(page, page.c.id == Program.id).order_by(*PROGRAM_ORDER)
+
+
+PROGRAM = Prepared(_program_by_id)
+PROGRAMS = Prepared(_programs)
+PROGRAMS_COUNT = Prepared(lambda shape, *filters: _programs(shape, *filters, count=True))
+
+
+async def program(reader: Reader, principal: Principal, program_id: uuid.UUID) -> tuple[bytes, int]:
+    """(ProgramOut JSON, version) of a program the principal may read; 404 otherwise."""
+    row = await reader.fetchrow(PROGRAM(scope.shape(principal)), program_id=program_id)
+    if row is None:
+        raise not_found("program", program_id)
+    return _PROGRAM.dump_json(_PROGRAM.validate_python(_program(row))), row["version"]
+
+
+async def programs_page(
+    reader: Reader,
+    totals: Totals,
+    principal: Principal,
+    params: PageParams,
+    *,
+    organization_id: uuid.UUID | None = None,
+    category: Category | None = None,
+    status: ProgramStatus | None = None,
+) -> bytes:
+    given = {"organization_id": organization_id, "category": category, "status": status}
+    values = {name: value for name, value in given.items() if value is not None}
+    shape = (scope.shape(principal), *values)
+    paging = {"offset": params.offset, "limit": params.per_page}
+    rows = await reader.fetch(PROGRAMS(*shape), **values, **paging)
+    total = await _total(reader, totals, PROGRAMS_COUNT(*shape), len(rows), params, **values)
+    items = _PROGRAMS.dump_json(_PROGRAMS.validate_python([_program(r) for r in rows]))
+    return _page_json(items, total, params, len(rows))
+
+
+# -- organizations -------------------------------------------------------------------
+
+ORGANIZATION_ORDER = (Organization.name, Organization.id)
+
+
+def _organization(row: Any) -> dict[str, Any]:
+    return {name: row[name] for name in OrganizationOut.model_fields}
+
+
+def _organization_by_id(shape: Principal) -> Select[Any]:
+    wanted = Organization.id == param("organization_id", Uuid)
+    return select(Organization.__table__).where(wanted, scope.readable(Organization, shape))
+
+
+def _organizations(shape: Principal, by_type: bool, count: bool = False) -> Select[Any]:
+    where = [scope.readable(Organization, shape)]
+    if by_type:
+        where.append(Organization.type == param("type"))
+    if count:
+        return select(func.count()).select_from(Organization.__table__).where(*where)
+    page = _paged(select(Organization.id).where(*where), *ORGANIZATION_ORDER)
+    query = select(Organization.__table__).join(page, page.c.id == Organization.id)
+    return query.order_by(*ORGANIZATION_ORDER)
+
+
+ORGANIZATION = Prepared(_organization_by_id)
+ORGANIZATIONS = Prepared(_organizations)
+ORGANIZATIONS_COUNT = Prepared(lambda shape, by_type: _organizations(shape, by_type, True))
+
+
+async def organization(
+    reader: Reader, principal: Principal, organization_id: uuid.UUID
+) -> tuple[bytes, int]:
+    compiled = ORGANIZATION(scope.shape(principal))
+    row = await reader.fetchrow(compiled, organization_id=organization_id)
+    if row is None:
+        raise not_found("organization", organization_id)
+    return _ORGANIZATION.dump_json(_ORGANIZATION.validate_python(_organization(row))), row[
+        "version"
+    ]
+
+
+async def organizations_page(
+    reader: Reader, totals: Totals, principal: Principal, params: PageParams, org_type: Any
+) -> bytes:
+    values = {} if org_type is None else {"type": org_type}
+    shape = (scope.shape(principal), org_type is not None)
+    paging = {"offset": params.offset, "limit": params.per_page}
+    rows = await reader.fetch(ORGANIZATIONS(*shape), **values, **paging)
+    total = await _total(reader, totals, ORGANIZATIONS_COUNT(*shape), len(rows), params, **values)
+    items = _ORGANIZATIONS.dump_json(
+        _ORGANIZATIONS.validate_python([_organization(r) for r in rows])
+    )
+    return _page_json(items, total, params, len(rows))
+
+
+# -- locations -----------------------------------------------------------------------
+
+_LOCATION_COLUMNS = (
+    *(c for c in Location.__table__.c if c.name != "point"),
+    literal_column("ST_Y(locations.point::geometry)").label("latitude"),
+    literal_column("ST_X(locations.point::geometry)").label("longitude"),
+)
+LOCATION_ORDER = (Location.name, Location.id)
+
+
+def _location(row: Any) -> dict[str, Any]:
+    return {name: row[name] for name in LocationOut.model_fields}
+
+
+def _location_by_id(shape: Principal) -> Select[Any]:
+    wanted = Location.id == param("location_id", Uuid)
+    return select(*_LOCATION_COLUMNS).where(wanted, scope.readable(Location, shape))
+
+
+def _visible_organization(shape: Principal) -> Select[Any]:
+    wanted = Organization.id == param("organization_id", Uuid)
+    return select(Organization.id).where(wanted, scope.readable(Organization, shape))
+
+
+def _locations(shape: Principal, count: bool = False) -> Select[Any]:
+    """An organization's locations, none when the organization is not visible."""
+    where = (
+        Location.organization_id == param("organization_id", Uuid),
+        _visible_organization(shape).exists(),
+    )
+    if count:
+        return select(func.count()).select_from(Location.__table__).where(*where)
+    page = _paged(select(Location.id).where(*where), *LOCATION_ORDER)
+    return select(*_LOCATION_COLUMNS).join(page, page.c.id == Location.id).order_by(*LOCATION_ORDER)
+
+
+LOCATION = Prepared(_location_by_id)
+LOCATIONS = Prepared(_locations)
+LOCATIONS_COUNT = Prepared(lambda shape: _locations(shape, count=True))
+VISIBLE_ORGANIZATION = Prepared(_visible_organization)
+
+
+async def location(
+    reader: Reader, principal: Principal, location_id: uuid.UUID
+) -> tuple[bytes, int]:
+    row = await reader.fetchrow(LOCATION(scope.shape(principal)), location_id=location_id)
+    if row is None:
+        raise not_found("location", location_id)
+    return _LOCATION.dump_json(_LOCATION.validate_python(_location(row))), row["version"]
+
+
+async def locations_page(
+    reader: Reader,
+    totals: Totals,
+    principal: Principal,
+    organization_id: uuid.UUID,
+    params: PageParams,
+) -> bytes:
+    """An organization's locations; 404 when the organization is not visible."""
+    shape = scope.shape(principal)
+    paging = {"offset": params.offset, "limit": params.per_page}
+    rows = await reader.fetch(LOCATIONS(shape), organization_id=organization_id, **paging)
+    if not rows and not await reader.fetchrow(
+        VISIBLE_ORGANIZATION(shape), organization_id=organization_id
+    ):
+        raise not_found("organization", organization_id)
+    total = await _total(
+        reader, totals, LOCATIONS_COUNT(shape), len(rows), params, organization_id=organization_id
+    )
+    items = _LOCATIONS.dump_json(_LOCATIONS.validate_python([_location(r) for r in rows]))
+    return _page_json(items, total, params, len(rows))

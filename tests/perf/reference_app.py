@@ -1,0 +1,63 @@
+"""The reference the read benchmark compares Youthlink with: a bare FastAPI + asyncpg app
+serving the same reads with the same SQL, and nothing else (no auth, no middleware, no
+validation: each row is written out as JSON as it comes).
+
+    YOUTHLINK_DATABASE_URL=... uvicorn tests.perf.reference_app:app --workers 2
+
+The statements are the ones service/catalog/reads.py runs for an anonymous caller,
+compiled by SQLAlchemy for asyncpg, so both apps send PostgreSQL the same text.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import orjson
+from fastapi import FastAPI, Response
+from sqlalchemy.engine import make_url
+
+from service.auth.principal import ANONYMOUS
+from service.catalog.reads import PROGRAM, PROGRAMS
+
+# The compiled statements Youthlink runs for an anonymous caller (text and parameter
+# order), as service/reader.py sends them to asyncpg.
+ONE = PROGRAM(ANONYMOUS)
+LIST = PROGRAMS(ANONYMOUS)
+LIST_ARGS = LIST.args({"offset": 0, "limit": 20})
+
+
+def _default(value: Any) -> Any:
+    return str(value)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    url = make_url(os.environ["YOUTHLINK_DATABASE_URL"]).set(drivername="postgresql")
+    app.state.pool = await asyncpg.create_pool(
+        url.render_as_string(hide_password=False), min_size=10, max_size=10
+    )
+    yield
+    await app.state.pool.close()
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+@app.get("/programs/{program_id}")
+async def program(program_id: uuid.UUID) -> Response:
+    row = await app.state.pool.fetchrow(ONE.sql, *ONE.args({"program_id": program_id}))
+    if row is None:
+        return Response(status_code=404)
+    return Response(orjson.dumps(dict(row), default=_default), media_type="application/json")
+
+
+@app.get("/programs")
+async def programs() -> Response:
+    rows = await app.state.pool.fetch(LIST.sql, *LIST_ARGS)
+    body = orjson.dumps([dict(r) for r in rows], default=_default)
+    return Response(body, media_type="application/json")
