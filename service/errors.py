@@ -198,6 +198,19 @@ def install_error_handlers(app: FastAPI) -> None:
             503, code, detail, headers={"Retry-After": "5"}, instance=request.url.path
         )
 
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette calls this outermost and re-raises, so the bug is still logged in full;
+        # the client gets the declared problem shape and the id to quote, never the cause.
+        ident = getattr(request.state, "request_id", None)
+        return problem_response(
+            500,
+            "internal_error",
+            "Something went wrong on our side; it is logged. Quote request_id when you report it.",
+            headers={"X-Request-ID": ident} if ident else None,
+            extra={"request_id": ident} if ident else None,
+            instance=request.url.path,
+        )
+
     async def pool_timeout(request: Request, exc: Exception) -> JSONResponse:
         # Every pooled connection stayed busy past db_pool_timeout_s: overload, not a bug.
         return problem_response(503, *BUSY, headers={"Retry-After": "1"}, instance=request.url.path)
@@ -207,6 +220,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PoolTimeout, pool_timeout)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, internal_error)
 
 
 # Statuses any operation can answer (see problem_responses). 429, 500 and 503 are added

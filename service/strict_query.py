@@ -1,4 +1,4 @@
-"""Refuse query parameters an operation does not document.
+"""Refuse query parameters an operation does not document, and NUL in any query value.
 
 A misspelt filter (`?catgory=...`) would otherwise be ignored and return an
 unfiltered list that looks right; a 422 naming the parameter is kinder.
@@ -29,6 +29,20 @@ def _documented_query(document: dict[str, Any], method: str, path: str) -> set[s
     return None
 
 
+def _reject_nul(request: Request) -> None:
+    """No query value may hold NUL: PostgreSQL text cannot, and a search would answer 500."""
+    bad = sorted({k for k, v in request.query_params.multi_items() if "\x00" in k + v})
+    if bad:
+        raise Unprocessable(
+            "Query parameters may not contain NUL (U+0000).",
+            code="validation_error",
+            errors=[
+                FieldError(loc=["query", k], msg="contains NUL", type="string_pattern_mismatch")
+                for k in bad
+            ],
+        )
+
+
 def _known(request: Request) -> set[str] | None:
     """The operation's documented query parameters, looked up once per route (the path
     template of the route that matched), not once per request."""
@@ -56,6 +70,7 @@ def _known(request: Request) -> set[str] | None:
 async def reject_unknown_query(request: Request) -> None:
     if not request.query_params:
         return
+    _reject_nul(request)
     known = _known(request)
     if known is None:
         return

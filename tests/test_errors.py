@@ -41,3 +41,31 @@ async def test_an_undocumented_query_parameter_is_named_in_a_422(client: httpx.A
     for _ in range(2):  # the second answer comes from the per-route cache
         fine = await client.get("/programs", params={"category": "out_of_school_time"})
         assert fine.status_code == 200
+
+
+async def test_a_nul_in_any_query_value_is_a_422_not_a_500(client: httpx.AsyncClient) -> None:
+    """PostgreSQL refuses NUL in text; found by schemathesis on /search/programs."""
+    for path, name in (
+        ("/search/programs", "taxonomy_term"),
+        ("/search/programs", "language"),
+        ("/programs", "q"),
+    ):
+        response = await client.get(path, params={name: "ab\x00c"})
+        assert response.status_code == 422, (path, name, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["errors"][0]["loc"] == ["query", name]
+
+
+async def test_an_unexpected_error_is_a_problem_500(client: httpx.AsyncClient) -> None:
+    """The contract declares problem+json for 500: a bug answers in that shape too."""
+    app = client._transport.app  # type: ignore[attr-defined]
+
+    @app.get("/boom-for-test")
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    response = await client.get("/boom-for-test")
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["code"] == "internal_error" and "a bug" not in response.text

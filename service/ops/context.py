@@ -27,6 +27,7 @@ class RequestId:
         given = dict(scope["headers"]).get(HEADER.encode(), b"").decode("latin-1")
         ident = given if _SANE.match(given) else uuid.uuid4().hex
         token = request_id.set(ident)
+        scope.setdefault("state", {})["request_id"] = ident  # for the 500 handler, outside
 
         async def with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

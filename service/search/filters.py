@@ -22,7 +22,7 @@ from pydantic import StringConstraints
 
 from service.catalog import languages
 from service.catalog.enums import Accessibility, Category, Grade, Weekday
-from service.schema_types import ClockTime, QueryDay
+from service.schema_types import NO_NUL, ClockTime, QueryDay
 from service.search.document import AGE_BANDS, COST_BAND_NAMES
 
 AgeBand = StrEnum("AgeBand", {b[0]: b[0] for b in AGE_BANDS})  # type: ignore[misc]
@@ -104,8 +104,8 @@ def verified_since(days: int, now: datetime) -> datetime:
 
 Zip = Annotated[str, StringConstraints(max_length=5, pattern=r"^\d{5}$")]
 Tract = Annotated[str, StringConstraints(max_length=11, pattern=r"^\d{11}$")]
-Code = Annotated[str, StringConstraints(max_length=100)]
-LanguageCode = Annotated[str, StringConstraints(max_length=12)]
+Code = Annotated[str, StringConstraints(max_length=100, pattern=NO_NUL)]
+LanguageCode = Annotated[str, StringConstraints(max_length=12, pattern=NO_NUL)]
 
 
 def _age(description: str | None = None) -> Any:
