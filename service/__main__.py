@@ -144,7 +144,7 @@ def seed(
 ) -> None:
     """Load the sample Norwalk catalog (idempotent), or N synthetic programs (bulk COPY)."""
     if synthetic is None and not clear_synthetic:
-        from service.catalog.bulk import analyze
+        from service.bulk_load import analyze
         from service.catalog.seed import load_seed_file
 
         path = file or get_settings().seeds_dir / "norwalk.json"
@@ -281,7 +281,7 @@ def reindex() -> None:
     in whole."""
     import time
 
-    from service.catalog.bulk import after_bulk_load
+    from service.bulk_load import after_bulk_load
 
     async def run(sessions: Any) -> str:
         async with sessions() as session, session.begin():

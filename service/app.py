@@ -31,6 +31,7 @@ from service.ops.guard import Guard
 from service.ops.prometheus import Timing
 from service.ops.router import router as ops_router
 from service.reader import Reader, open_pool
+from service.referrals.revocation import router as revocation_router
 from service.referrals.router import router as referrals_router
 from service.search.engines import serving
 from service.search.router import EXTRA_COMPONENTS, EXTRA_SCHEMAS
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         areas_router,
         students_router,
         consents_router,
+        revocation_router,
         referrals_router,
         webhooks_router,
         hsds_router,

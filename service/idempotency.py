@@ -31,7 +31,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from service.auth.principal import Principal
 from service.db import Base, utcnow
 from service.errors import Conflict, Unprocessable
-from service.pii.keyring import Keyring, keyring
+from service.sealing.keyring import Keyring, keyring
 
 RETENTION = timedelta(hours=24)
 

@@ -21,7 +21,7 @@ from service.catalog.models import Location, Organization
 from service.catalog.schemas import LocationFields, OrganizationCreate, OrganizationUpdate
 from service.concurrency import check_if_match
 from service.errors import FieldError, Forbidden, Unprocessable
-from service.geo.convert import point_element
+from service.geometry import point_element
 
 SCHOOL_NAMESPACE = uuid.UUID("6f1c1a8e-3f4e-4d59-9a53-2f4b1c0d7e11")
 

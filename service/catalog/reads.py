@@ -27,7 +27,7 @@ from service.catalog.models import Location, Organization, Program
 from service.catalog.schemas import LocationOut, OrganizationOut, ProgramOut
 from service.catalog.totals import Totals
 from service.errors import NotFound
-from service.geo.convert import to_geojson
+from service.geometry import to_geojson
 from service.pagination import PageParams, envelope
 from service.reader import Prepared, Reader, param
 

@@ -19,7 +19,7 @@ from service.catalog.models import Location, Organization, Program, Taxonomy, Ta
 from service.catalog.schemas import LocationFields, OrganizationFields, ProgramFields
 from service.catalog.service import apply_program_fields
 from service.db import utcnow
-from service.geo.convert import point_element
+from service.geometry import point_element
 
 SEED_NAMESPACE = uuid.UUID("0b4f5a52-7d0c-4a43-9d6f-3c1f8e2a9b60")
 

@@ -30,7 +30,7 @@ from service.catalog.views import program_out
 from service.concurrency import check_if_match
 from service.db import utcnow
 from service.errors import FieldError, Unprocessable
-from service.geo.convert import (
+from service.geometry import (
     GeometryError,
     geojson_to_multipolygon,
     multipolygon_element,

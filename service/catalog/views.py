@@ -12,7 +12,7 @@ from service.catalog.schemas import (
     TaxonomyTermOut,
     Translation,
 )
-from service.geo.convert import point_coords, to_geojson
+from service.geometry import point_coords, to_geojson
 
 
 def location_out(location: Location) -> LocationOut:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from service.consent.models import Consent
-from service.pii.keyring import Keyring
-from service.pii.records import open_record, seal_record
+from service.sealing.keyring import Keyring
+from service.sealing.records import open_record, seal_record
 
 TABLE = "consents"
 

@@ -1,4 +1,4 @@
-"""Consent records: school staff record and revoke them; admins read them."""
+"""Consent records: school staff record them, admins read them (revoke: referrals/revocation)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Response, status
 from service.auth.principal import Principal, require_roles
 from service.auth.roles import Role
 from service.consent import service
-from service.consent.schemas import ConsentCreate, ConsentOut, ConsentRevoke
+from service.consent.schemas import ConsentCreate, ConsentOut
 from service.db import SessionDep
 from service.errors import problem_responses
 from service.idempotency import IdempotencyKey, idempotent
@@ -86,18 +86,3 @@ async def consents_get(
     another school answers 404, not 403.
     """
     return service.consent_out(await service.get_consent(session, principal, consent_id))
-
-
-@router.post(
-    "/consents/{consent_id}/revoke",
-    operation_id="consents_revoke",
-    summary="Revoke a consent, at once and going forward",
-    description="Open referrals under the consent are cancelled (consent_revoked); providers "
-    "stop seeing the student's records on every referral under it; the school and the "
-    "providers get consent.revoked and referral.status_changed webhooks.",
-    responses=problem_responses(401, 403, 404, 409),
-)
-async def consents_revoke(
-    session: SessionDep, principal: SchoolStaff, consent_id: uuid.UUID, body: ConsentRevoke
-) -> ConsentOut:
-    return service.consent_out(await service.revoke_consent(session, principal, consent_id, body))

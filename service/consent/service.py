@@ -15,16 +15,13 @@ from service.catalog.models import Organization
 from service.consent import rules
 from service.consent.models import Consent
 from service.consent.pii import seal_signer, signer_name
-from service.consent.schemas import ConsentCreate, ConsentOut, ConsentRevoke
-from service.db import utcnow
+from service.consent.schemas import ConsentCreate, ConsentOut
 from service.errors import Conflict, FieldError, Unprocessable
 from service.local_time import today
 from service.pagination import PageParams, fetch_page
-from service.pii.keyring import keyring
-from service.referrals import service as referrals
+from service.sealing.keyring import keyring
 from service.students.pii import open_student
 from service.students.service import get_student
-from service.webhooks.service import emit
 
 
 def consent_out(consent: Consent) -> ConsentOut:
@@ -113,31 +110,3 @@ async def list_consents(
     await get_student(session, principal, student_id)
     query = select(Consent).where(Consent.student_id == student_id)
     return await fetch_page(session, query, pages, Consent.signed_on.desc(), Consent.id)
-
-
-async def revoke_consent(
-    session: AsyncSession, principal: Principal, consent_id: uuid.UUID, body: ConsentRevoke
-) -> Consent:
-    """Revoke now: open referrals under the consent are cancelled (consent_revoked), the
-    provider stops seeing the student's records on every referral under it, and the school
-    and providers are told by webhook. What was disclosed before stays disclosed."""
-    consent = await get_consent(session, principal, consent_id, for_update=True)
-    if consent.revoked_at is not None:
-        raise Conflict(
-            f"This consent was already revoked at {consent.revoked_at.isoformat()}.",
-            code="already_revoked",
-        )
-    consent.revoked_at = utcnow()
-    consent.revoked_by_key_id = principal.key_id
-    consent.revoked_by_organization_id = principal.organization_id
-    consent.revocation_note = body.note
-    await session.flush()
-    providers = await referrals.cancel_under_revoked_consent(session, consent)
-    record(session, principal, "consent.revoke", "consent", consent.id, consent.student_id)
-    await emit(
-        session,
-        "consent.revoked",
-        [consent.school_id, *providers],
-        {"consent_id": str(consent.id), "revoked_at": consent.revoked_at.isoformat()},
-    )
-    return consent

@@ -29,8 +29,8 @@ import shapefile
 from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
 
-from service.geo.convert import as_multipolygon
 from service.geo.models import AreaKind
+from service.geometry import as_multipolygon
 
 TRACT_SHARE_INSIDE = 0.5
 ZCTA_SHARE_INSIDE = 0.01

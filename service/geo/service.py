@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.catalog import places
 from service.catalog.places import AddressParts
 from service.errors import NotFound
-from service.geo.convert import multipolygon_element, to_geojson
 from service.geo.loader import Layers, read_directory
 from service.geo.models import Area, AreaKind
+from service.geometry import multipolygon_element, to_geojson
 from service.pagination import PageParams, fetch_page
 
 LOAD_HINT = (

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.catalog.bulk import after_bulk_load
+from service.bulk_load import after_bulk_load
 from service.catalog.enums import Category
 from service.catalog.models import (
     Location,
@@ -60,7 +60,7 @@ class Summary:
     file_error: str | None = None
 
 
-# From this many written services on, an import is a bulk load (service/catalog/bulk.py).
+# From this many written services on, an import is a bulk load (service/bulk_load.py).
 BULK = 1000
 
 

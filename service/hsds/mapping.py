@@ -27,7 +27,7 @@ from service.catalog.models import (
     Taxonomy,
     TaxonomyTerm,
 )
-from service.geo.convert import point_coords, to_geojson
+from service.geometry import point_coords, to_geojson
 from service.hsds.ids import derived
 
 EXTENSION = "youthlink"

@@ -7,10 +7,8 @@ The columns are loaded once per data version (columns.py) and tabulated in numpy
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,22 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.metrics import columns, tabulate
 from service.metrics.dimensions import TRACT_ZIP, Dimension
+from service.metrics.scope import Scope
 
 CLOSED_WITHIN = tabulate.CLOSED_WITHIN
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Which referrals count: the period (sent date, local) and the filters."""
-
-    start: date
-    end: date  # inclusive
-    program_category: str | None = None
-    provider_id: uuid.UUID | None = None
-    school_id: uuid.UUID | None = None
-    # The caller's own organization, for school and provider roles.
-    only_school: uuid.UUID | None = None
-    only_provider: uuid.UUID | None = None
 
 
 async def run(

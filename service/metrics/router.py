@@ -18,8 +18,8 @@ from service.local_time import today
 from service.metrics import directory, report, service
 from service.metrics.csv_out import to_csv
 from service.metrics.dimensions import Dimension
-from service.metrics.query import Scope
 from service.metrics.schemas import AccessReport, DirectoryHealth, ReferralMetrics
+from service.metrics.scope import Scope
 from service.schema_types import QueryDay
 
 router = APIRouter(prefix="/metrics", tags=["metrics"])

@@ -19,8 +19,9 @@ from service.errors import FieldError, Unprocessable
 from service.local_time import zone
 from service.metrics import query
 from service.metrics.dimensions import Dimension
-from service.metrics.query import CLOSED_WITHIN, Scope
+from service.metrics.query import CLOSED_WITHIN
 from service.metrics.schemas import MetricsRow, ReferralMetrics
+from service.metrics.scope import Scope
 from service.metrics.suppression import Cell, coded_rate, link_totals, suppress
 from service.settings import get_settings
 

@@ -17,17 +17,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from service.metrics.columns import DAY_US, DURATIONS, Array, Columns, microseconds
 from service.metrics.dimensions import Dimension, per_referral
+from service.metrics.scope import Scope
 from service.referrals.states import AWAITING_RESPONSE, Status
-
-if TYPE_CHECKING:
-    from service.metrics.query import Scope
 
 CLOSED_WITHIN = (30, 60, 90)
 PERCENTILES = (0.5, 0.75)

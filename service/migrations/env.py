@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -13,6 +14,16 @@ from service.models import metadata
 from service.settings import get_settings
 
 config = context.config
+
+
+def _pass_keys() -> None:
+    """The PII keys, for the migrations that seal or open rows (see frozen.py)."""
+    settings = get_settings()
+    config.attributes.setdefault(
+        "pii_keys",
+        {k: base64.b64decode(v.get_secret_value()) for k, v in settings.pii_keys.items()},
+    )
+    config.attributes.setdefault("pii_active_key", settings.pii_active_key)
 
 
 def _include_object(
@@ -41,6 +52,7 @@ async def _run_async(url: str) -> None:
 
 
 def main() -> None:
+    _pass_keys()
     url = config.attributes.get("url") or get_settings().database_url
     connection = config.attributes.get("connection")
     if connection is not None:

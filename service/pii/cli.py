@@ -35,8 +35,8 @@ def _echo(result: Any) -> None:
 
 def rotate_key() -> None:
     """Re-seal every student and consent sealed by an older key under the active key."""
-    from service.pii.keyring import keyring
     from service.pii.rotate import rotate
+    from service.sealing.keyring import keyring
 
     ring = keyring()
     typer.echo(f"active key: {ring.active_id}; keyring: {', '.join(ring.ids)}", err=True)
@@ -58,6 +58,6 @@ def purge(
 
 def new_pii_key() -> None:
     """Print a fresh random secret for YOUTHLINK_PII_KEYS."""
-    from service.pii.keyring import new_secret
+    from service.sealing.keyring import new_secret
 
     typer.echo(new_secret())

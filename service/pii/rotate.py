@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.consent.models import Consent
 from service.consent.pii import seal_signer, signer_name
 from service.idempotency import IdempotencyRecord
-from service.pii.keyring import Keyring
+from service.sealing.keyring import Keyring
 from service.students.models import Student
 from service.students.pii import open_student, seal_student
 from service.webhooks.models import WebhookEndpoint

@@ -391,25 +391,6 @@ async def receive_on_first_read(
 # ---------------------------------------------------------------- the system's moves
 
 
-async def cancel_under_revoked_consent(session: AsyncSession, consent: Consent) -> set[uuid.UUID]:
-    """Cancel (system, consent_revoked) every open referral under `consent`; returns the
-    provider organizations that had referrals under it."""
-    referrals = (
-        await session.scalars(
-            select(Referral)
-            .where(Referral.consent_id == consent.id)
-            .order_by(Referral.id)
-            .with_for_update()
-        )
-    ).all()
-    for referral in referrals:
-        if referral.status in OPEN:
-            await move(
-                session, referral, Status.cancelled, Side.system, None, Reason.consent_revoked
-            )
-    return {r.provider_id for r in referrals}
-
-
 async def expire_unanswered(session: AsyncSession, now: datetime | None = None) -> int:
     """Expire (system, no_response) referrals the provider has not answered in time."""
     cutoff = (now or utcnow()) - timedelta(days=get_settings().referral_expire_days)

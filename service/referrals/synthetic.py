@@ -25,9 +25,9 @@ import asyncpg
 from service.auth.scope import public_program_sql
 from service.catalog.enums import Category
 from service.consent.enums import DataElement
-from service.pii.keyring import keyring
-from service.pii.records import seal_record
 from service.referrals.enums import Need, Urgency
+from service.sealing.keyring import keyring
+from service.sealing.records import seal_record
 from service.students.pii import identity_material
 
 NAMESPACE = uuid.UUID("0b8a5a8e-8a1f-4c9e-9d2f-2a7c3e5b6d10")

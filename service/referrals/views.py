@@ -21,10 +21,10 @@ from service.consent import rules
 from service.consent.enums import DataElement
 from service.consent.models import Consent
 from service.consent.schemas import ConsentState
-from service.pii.keyring import keyring
 from service.referrals.models import Referral, ReferralEvent
 from service.referrals.schemas import EventOut, ProgramRef, ReferralOut, StudentView
 from service.referrals.states import AWAITING_RESPONSE, Reason, Side, Status, next_statuses
+from service.sealing.keyring import keyring
 from service.students.models import Student
 from service.students.pii import PII_FIELDS, open_student
 

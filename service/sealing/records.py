@@ -9,7 +9,7 @@ import json
 import uuid
 from typing import Any
 
-from service.pii.keyring import Keyring
+from service.sealing.keyring import Keyring
 
 
 def context(table: str, row_id: uuid.UUID) -> bytes:

@@ -12,8 +12,8 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import date
 
-from service.pii.keyring import Keyring
-from service.pii.records import open_record, seal_record
+from service.sealing.keyring import Keyring
+from service.sealing.records import open_record, seal_record
 from service.students.models import Student
 
 TABLE = "students"

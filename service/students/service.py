@@ -26,7 +26,7 @@ from service.errors import Conflict, FieldError, NotFound, Unprocessable
 from service.geo.models import Area, AreaKind
 from service.geo.service import LOAD_HINT, has_geodata
 from service.pagination import PageParams, fetch_page
-from service.pii.keyring import keyring
+from service.sealing.keyring import keyring
 from service.students.models import Student
 from service.students.pii import (
     PII_FIELDS,

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from standardwebhooks.webhooks import Webhook
 
 from service.db import utcnow
-from service.pii.keyring import keyring
+from service.sealing.keyring import keyring
 from service.settings import get_settings
 from service.webhooks.destinations import destination_refusal
 from service.webhooks.models import WebhookAttempt, WebhookEndpoint, WebhookMessage

@@ -24,7 +24,7 @@ from service.catalog.models import Organization
 from service.db import utcnow
 from service.errors import FieldError, NotFound, Unprocessable
 from service.pagination import PageParams, fetch_page
-from service.pii.keyring import Keyring, keyring
+from service.sealing.keyring import Keyring, keyring
 from service.settings import get_settings
 from service.webhooks.destinations import destination_refusal
 from service.webhooks.events import EventType

@@ -18,8 +18,8 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from service.catalog.models import Taxonomy, TaxonomyTerm
-from service.geo.convert import geojson_to_multipolygon, multipolygon_element
 from service.geo.models import Area, AreaKind
+from service.geometry import geojson_to_multipolygon, multipolygon_element
 from tests.conftest import Caller, Callers
 from tests.factories import create_location, create_program, program_body
 

@@ -49,7 +49,7 @@ from service.app import create_app
 from service.auth.roles import Role
 from service.catalog.enums import OrganizationType
 from service.idempotency import stored_response
-from service.pii.keyring import keyring
+from service.sealing.keyring import keyring
 from service.settings import Settings
 from tests.conftest import Caller, make_caller, make_org
 from tests.faults.conftest import PrivateCluster

@@ -22,7 +22,7 @@ from service.geo.service import load_directory
 from service.local_time import today
 from service.metrics import columns
 from service.metrics.dimensions import Dimension
-from service.metrics.query import Scope
+from service.metrics.scope import Scope
 from service.referrals import synthetic
 from service.settings import Settings
 from tests.conftest import geodata_dir, make_test_database

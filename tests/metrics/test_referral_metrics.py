@@ -16,10 +16,10 @@ from service.catalog.models import Program
 from service.consent.models import Consent
 from service.consent.pii import seal_signer
 from service.db import utcnow
-from service.pii.keyring import keyring
 from service.referrals.enums import Need, Urgency
 from service.referrals.models import Referral
 from service.referrals.states import Status
+from service.sealing.keyring import keyring
 from service.settings import get_settings
 from service.students.models import Student
 from service.students.pii import StudentPII, seal_student

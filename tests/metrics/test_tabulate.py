@@ -17,7 +17,7 @@ from service.db import utcnow
 from service.local_time import today, zone
 from service.metrics import columns, query
 from service.metrics.dimensions import Dimension
-from service.metrics.query import Scope
+from service.metrics.scope import Scope
 from service.referrals import synthetic
 from tests.metrics import reference_sql
 

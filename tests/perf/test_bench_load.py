@@ -34,8 +34,8 @@ import asyncpg
 import pytest
 
 from service.idempotency import stored_response
-from service.pii.keyring import keyring
 from service.referrals.states import Reason, Side, Status, check
+from service.sealing.keyring import keyring
 from service.settings import Settings
 from tests.conftest import make_test_database
 from tests.perf.harness import free_port, pct, serve, wait_ready

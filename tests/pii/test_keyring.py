@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from service.pii.keyring import Keyring, KeyringError, new_secret
+from service.sealing.keyring import Keyring, KeyringError, new_secret
 from service.settings import Settings
 
 
@@ -61,7 +61,7 @@ def test_bad_keyrings_are_refused() -> None:
 
 
 def test_settings_carry_the_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
-    from service.pii.keyring import keyring
+    from service.sealing.keyring import keyring
 
     secret = new_secret()
     assert len(base64.b64decode(secret)) == 32

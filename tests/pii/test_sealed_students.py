@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.consent.models import Consent
 from service.consent.pii import signer_name
-from service.pii.keyring import Keyring, keyring
 from service.pii.rotate import rotate
+from service.sealing.keyring import Keyring, keyring
 from service.settings import Settings
 from service.students.models import Student
 from service.students.pii import open_student
@@ -120,7 +120,7 @@ async def test_rotate_key_reseals_everything_under_the_new_key(
     old_secret = base64.b64decode(settings.pii_keys[old.active_id].get_secret_value())
     new_secret = os.urandom(32)
     both = Keyring({old.active_id: old_secret, "2026-11": new_secret}, "2026-11")
-    monkeypatch.setattr("service.pii.keyring._keyring", lambda *_: both)
+    monkeypatch.setattr("service.sealing.keyring._keyring", lambda *_: both)
     rotated = await rotate(session, both)
     assert rotated.students >= 1 and rotated.consents >= 1 and rotated.webhook_secrets >= 1
     again = await rotate(session, both)
@@ -141,7 +141,7 @@ async def test_rotate_key_reseals_everything_under_the_new_key(
     opened = open_secret(new_only, hook_row.id, hook_row.secret_key_id, hook_row.secret_sealed)
     assert opened == endpoint["secret"]
     # Lookups find the student by the hash recomputed under the new key.
-    monkeypatch.setattr("service.pii.keyring._keyring", lambda *_: new_only)
+    monkeypatch.setattr("service.sealing.keyring._keyring", lambda *_: new_only)
     found = await client.post(
         "/students/lookup",
         json={"first_name": "Marisol", "last_name": "Quintanilla", "date_of_birth": "2014-03-09"},

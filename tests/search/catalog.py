@@ -33,7 +33,7 @@ from service.catalog.models import (
     Taxonomy,
     TaxonomyTerm,
 )
-from service.geo.convert import point_element
+from service.geometry import point_element
 
 GREEN = (41.1177, -73.4082)
 SONO = (41.0930, -73.4210)

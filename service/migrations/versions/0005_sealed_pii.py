@@ -21,9 +21,7 @@ from datetime import date
 import sqlalchemy as sa
 from alembic import op
 
-from service.pii.keyring import keyring
-from service.pii.records import open_record, seal_record
-from service.students.pii import identity_material
+from service.migrations.frozen import identity_material, keyring, open_record, seal_record
 
 revision: str = "0005"
 down_revision: str | None = "0004"

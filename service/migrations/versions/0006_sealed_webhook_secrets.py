@@ -13,8 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from service.pii.keyring import keyring
-from service.webhooks.service import secret_context
+from service.migrations.frozen import keyring, secret_context
 
 revision: str = "0006"
 down_revision: str | None = "0005"
