@@ -180,12 +180,19 @@ PROGRAMS = Prepared(_programs)
 PROGRAMS_COUNT = Prepared(lambda shape, *filters: _programs(shape, *filters, count=True))
 
 
+def _one(
+    row: Any, what: str, ident: uuid.UUID, adapter: TypeAdapter[Any], build: Any
+) -> tuple[bytes, int]:
+    """(response JSON, version) of one fetched row; 404 when the reader may not see it."""
+    if row is None:
+        raise not_found(what, ident)
+    return adapter.dump_json(adapter.validate_python(build(row))), row["version"]
+
+
 async def program(reader: Reader, principal: Principal, program_id: uuid.UUID) -> tuple[bytes, int]:
     """(ProgramOut JSON, version) of a program the principal may read; 404 otherwise."""
     row = await reader.fetchrow(PROGRAM(scope.shape(principal)), program_id=program_id)
-    if row is None:
-        raise not_found("program", program_id)
-    return _PROGRAM.dump_json(_PROGRAM.validate_python(_program(row))), row["version"]
+    return _one(row, "program", program_id, _PROGRAM, _program)
 
 
 async def programs_page(
@@ -243,11 +250,7 @@ async def organization(
 ) -> tuple[bytes, int]:
     compiled = ORGANIZATION(scope.shape(principal))
     row = await reader.fetchrow(compiled, organization_id=organization_id)
-    if row is None:
-        raise not_found("organization", organization_id)
-    return _ORGANIZATION.dump_json(_ORGANIZATION.validate_python(_organization(row))), row[
-        "version"
-    ]
+    return _one(row, "organization", organization_id, _ORGANIZATION, _organization)
 
 
 async def organizations_page(
@@ -310,9 +313,7 @@ async def location(
     reader: Reader, principal: Principal, location_id: uuid.UUID
 ) -> tuple[bytes, int]:
     row = await reader.fetchrow(LOCATION(scope.shape(principal)), location_id=location_id)
-    if row is None:
-        raise not_found("location", location_id)
-    return _LOCATION.dump_json(_LOCATION.validate_python(_location(row))), row["version"]
+    return _one(row, "location", location_id, _LOCATION, _location)
 
 
 async def locations_page(
