@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -26,6 +26,7 @@ from service.catalog.views import program_out
 from service.concurrency import IfMatch, etag_header, set_etag
 from service.db import ReaderDep, SessionDep
 from service.errors import problem_responses
+from service.local_time import today as local_today
 from service.pagination import Page, PageParams, page_params
 from service.schema_types import QueryDay
 from service.settings import get_settings
@@ -188,7 +189,7 @@ async def programs_occurrences(
     to: Annotated[QueryDay | None, Query(description="Default: 30 days after from")] = None,
 ) -> list[OccurrenceOut]:
     tz = ZoneInfo(get_settings().timezone)
-    start = from_ or date.today()
+    start = from_ or local_today()
     end = to or start + timedelta(days=30)
     found = await service.occurrences(session, principal, program_id, start, end, tz)
     return [OccurrenceOut(starts_at=o.starts_at, ends_at=o.ends_at) for o in found]

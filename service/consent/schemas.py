@@ -11,6 +11,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from service.catalog.enums import Category
 from service.consent.enums import DataElement, SignatureMethod, Signer
+from service.local_time import today as local_today
 from service.schema_types import NO_NUL, Day, LongText, OutSchema, Schema
 
 
@@ -43,11 +44,11 @@ class ConsentCreate(Schema):
     def _coherent(self) -> ConsentCreate:
         if not self.recipient_organization_ids and not self.recipient_categories:
             raise ValueError("name recipients: recipient_organization_ids or recipient_categories")
-        if self.signed_on > date.today():
+        if self.signed_on > local_today():
             raise ValueError("signed_on is in the future")
         if self.expires_on <= self.signed_on:
             raise ValueError("expires_on must be after signed_on")
-        if self.expires_on < date.today():
+        if self.expires_on < local_today():
             raise ValueError("expires_on has passed")
         for name in ("recipient_organization_ids", "recipient_categories", "data_elements"):
             values = getattr(self, name)

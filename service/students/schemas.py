@@ -10,6 +10,7 @@ from pydantic import EmailStr, Field, StringConstraints, model_validator
 
 from service.catalog.enums import Grade
 from service.catalog.schemas import LanguageCode
+from service.local_time import today as local_today
 from service.schema_types import NO_NUL, Day, Flag, Num, OutSchema, Phone, Schema
 from service.students.enums import Gender, Race, Relationship
 
@@ -61,7 +62,7 @@ class StudentFields(Schema):
     def _one_home(self) -> StudentFields:
         if self.home_tract is not None and self.home_location is not None:
             raise ValueError("give home_tract or home_location, not both")
-        if self.date_of_birth is not None and self.date_of_birth > date.today():
+        if self.date_of_birth is not None and self.date_of_birth > local_today():
             raise ValueError("date_of_birth is in the future")
         if self.races is not None and len(set(self.races)) != len(self.races):
             raise ValueError("races lists a category twice")

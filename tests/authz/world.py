@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from service.catalog.models import Taxonomy, TaxonomyTerm
 from service.geo.models import Area, AreaKind
 from service.geometry import geojson_to_multipolygon, multipolygon_element
+from service.local_time import today as local_today
 from tests.conftest import Caller, Callers
 from tests.factories import create_location, create_program, program_body
 
@@ -100,7 +101,7 @@ def secrets() -> set[str]:
 
 
 def consent_body(elements: list[str]) -> dict[str, Any]:
-    today = date.today()
+    today = local_today()
     return {
         "signer": "guardian",
         "signer_name": "Guardian on file",

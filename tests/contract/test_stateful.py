@@ -29,7 +29,7 @@ import uuid
 import zlib
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -44,6 +44,7 @@ from schemathesis.core.result import Ok
 from schemathesis.generation.stateful.state_machine import normalize_name
 
 from service.consent.enums import DataElement
+from service.local_time import today as local_today
 from service.referrals.states import REASONS, TRANSITIONS, Side, Status, next_statuses
 from service.settings import REPO_ROOT
 from tests.contract.conftest import LiveApi, ready_not_ready, scaled
@@ -157,7 +158,7 @@ def nudge(
     if not isinstance(body, dict) or turn % 4 >= BIAS:
         return
     pick = turn // 4
-    today = date.today()
+    today = local_today()
     if case.headers:
         case.headers.pop("Idempotency-Key", None)  # one reused with another body is a 422
     if op == "students_create":
@@ -239,7 +240,7 @@ def nudge_move(case: schemathesis.Case, parent: Response, turn: int) -> None:
 def _consented_students(api: LiveApi, count: int) -> list[uuid.UUID]:
     """Students of the school whose guardian consented to the provider getting everything,
     through the API, as a school would have them on file before referring anyone."""
-    today = date.today()
+    today = local_today()
     school = api.headers["school"]
     ids = []
     with httpx.Client(base_url=api.base_url, headers=school, timeout=30) as client:

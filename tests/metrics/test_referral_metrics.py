@@ -16,6 +16,7 @@ from service.catalog.models import Program
 from service.consent.models import Consent
 from service.consent.pii import seal_signer
 from service.db import utcnow
+from service.local_time import today as local_today
 from service.referrals.enums import Need, Urgency
 from service.referrals.models import Referral
 from service.referrals.states import Status
@@ -82,12 +83,12 @@ async def build(session: AsyncSession, callers: Callers) -> Fixture:
                 signer="guardian",
                 signature_method="written",
                 evidence_ref="x",
-                signed_on=date.today() - timedelta(days=200),
+                signed_on=local_today() - timedelta(days=200),
                 purpose="p",
                 recipient_organization_ids=[provider],
                 recipient_categories=[],
                 data_elements=["contact"],
-                expires_on=date.today() + timedelta(days=200),
+                expires_on=local_today() + timedelta(days=200),
             )
             seal_signer(keyring(), consent, "G")
             session.add(consent)

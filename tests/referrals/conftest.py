@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from service.local_time import today as local_today
 from tests.conftest import Caller, Callers
 from tests.factories import create_program
 
@@ -38,7 +39,7 @@ def student_body(**overrides: Any) -> dict[str, Any]:
 
 
 def consent_body(**overrides: Any) -> dict[str, Any]:
-    today = date.today()
+    today = local_today()
     body: dict[str, Any] = {
         "signer": "guardian",
         "signer_name": "Rosa Quintanilla",

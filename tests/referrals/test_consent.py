@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
+from service.local_time import today as local_today
 from tests.referrals.conftest import World, consent_body, post, student_body
 
 
@@ -36,7 +37,7 @@ async def test_a_minor_cannot_sign_their_own_consent(world: World) -> None:
 
 async def test_incoherent_consents_are_refused(world: World) -> None:
     path = f"/students/{world.student['id']}/consents"
-    today = date.today()
+    today = local_today()
     for bad in (
         {"recipient_categories": [], "recipient_organization_ids": []},
         {"data_elements": []},

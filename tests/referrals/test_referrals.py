@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.local_time import today as local_today
 from service.referrals.models import Referral, ReferralEvent
 from service.referrals.states import Reason, Side, Status
 from tests.referrals.conftest import World, consent_body, post
@@ -63,8 +65,11 @@ async def test_consent_by_organization_covers_that_provider(world: World) -> Non
 async def test_revoked_and_expired_consents_cover_nothing(
     world: World, session: AsyncSession
 ) -> None:
+    # The partnership's today, not the database server's: they differ for hours every night.
+    today = local_today()
     await session.execute(
-        text("UPDATE consents SET expires_on = current_date - 1, signed_on = current_date - 30")
+        text("UPDATE consents SET expires_on = :expired, signed_on = :signed"),
+        {"expired": today - timedelta(days=1), "signed": today - timedelta(days=30)},
     )
     assert (await world.refer()).json()["code"] == "consent_required"
 
