@@ -20,6 +20,10 @@ class AuditEntry(Base):
     actor_key_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     actor_role: Mapped[str | None] = mapped_column(String(32))
     actor_organization_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    actor_subject: Mapped[str | None] = mapped_column(
+        String(255), comment="The person: OpenID Connect issuer and subject"
+    )
+    actor_name: Mapped[str | None] = mapped_column(String(200), comment="The person's name")
     action: Mapped[str] = mapped_column(String(60), comment="e.g. student.read, referral.create")
     subject_type: Mapped[str] = mapped_column(String(40))
     subject_id: Mapped[str] = mapped_column(String(64))

@@ -27,6 +27,8 @@ def record(
             actor_key_id=principal.key_id,
             actor_role=principal.role.value if principal.role else None,
             actor_organization_id=principal.organization_id,
+            actor_subject=principal.subject,
+            actor_name=principal.display_name,
             action=action,
             subject_type=subject_type,
             subject_id=str(subject_id),

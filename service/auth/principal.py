@@ -23,11 +23,14 @@ from service.settings import get_settings
 
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated API key, or the anonymous caller (role None)."""
+    """Who is calling: an API key (key_id), a person signed in with their organization's
+    identity provider (subject, display_name), or the anonymous caller (role None)."""
 
     role: Role | None = None
     organization_id: uuid.UUID | None = None
     key_id: uuid.UUID | None = None
+    subject: str | None = None  # "<issuer> <sub>" of an OpenID Connect token
+    display_name: str | None = None
 
     @property
     def is_anonymous(self) -> bool:

@@ -11,3 +11,4 @@ class Role(StrEnum):
     school = "school"
     analyst = "analyst"
     partner_app = "partner_app"
+    privacy_officer = "privacy_officer"

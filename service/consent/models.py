@@ -59,3 +59,6 @@ class Consent(Timestamped, Base):
     revoked_by_key_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     revoked_by_organization_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     revocation_note: Mapped[str | None] = mapped_column(Text)
+    lapsed_at: Mapped[datetime | None] = mapped_column(
+        comment="When the worker handled this consent's expiry"
+    )

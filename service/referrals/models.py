@@ -4,8 +4,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, Uuid, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    Uuid,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -72,6 +85,13 @@ class Referral(Versioned, Timestamped, Base):
     response_due_at: Mapped[datetime]
     contact_due_at: Mapped[datetime]
     created_by_key_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    waitlisted: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    seat_held: Mapped[bool] = mapped_column(
+        Boolean,
+        default=False,
+        server_default="false",
+        comment="Enrolled into one of the program's counted seats",
+    )
 
 
 class ReferralEvent(Base):
@@ -87,7 +107,48 @@ class ReferralEvent(Base):
     side: Mapped[Side] = mapped_column(enum_column(Side))
     actor_organization_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     actor_key_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    actor_subject: Mapped[str | None] = mapped_column(String(255))
+    actor_name: Mapped[str | None] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer, comment="The referral's version after it")
     from_status: Mapped[Status | None] = mapped_column(enum_column(Status, "from_status"))
     to_status: Mapped[Status] = mapped_column(enum_column(Status, "to_status"))
     reason: Mapped[Reason | None] = mapped_column(enum_column(Reason))
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class MessageKind(StrEnum):
+    message = "message"
+    information_request = "information_request"  # the provider asks the school
+    information_response = "information_response"  # the school answers one request
+
+
+class ReferralMessage(Base):
+    """A message on a referral, from the school or the provider. The text and attachment
+    link are sealed (`pii`, like a student's personal fields) and erased by the purge."""
+
+    __tablename__ = "referral_messages"
+    __table_args__ = (
+        CheckConstraint("(pii IS NULL) = (pii_key_id IS NULL)", name="pii_has_key"),
+        CheckConstraint(
+            "(kind = 'information_response') = (in_reply_to IS NOT NULL)", name="reply_answers"
+        ),
+        Index("ix_referral_messages_referral_posted", "referral_id", "posted_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    referral_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("referrals.id", ondelete="RESTRICT"))
+    posted_at: Mapped[datetime]
+    side: Mapped[Side] = mapped_column(enum_column(Side))
+    kind: Mapped[MessageKind] = mapped_column(enum_column(MessageKind))
+    in_reply_to: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("referral_messages.id", ondelete="RESTRICT")
+    )
+    answered_at: Mapped[datetime | None]
+    referral_version: Mapped[int] = mapped_column(Integer)
+    pii: Mapped[bytes | None] = mapped_column(LargeBinary, comment="AES-GCM: text and attachment")
+    pii_key_id: Mapped[str | None] = mapped_column(String(32))
+    purged_at: Mapped[datetime | None]
+    actor_organization_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    actor_key_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    actor_subject: Mapped[str | None] = mapped_column(String(255))
+    actor_name: Mapped[str | None] = mapped_column(String(200))

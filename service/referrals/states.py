@@ -68,6 +68,7 @@ class Reason(StrEnum):
     no_longer_needed = "no_longer_needed"
     entered_in_error = "entered_in_error"
     consent_revoked = "consent_revoked"
+    consent_expired = "consent_expired"
     # expired
     no_response = "no_response"
     # any of the above
@@ -131,7 +132,7 @@ REASONS: dict[Status, frozenset[Reason]] = {
 }
 # Cancelling may say why; consent_revoked is the system's alone.
 CANCEL_REASONS = frozenset({Reason.no_longer_needed, Reason.entered_in_error, Reason.other})
-SYSTEM_CANCEL_REASONS = frozenset({Reason.consent_revoked})
+SYSTEM_CANCEL_REASONS = frozenset({Reason.consent_revoked, Reason.consent_expired})
 
 
 @dataclass(frozen=True)

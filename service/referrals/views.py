@@ -59,8 +59,10 @@ class Event:
     """One step of a referral's timeline, as its views read it."""
 
     occurred_at: datetime
+    version: int
     side: Side
     actor_organization_id: uuid.UUID | None
+    actor_name: str | None
     from_status: Status | None
     to_status: Status
     reason: Reason | None
@@ -70,8 +72,10 @@ class Event:
     def of(cls, event: ReferralEvent) -> Event:
         return cls(
             occurred_at=event.occurred_at,
+            version=event.version,
             side=event.side,
             actor_organization_id=event.actor_organization_id,
+            actor_name=event.actor_name,
             from_status=event.from_status,
             to_status=event.to_status,
             reason=event.reason,

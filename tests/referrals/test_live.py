@@ -148,8 +148,8 @@ async def test_a_providers_first_read_does_not_undo_a_concurrent_move(live: Live
         await other.execute(
             text(
                 "INSERT INTO referral_events (referral_id, occurred_at, side, from_status, "
-                "to_status) VALUES (:id, now(), 'system', 'sent', 'received'), "
-                "(:id, now(), 'provider', 'received', 'accepted')"
+                "to_status, version) VALUES (:id, now(), 'system', 'sent', 'received', 2), "
+                "(:id, now(), 'provider', 'received', 'accepted', 3)"
             ),
             {"id": referral["id"]},
         )
