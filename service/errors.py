@@ -36,6 +36,10 @@ class Problem(BaseModel):
     code: str
     instance: str | None = None
     errors: list[FieldError] | None = None
+    next_statuses: list[str] | None = Field(
+        default=None,
+        description="A refused referral transition (409, 403): the moves you may make now",
+    )
 
 
 class AppError(Exception):

@@ -68,8 +68,14 @@ class StudentView(BaseModel):
 
 class EventOut(BaseModel):
     occurred_at: datetime
+    version: int = Field(
+        description="The referral's version after this move: order events by it, not by time"
+    )
     side: Side
     actor_organization_id: uuid.UUID | None
+    actor_name: str | None = Field(
+        description="The person who made the move, when signed in (null for keys, the system)"
+    )
     from_status: Status | None
     to_status: Status
     reason: Reason | None

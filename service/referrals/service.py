@@ -285,7 +285,8 @@ async def move(
     )
     if planned.refusal is not None:
         refusal = planned.refusal
-        raise AppError(refusal.detail, code=refusal.code, status=refusal.status)
+        extra = {"next_statuses": [s.value for s in refusal.next_statuses]}
+        raise AppError(refusal.detail, code=refusal.code, status=refusal.status, extra=extra)
     return await _apply(session, referral, planned, principal, note)
 
 

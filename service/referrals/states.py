@@ -143,6 +143,7 @@ class Refusal:
 
     code: str
     detail: str
+    next_statuses: tuple[Status, ...] = ()  # the moves the asking side may make instead
 
     @property
     def status(self) -> int:
@@ -206,18 +207,24 @@ def plan(
 def check(current: Status, target: Status, side: Side, reason: Reason | None) -> Refusal | None:
     """None when `side` may move a referral from `current` to `target` with `reason`."""
     allowed = TRANSITIONS.get((current, target))
+    yours = tuple(offered(current, side))
+    instead = (
+        f"; you can move it to {', '.join(yours)}."
+        if yours
+        else ("; its loop is closed." if current.is_closed else "; you have no move from here.")
+    )
     if allowed is None:
-        nexts = sorted(t for (f, t) in TRANSITIONS if f is current)
         return Refusal(
             "invalid_transition",
-            f"A {current} referral cannot become {target}"
-            + (f"; it can become {', '.join(nexts)}." if nexts else "; its loop is closed."),
+            f"{_a(current).capitalize()} referral cannot become {target}{instead}",
+            yours,
         )
-    # The system may cancel from any open status (consent revocation).
+    # The system may cancel from any open status (consent revocation, expiry).
     if allowed is not side and not (side is Side.system and target is Status.cancelled):
         return Refusal(
             "transition_not_permitted",
-            f"Only the {allowed} side can move a referral from {current} to {target}.",
+            f"Only the {allowed} side can move a referral from {current} to {target}{instead}",
+            yours,
         )
     if target is Status.cancelled:
         permitted = SYSTEM_CANCEL_REASONS if side is Side.system else CANCEL_REASONS
@@ -246,9 +253,23 @@ def _bad_reason(target: Status, reason: Reason, permitted: frozenset[Reason]) ->
     )
 
 
+def _a(status: Status) -> str:
+    return ("an " if status.value[0] in "aeiou" else "a ") + status.value
+
+
 def next_statuses(current: Status, side: Side) -> list[Status]:
-    """Where `side` may take a referral from `current` (what a UI offers as buttons)."""
+    """The table's moves for `side` from `current`, one step each."""
     return sorted(
         (t for (f, t), s in TRANSITIONS.items() if f is current and s is side),
         key=list(Status).index,
     )
+
+
+def offered(current: Status, side: Side) -> list[Status]:
+    """The moves `side` may ask for now, in one request: what a UI offers as buttons and
+    the API lists in `next_statuses`. A provider answering a sent referral receives it on
+    the way (the system's move, made by the same request), so a sent referral offers the
+    provider what a received one does."""
+    if side is Side.provider and current is Status.sent:
+        return next_statuses(Status.received, side)
+    return next_statuses(current, side)

@@ -23,7 +23,7 @@ from service.consent.models import Consent
 from service.consent.schemas import ConsentState
 from service.referrals.models import Referral, ReferralEvent
 from service.referrals.schemas import EventOut, ProgramRef, ReferralOut, StudentView
-from service.referrals.states import AWAITING_RESPONSE, Reason, Side, Status, next_statuses
+from service.referrals.states import AWAITING_RESPONSE, Reason, Side, Status, offered
 from service.sealing.keyring import keyring
 from service.students.models import Student
 from service.students.pii import PII_FIELDS, open_student
@@ -173,13 +173,15 @@ def referral_out(
         contact_due_at=r.contact_due_at,
         response_overdue=response_overdue,
         contact_overdue=contact_overdue,
-        next_statuses=next_statuses(r.status, acting) if acting else [],
+        next_statuses=offered(r.status, acting) if acting else [],
         version=r.version,
         timeline=[
             EventOut(
                 occurred_at=e.occurred_at,
+                version=e.version,
                 side=e.side,
                 actor_organization_id=e.actor_organization_id,
+                actor_name=e.actor_name,
                 from_status=e.from_status,
                 to_status=e.to_status,
                 reason=e.reason,

@@ -6,7 +6,7 @@ public holidays are not counted out.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import DAILY, FR, MO, TH, TU, WE, rrule
@@ -30,6 +30,6 @@ def due_dates(
 ) -> tuple[datetime, datetime]:
     """(first response due, first contact due) for a referral sent at `sent_at`."""
     return (
-        add_business_days(sent_at, response_business_days, tz),
-        sent_at + timedelta(days=contact_days),
+        add_business_days(sent_at, response_business_days, tz).astimezone(UTC),
+        (sent_at + timedelta(days=contact_days)).astimezone(UTC),
     )
