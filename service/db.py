@@ -73,6 +73,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def rfc3339(value: datetime) -> str:
+    """A time as every response writes it: UTC, with `Z` (as pydantic serializes one)."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def make_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
     connect_args: dict[str, Any] = {
         "timeout": settings.db_connect_timeout_s,  # asyncpg's default waits 60 s

@@ -1,4 +1,4 @@
-"""The background worker: webhook delivery, referral expiry, housekeeping (with the
+"""The background worker: webhook delivery, consent and referral expiry, housekeeping (with the
 search change log's trimming), and, when Meilisearch serves, its follower of the log.
 
 Each job is a loop that survives database and network outages on its own; `python -m
@@ -17,6 +17,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service import idempotency
+from service.referrals.consent_end import lapse_expired
 from service.referrals.service import expire_unanswered
 from service.search import changelog
 from service.search.follower import Follower, Step
@@ -32,12 +33,21 @@ class Housekept:
     expired_referrals: int
     forgotten_keys: int
     trimmed_changes: int = 0
+    lapsed_consents: int = 0
 
 
 async def housekeeping(
     sessions: async_sessionmaker[AsyncSession], log_retention: timedelta | None = None
 ) -> Housekept:
-    """Expire unanswered referrals; forget old idempotency keys; trim the search log."""
+    """End expired consents (and the referrals under them); expire unanswered referrals;
+    forget old idempotency keys; trim the search log."""
+    lapsed = 0
+    while True:
+        async with sessions() as session, session.begin():
+            batch = await lapse_expired(session)
+        lapsed += batch
+        if batch == 0:
+            break
     expired = 0
     while True:  # in batches, each its own transaction
         async with sessions() as session, session.begin():
@@ -51,7 +61,12 @@ async def housekeeping(
     if log_retention is not None:
         async with sessions() as session, session.begin():
             trimmed = await changelog.trim(session, log_retention)
-    return Housekept(expired_referrals=expired, forgotten_keys=forgotten, trimmed_changes=trimmed)
+    return Housekept(
+        expired_referrals=expired,
+        forgotten_keys=forgotten,
+        trimmed_changes=trimmed,
+        lapsed_consents=lapsed,
+    )
 
 
 async def _every(
@@ -91,6 +106,8 @@ async def run(
 
         async def housekeep() -> bool:
             done = await housekeeping(sessions, log_retention)
+            if done.lapsed_consents:
+                log.info("ended %d expired consents", done.lapsed_consents)
             if done.expired_referrals:
                 log.info("expired %d unanswered referrals", done.expired_referrals)
             if done.trimmed_changes:

@@ -27,6 +27,7 @@ from service.catalog.models import (
     Taxonomy,
     TaxonomyTerm,
 )
+from service.db import rfc3339
 from service.geometry import point_coords, to_geojson
 from service.hsds.ids import derived
 
@@ -60,7 +61,7 @@ def _clock(value: time) -> str:
 
 
 def _stamp(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
+    return None if value is None else rfc3339(value)
 
 
 # ---------------------------------------------------------------- taxonomy

@@ -11,7 +11,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.service import record
@@ -20,34 +19,14 @@ from service.auth.roles import Role
 from service.consent.models import Consent
 from service.consent.schemas import ConsentOut, ConsentRevoke
 from service.consent.service import consent_out, get_consent
-from service.db import SessionDep, utcnow
+from service.db import SessionDep, rfc3339, utcnow
 from service.errors import Conflict, problem_responses
-from service.referrals.models import Referral
-from service.referrals.service import move
-from service.referrals.states import OPEN, Reason, Side, Status
-from service.webhooks.service import emit
+from service.referrals.consent_end import announce, close_referrals
+from service.referrals.states import Reason
+from service.webhooks.events import EventType
 
 router = APIRouter(tags=["consents"])
 SchoolStaff = Annotated[Principal, require_roles(Role.school, Role.admin)]
-
-
-async def cancel_under_revoked_consent(session: AsyncSession, consent: Consent) -> set[uuid.UUID]:
-    """Cancel (system, consent_revoked) every open referral under `consent`; returns the
-    provider organizations that had referrals under it."""
-    referrals = (
-        await session.scalars(
-            select(Referral)
-            .where(Referral.consent_id == consent.id)
-            .order_by(Referral.id)
-            .with_for_update()
-        )
-    ).all()
-    for referral in referrals:
-        if referral.status in OPEN:
-            await move(
-                session, referral, Status.cancelled, Side.system, None, Reason.consent_revoked
-            )
-    return {r.provider_id for r in referrals}
 
 
 async def revoke_consent(
@@ -55,7 +34,8 @@ async def revoke_consent(
 ) -> Consent:
     """Revoke now: open referrals under the consent are cancelled (consent_revoked), the
     provider stops seeing the student's records on every referral under it, and the school
-    and providers are told by webhook. What was disclosed before stays disclosed."""
+    and providers are told by webhook (consent_end.py). What was disclosed before stays
+    disclosed."""
     consent = await get_consent(session, principal, consent_id, for_update=True)
     if consent.revoked_at is not None:
         raise Conflict(
@@ -67,14 +47,10 @@ async def revoke_consent(
     consent.revoked_by_organization_id = principal.organization_id
     consent.revocation_note = body.note
     await session.flush()
-    providers = await cancel_under_revoked_consent(session, consent)
+    ended = await close_referrals(session, consent, Reason.consent_revoked)
     record(session, principal, "consent.revoke", "consent", consent.id, consent.student_id)
-    await emit(
-        session,
-        "consent.revoked",
-        [consent.school_id, *providers],
-        {"consent_id": str(consent.id), "revoked_at": consent.revoked_at.isoformat()},
-    )
+    when = {"revoked_at": rfc3339(consent.revoked_at)}
+    await announce(session, consent, EventType.consent_revoked, when, ended)
     return consent
 
 

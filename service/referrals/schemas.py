@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from service.catalog.enums import Grade
 from service.consent.enums import DataElement
+from service.consent.schemas import ConsentState
 from service.referrals.enums import Need, Urgency
 from service.referrals.states import Reason, Side, Status
 from service.schema_types import LongText, Schema
@@ -100,6 +101,10 @@ class ReferralOut(BaseModel):
     provider_id: uuid.UUID
     school_id: uuid.UUID
     consent_id: uuid.UUID | None = Field(description="The school's view only")
+    consent_state: ConsentState = Field(
+        description="The consent it was made under, today: unless active, a provider sees "
+        "no student data (and the worker cancels the referral if it is open)"
+    )
     shared_elements: list[DataElement]
     student: StudentView
     sent_at: datetime

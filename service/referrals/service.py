@@ -32,6 +32,7 @@ from service.catalog.models import Organization, Program
 from service.concurrency import check_if_match
 from service.consent import rules
 from service.consent.models import Consent
+from service.consent.schemas import ConsentState
 from service.db import utcnow
 from service.errors import AppError, Conflict, FieldError, Forbidden, Unprocessable
 from service.local_time import today, zone
@@ -347,6 +348,8 @@ async def transition(
             "Only the referring school or the receiving provider moves a referral.",
             code="transition_not_permitted",
         )
+    if side is Side.provider and referral.status in OPEN:
+        _refuse_when_consent_ended(rows.consent)
     events = list(rows.events)
     if side is Side.provider and referral.status is Status.sent:
         # A provider answering a referral it never opened has received it.
@@ -361,6 +364,18 @@ async def transition(
         referral.student_id,
     )
     return replace(rows, events=events)
+
+
+def _refuse_when_consent_ended(consent: Consent) -> None:
+    """A provider cannot act on a referral whose consent has ended: the worker cancels it
+    (consent_end.py) within a minute of the date turning; until then it is refused."""
+    state = rules.state(consent, today())
+    if state is not ConsentState.active:
+        raise Conflict(
+            f"The consent this referral was made under is {state.value}: the referral "
+            "is being cancelled and its student's records are no longer shared with you.",
+            code="consent_ended",
+        )
 
 
 # ---------------------------------------------------------------- what reads cause
@@ -385,6 +400,8 @@ async def receive_on_first_read(
     referral = rows.referral
     if side_of(principal, referral) is not Side.provider or referral.status is not Status.sent:
         return rows
+    if rules.state(rows.consent, today()) is not ConsentState.active:
+        return rows  # nothing was disclosed by this read: nothing was received
     rows = await reading.one(session, principal, referral.id, lock=True)
     if rows.referral.status is not Status.sent:  # another read got there first
         return rows

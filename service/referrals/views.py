@@ -5,6 +5,16 @@ The student's sealed personal fields are opened only when the contact element is
 The school that referred sees the whole student record. The provider sees the data
 elements the referral shares AND an active consent allows; once the consent is revoked or
 has expired, nothing about the student, on any referral under it.
+
+Why nothing, even on a referral the provider already served (the FERPA decision): every
+read through the API is a new disclosure of education records by the school, and after
+the consent ends the school has no basis for one (34 CFR 99.30). What the provider
+received while the consent was active it may keep, bound by 99.33(a) (used only for the
+purpose consented, not redisclosed); the API does not pretend to claw it back. So the
+provider keeps what is its own or identifies no student: the referral's status, dates
+and outcome, the program, its own timeline notes and messages, and `consent_state`
+saying why the rest is withheld. The school's notes and messages are withheld with the
+student's records (they are the school's records too).
 """
 
 from __future__ import annotations
@@ -161,6 +171,7 @@ def referral_out(
         provider_id=r.provider_id,
         school_id=r.school_id,
         consent_id=r.consent_id if viewer is Side.school else None,
+        consent_state=rules.state(rows.consent, today),
         shared_elements=[DataElement(e) for e in r.shared_elements],
         student=student_view(rows, elements, viewer),
         sent_at=r.sent_at,

@@ -9,3 +9,5 @@ class EventType(StrEnum):
     referral_created = "referral.created"
     referral_status_changed = "referral.status_changed"
     consent_revoked = "consent.revoked"
+    consent_expired = "consent.expired"
+    referral_message_posted = "referral.message_posted"

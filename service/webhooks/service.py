@@ -21,7 +21,7 @@ from service.audit.service import record
 from service.auth import scope
 from service.auth.principal import Principal
 from service.catalog.models import Organization
-from service.db import utcnow
+from service.db import rfc3339, utcnow
 from service.errors import FieldError, NotFound, Unprocessable
 from service.pagination import PageParams, fetch_page
 from service.sealing.keyring import Keyring, keyring
@@ -81,7 +81,7 @@ async def emit(
     orgs = set(organization_ids)
     if not orgs:
         return 0
-    payload = {"type": event_type, "timestamp": utcnow().isoformat(), "data": data}
+    payload = {"type": event_type, "timestamp": rfc3339(utcnow()), "data": data}
     # One statement: a message per subscribed endpoint, without loading the endpoints.
     subscribed = select(
         func.gen_random_uuid(),

@@ -14,6 +14,7 @@ import json
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -279,3 +280,25 @@ async def test_the_worker_expires_unanswered_referrals(live: Live, settings: Set
     ).json()
     assert (seen["status"], seen["status_reason"]) == ("expired", "no_response")
     assert seen["timeline"][-1]["side"] == "system"
+
+
+async def test_the_worker_ends_referrals_under_an_expired_consent(
+    live: Live, settings: Settings
+) -> None:
+    from service import worker
+    from service.local_time import today
+
+    referral = await live.referral()
+    async with live.sessions() as session, session.begin():
+        await session.execute(
+            text("UPDATE consents SET signed_on = :signed, expires_on = :last"),
+            {"signed": today() - timedelta(days=90), "last": today() - timedelta(days=1)},
+        )
+    _, _, housekept = await worker.run_once(live.sessions, None)
+    assert housekept.lapsed_consents == 1
+    seen = (
+        await live.client.get(f"/referrals/{referral['id']}", headers=live.school.headers)
+    ).json()
+    assert (seen["status"], seen["status_reason"]) == ("cancelled", "consent_expired")
+    _, _, again = await worker.run_once(live.sessions, None)
+    assert again.lapsed_consents == 0
