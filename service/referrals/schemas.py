@@ -117,6 +117,10 @@ class ReferralOut(BaseModel):
     contact_due_at: datetime
     response_overdue: bool
     contact_overdue: bool
+    waitlisted: bool = Field(
+        description="Sent while the program had no free seat (it keeps a waitlist); "
+        "enrolling waits for a seat"
+    )
     next_statuses: list[Status] = Field(description="Where you may move it now")
     version: int
     timeline: list[EventOut]

@@ -27,7 +27,7 @@ from service.audit.service import record
 from service.auth import scope
 from service.auth.principal import Principal
 from service.auth.roles import Role
-from service.catalog.enums import Category, ProgramStatus
+from service.catalog.enums import Category, EnrollmentStatus, ProgramStatus
 from service.catalog.models import Organization, Program
 from service.concurrency import check_if_match
 from service.consent import rules
@@ -36,7 +36,7 @@ from service.consent.schemas import ConsentState
 from service.db import utcnow
 from service.errors import AppError, Conflict, FieldError, Forbidden, Unprocessable
 from service.local_time import today, zone
-from service.referrals import reading, states
+from service.referrals import capacity, reading, states
 from service.referrals.models import Referral, ReferralEvent
 from service.referrals.reading import side_of
 from service.referrals.schemas import ReferralCreate, TransitionCreate
@@ -81,6 +81,8 @@ class _Program:
     category: Category
     status: ProgramStatus
     accepting_referrals: bool
+    enrollment_status: EnrollmentStatus
+    seats_available: int | None
 
 
 async def _program(session: AsyncSession, principal: Principal, program_id: uuid.UUID) -> _Program:
@@ -94,6 +96,8 @@ async def _program(session: AsyncSession, principal: Principal, program_id: uuid
         Program.category,
         Program.status,
         Program.accepting_referrals,
+        Program.enrollment_status,
+        Program.seats_available,
     )
     query = select(*columns).where(Program.id == program_id, scope.readable(Program, principal))
     row = (await session.execute(query)).first()
@@ -172,6 +176,7 @@ async def create_referral(
             + (" (it is closed)." if program.status is not ProgramStatus.active else "."),
             code="program_unavailable",
         )
+    waitlisted = capacity.admission(program.seats_available, program.enrollment_status)
     consent = await _covering_consent(session, student, program, body)
     settings = get_settings()
     sent_at = utcnow()
@@ -194,6 +199,7 @@ async def create_referral(
         response_due_at=response_due,
         contact_due_at=contact_due,
         created_by_key_id=principal.key_id,
+        waitlisted=waitlisted,
         version=1,
     )
     try:
@@ -298,6 +304,7 @@ async def _apply(
     principal: Principal | None,
     note: str | None,
 ) -> Event:
+    await capacity.follow(session, referral, planned.target)  # may refuse: before any change
     now = utcnow()
     referral.status = planned.target
     if planned.sets_reason:

@@ -184,6 +184,7 @@ def referral_out(
         contact_due_at=r.contact_due_at,
         response_overdue=response_overdue,
         contact_overdue=contact_overdue,
+        waitlisted=r.waitlisted,
         next_statuses=offered(r.status, acting) if acting else [],
         version=r.version,
         timeline=[

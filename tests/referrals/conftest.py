@@ -112,3 +112,7 @@ async def world(client: httpx.AsyncClient, callers: Callers) -> World:
         client, callers.school_a, f"/students/{student['id']}/consents", consent_body()
     )
     return World(client, callers, program, other, student, consent)
+
+
+# The committing world's fixtures, for every module here (defined beside its helpers).
+from tests.referrals.live import live, live_database  # noqa: E402, F401

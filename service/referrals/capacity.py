@@ -1,0 +1,92 @@
+"""Seats: what a program's capacity lets a school send, and what enrolment takes.
+
+A program's `seats_available` counts free seats (null: the provider does not count them
+here). The rules (README, "Capacity"):
+
+- a school may refer while the program has a free seat, or none counted; with no free
+  seat, the referral is sent as `waitlisted` when the program keeps a waitlist
+  (`enrollment_status: waitlist`), and refused (422 `program_full`) otherwise; a program
+  whose enrollment is closed takes no referral (422 `enrollment_closed`);
+- enrolling takes a seat, in one conditional UPDATE of the program row (so of two
+  enrolments at the last seat exactly one wins; the other is refused with 409
+  `no_seat_available` and changes nothing); the referral then holds it (`seat_held`);
+- closing a referral that holds a seat (completed, not_completed, cancelled, the system's
+  cancels included) gives it back.
+
+A provider's own edit of `seats_available` sets the count outright. Seat changes bump the
+program's version (its ETag), so a provider's stale edit is refused rather than undoing
+an enrolment, and the catalog's change log feeds them to the search indexes.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.catalog.enums import EnrollmentStatus
+from service.catalog.models import Program
+from service.db import utcnow
+from service.errors import Conflict, Unprocessable
+from service.referrals.models import Referral
+from service.referrals.states import Status
+
+
+def admission(seats_available: int | None, enrollment: EnrollmentStatus) -> bool:
+    """Whether a new referral is waitlisted; raises when the program cannot take one."""
+    if enrollment is EnrollmentStatus.closed:
+        raise Unprocessable(
+            "This program's enrollment is closed: it takes no referrals until it reopens.",
+            code="enrollment_closed",
+        )
+    if seats_available is None or seats_available > 0:
+        return False
+    if enrollment is EnrollmentStatus.waitlist:
+        return True
+    raise Unprocessable("This program has no free seat and keeps no waitlist.", code="program_full")
+
+
+async def _change(session: AsyncSession, program_id: uuid.UUID, delta: int) -> int | None:
+    """Add `delta` to a counted program's free seats (never below 0); the new count, or
+    None when the row did not change (no seat left, or seats not counted)."""
+    seats = Program.seats_available
+    changed = await session.scalar(
+        update(Program)
+        .where(Program.id == program_id, seats.is_not(None), seats + delta >= 0)
+        .values(
+            seats_available=seats + delta,
+            version=Program.version + 1,
+            updated_at=utcnow(),
+        )
+        .returning(seats)
+        .execution_options(synchronize_session=False)
+    )
+    return None if changed is None else int(changed)
+
+
+async def take_seat(session: AsyncSession, referral: Referral) -> None:
+    """The seat an enrolment takes (nothing when the program does not count seats)."""
+    if await _change(session, referral.program_id, -1) is not None:
+        referral.seat_held = True
+        referral.waitlisted = False
+        return
+    counted = await session.scalar(
+        select(Program.seats_available).where(Program.id == referral.program_id)
+    )
+    if counted is not None:
+        raise Conflict(
+            "This program has no free seat: enrol when one frees up (a completed or "
+            "ended enrolment gives one back), or raise seats_available on the program.",
+            code="no_seat_available",
+        )
+    referral.waitlisted = False
+
+
+async def follow(session: AsyncSession, referral: Referral, target: Status) -> None:
+    """What a move to `target` does to the program's seats."""
+    if target is Status.enrolled:
+        await take_seat(session, referral)
+    elif target.is_closed and referral.seat_held:
+        await _change(session, referral.program_id, +1)
+        referral.seat_held = False
