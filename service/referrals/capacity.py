@@ -14,8 +14,9 @@ here). The rules (README, "Capacity"):
   cancels included) gives it back.
 
 A provider's own edit of `seats_available` sets the count outright. Seat changes bump the
-program's version (its ETag), so a provider's stale edit is refused rather than undoing
-an enrolment, and the catalog's change log feeds them to the search indexes.
+program's version (its ETag), so a provider's edit sent with a stale If-Match is refused
+rather than undoing an enrolment, and the catalog's change log feeds them to the search
+indexes.
 """
 
 from __future__ import annotations
