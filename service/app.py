@@ -31,6 +31,7 @@ from service.ops.guard import Guard
 from service.ops.prometheus import Timing
 from service.ops.router import router as ops_router
 from service.reader import Reader, open_pool
+from service.referrals.message_routes import router as referral_messages_router
 from service.referrals.revocation import router as revocation_router
 from service.referrals.router import router as referrals_router
 from service.search.engines import serving
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         consents_router,
         revocation_router,
         referrals_router,
+        referral_messages_router,
         webhooks_router,
         hsds_router,
         hsds_import_router,

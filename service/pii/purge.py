@@ -4,7 +4,8 @@ A student is due when none of their referrals is open and the last one closed (o
 student never referred, the record was made) more than `retention_days` ago. Purging
 erases the sealed name, birth date and guardian contact, the identity hash, the school's
 student number (replaced by the row id), the consent signer's name and revocation note,
-and the free text of the referrals (need text, event notes). What metrics count stays:
+and the free text of the referrals (need text, event notes, the messages' sealed text
+and attachment links). What metrics count stays:
 grade, demographics, home tract, school and every referral date and status, so the
 measures over past periods do not change. Each purge is written to the audit log.
 """
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.audit.models import AuditEntry
 from service.consent.models import Consent
 from service.db import utcnow
-from service.referrals.models import Referral, ReferralEvent
+from service.referrals.models import Referral, ReferralEvent, ReferralMessage
 from service.referrals.states import OPEN
 from service.students.models import Student
 
@@ -84,6 +85,11 @@ async def _erase(session: AsyncSession, ids: Sequence[uuid.UUID], now: datetime)
         update(ReferralEvent)
         .where(ReferralEvent.referral_id.in_(referral_ids), ReferralEvent.note.is_not(None))
         .values(note=None)
+    )
+    await session.execute(
+        update(ReferralMessage)
+        .where(ReferralMessage.referral_id.in_(referral_ids), ReferralMessage.pii.is_not(None))
+        .values(pii=None, pii_key_id=None, purged_at=now)
     )
     session.add_all(
         AuditEntry(action="student.purge", subject_type="student", subject_id=str(i), student_id=i)

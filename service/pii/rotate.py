@@ -1,5 +1,5 @@
 """Key rotation: re-seal, under the active key, every row an older key sealed
-(students, consents and webhook signing secrets).
+(students, consents, referral messages and webhook signing secrets).
 
 Run `python -m service rotate-key` after making a new key active (YOUTHLINK_PII_ACTIVE_KEY)
 with the old one still in YOUTHLINK_PII_KEYS. Rows are re-sealed in batches, each its own
@@ -21,7 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.consent.models import Consent
 from service.consent.pii import seal_signer, signer_name
 from service.idempotency import IdempotencyRecord
+from service.referrals.models import ReferralMessage
+from service.referrals.views import MESSAGES_TABLE, seal_message
 from service.sealing.keyring import Keyring
+from service.sealing.records import open_record
 from service.students.models import Student
 from service.students.pii import open_student, seal_student
 from service.webhooks.models import WebhookEndpoint
@@ -36,6 +39,7 @@ class Rotated:
     consents: int
     webhook_secrets: int
     replays_under_old_keys: int
+    messages: int = 0
 
 
 Reseal = Callable[[Any], dict[str, Any]]
@@ -62,10 +66,9 @@ async def _in_batches(
         session.expunge_all()  # sealed anew below, written by UPDATE alone
         for row in rows:
             # Keep updated_at: the record's content did not change.
+            kept = {"updated_at": model.updated_at} if hasattr(model, "updated_at") else {}
             await session.execute(
-                update(model)
-                .where(model.id == row.id)
-                .values(**reseal(row), updated_at=model.updated_at)
+                update(model).where(model.id == row.id).values(**reseal(row), **kept)
             )
         await session.commit()
         done += len(rows)
@@ -104,13 +107,26 @@ def _webhook_secret(ring: Keyring) -> Reseal:
     return reseal
 
 
+def _message(ring: Keyring) -> Reseal:
+    def reseal(message: ReferralMessage) -> dict[str, Any]:
+        assert message.pii is not None and message.pii_key_id is not None
+        values = open_record(ring, MESSAGES_TABLE, message.id, message.pii_key_id, message.pii)
+        seal_message(ring, message, values["text"], values["attachment_url"])
+        return {"pii": message.pii, "pii_key_id": message.pii_key_id}
+
+    return reseal
+
+
 async def rotate(session: AsyncSession, ring: Keyring) -> Rotated:
     students = await _in_batches(session, Student, Student.pii_key_id, ring, _student(ring))
     consents = await _in_batches(session, Consent, Consent.pii_key_id, ring, _consent(ring))
     secrets = await _in_batches(
         session, WebhookEndpoint, WebhookEndpoint.secret_key_id, ring, _webhook_secret(ring)
     )
+    messages = await _in_batches(
+        session, ReferralMessage, ReferralMessage.pii_key_id, ring, _message(ring)
+    )
     replays = await session.scalar(
         select(func.count()).where(IdempotencyRecord.key_id != ring.active_id)
     )
-    return Rotated(students, consents, secrets, int(replays or 0))
+    return Rotated(students, consents, secrets, int(replays or 0), messages)

@@ -26,3 +26,9 @@ class Urgency(StrEnum):
     routine = "routine"
     soon = "soon"
     urgent = "urgent"
+
+
+class MessageKind(StrEnum):
+    message = "message"
+    information_request = "information_request"  # the provider asks the school
+    information_response = "information_response"  # the school answers one request

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -23,7 +22,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, Timestamped, Versioned, enum_column
-from service.referrals.enums import Need, Urgency
+from service.referrals.enums import MessageKind, Need, Urgency
 from service.referrals.states import OPEN, Reason, Side, Status
 
 _OPEN_SQL = ", ".join(f"'{s.value}'" for s in sorted(OPEN))
@@ -114,12 +113,6 @@ class ReferralEvent(Base):
     to_status: Mapped[Status] = mapped_column(enum_column(Status, "to_status"))
     reason: Mapped[Reason | None] = mapped_column(enum_column(Reason))
     note: Mapped[str | None] = mapped_column(Text)
-
-
-class MessageKind(StrEnum):
-    message = "message"
-    information_request = "information_request"  # the provider asks the school
-    information_response = "information_response"  # the school answers one request
 
 
 class ReferralMessage(Base):

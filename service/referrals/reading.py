@@ -27,9 +27,9 @@ from service.consent.models import Consent
 from service.db import utcnow
 from service.errors import NotFound
 from service.pagination import PageParams, counted_page
-from service.referrals.models import Referral, ReferralEvent
+from service.referrals.models import Referral, ReferralEvent, ReferralMessage
 from service.referrals.states import AWAITING_RESPONSE, Side, Status
-from service.referrals.views import Event, ReferralRows
+from service.referrals.views import Event, Message, ReferralRows
 from service.students.models import Student
 
 
@@ -62,6 +62,24 @@ def _timeline() -> Any:
     )
 
 
+_MESSAGES = TypeAdapter(list[Message])
+_MESSAGE_COLUMNS = tuple(n for n in Message.__dataclass_fields__ if n != "sealed")
+
+
+def _messages() -> Any:
+    """The referral's messages in posting order, as a JSON array; the sealed text and
+    attachment as base64 (`sealed`), opened later only for a viewer who may read them."""
+    m = ReferralMessage.__table__.c
+    pairs: list[Any] = [part for name in _MESSAGE_COLUMNS for part in (literal(name), m[name])]
+    pairs += [literal("sealed"), func.encode(m.pii, literal("base64"))]
+    ordered = aggregate_order_by(func.json_build_object(*pairs), m.posted_at, m.id)
+    return (
+        select(func.coalesce(func.json_agg(ordered, type_=JSON), literal("[]", JSON), type_=JSON))
+        .where(m.referral_id == Referral.id)
+        .scalar_subquery()
+    )
+
+
 def _with_parts() -> Select[Any]:
     return (
         select(
@@ -71,6 +89,7 @@ def _with_parts() -> Select[Any]:
             Program.name.label("program_name"),
             Organization.name.label("school_name"),
             _timeline().label("timeline"),
+            _messages().label("messages"),
         )
         .join(Student, Student.id == Referral.student_id)
         .join(Consent, Consent.id == Referral.consent_id)
@@ -79,17 +98,23 @@ def _with_parts() -> Select[Any]:
     )
 
 
+def _parsed(adapter: TypeAdapter[Any], value: Any) -> Any:
+    return (
+        adapter.validate_json(value)
+        if isinstance(value, str | bytes)
+        else adapter.validate_python(value)
+    )
+
+
 def _rows(row: Any) -> ReferralRows:
-    timeline = row.timeline
     return ReferralRows(
         referral=row.Referral,
         student=row.Student,
         consent=row.Consent,
         program_name=row.program_name,
         school_name=row.school_name,
-        events=_TIMELINE.validate_json(timeline)
-        if isinstance(timeline, str | bytes)
-        else _TIMELINE.validate_python(timeline),
+        events=_parsed(_TIMELINE, row.timeline),
+        messages=_parsed(_MESSAGES, row.messages),
     )
 
 

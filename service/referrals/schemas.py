@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from service.catalog.enums import Grade
 from service.consent.enums import DataElement
 from service.consent.schemas import ConsentState
-from service.referrals.enums import Need, Urgency
+from service.referrals.enums import MessageKind, Need, Urgency
 from service.referrals.states import Reason, Side, Status
-from service.schema_types import LongText, Schema
+from service.schema_types import NO_NUL, LongText, Schema, UrlText
 from service.students.enums import Gender, Race, Relationship
 
 DEFAULT_SHARED = [DataElement.contact, DataElement.school_and_grade, DataElement.referral_reason]
@@ -67,10 +68,60 @@ class StudentView(BaseModel):
     section_504: bool | None = None
 
 
+class MessageCreate(Schema):
+    kind: MessageKind = Field(
+        default=MessageKind.message,
+        description="information_request: the provider asks the school for something; "
+        "information_response: the school answers one (name it in in_reply_to)",
+    )
+    text: Annotated[str, StringConstraints(min_length=1, max_length=5000, pattern=NO_NUL)]
+    attachment_url: UrlText | None = Field(
+        default=None,
+        description="A link to a document kept elsewhere (the partner's file store); "
+        "Youthlink stores the link, never the file",
+    )
+    in_reply_to: uuid.UUID | None = Field(
+        default=None, description="The information_request an information_response answers"
+    )
+
+    @model_validator(mode="after")
+    def _reply_names_its_request(self) -> MessageCreate:
+        answers = self.kind is MessageKind.information_response
+        if answers and self.in_reply_to is None:
+            raise ValueError("an information_response names the request in in_reply_to")
+        if not answers and self.in_reply_to is not None:
+            raise ValueError("only an information_response has in_reply_to")
+        return self
+
+
+class MessageOut(BaseModel):
+    id: uuid.UUID
+    referral_id: uuid.UUID
+    kind: MessageKind
+    side: Side
+    posted_at: datetime
+    version: int = Field(description="The referral's version when it was posted")
+    in_reply_to: uuid.UUID | None
+    answered_at: datetime | None = Field(description="When the school answered this request")
+    author_organization_id: uuid.UUID | None
+    author_name: str | None = Field(description="The person who posted it, when signed in")
+    text: str | None = Field(description="Null when redacted (see `redacted`) or purged")
+    attachment_url: str | None
+    redacted: bool = Field(
+        description="The school's message, withheld from the provider: the consent does not "
+        "(or no longer does) cover notes"
+    )
+    purged: bool = Field(description="Erased under the retention rule")
+
+
 class EventOut(BaseModel):
+    type: Literal["status", "message"] = Field(
+        default="status", description="A move of the referral, or a message posted on it"
+    )
     occurred_at: datetime
     version: int = Field(
-        description="The referral's version after this move: order events by it, not by time"
+        description="The referral's version after this move (a message: when posted); "
+        "order status events by it, not by time"
     )
     side: Side
     actor_organization_id: uuid.UUID | None
@@ -78,9 +129,10 @@ class EventOut(BaseModel):
         description="The person who made the move, when signed in (null for keys, the system)"
     )
     from_status: Status | None
-    to_status: Status
+    to_status: Status | None = Field(description="Null for a message")
     reason: Reason | None
     note: str | None = Field(description="Hidden from the provider unless the consent covers notes")
+    message: MessageOut | None = Field(default=None, description="The message, for type message")
 
 
 class ProgramRef(BaseModel):
@@ -117,6 +169,9 @@ class ReferralOut(BaseModel):
     contact_due_at: datetime
     response_overdue: bool
     contact_overdue: bool
+    awaiting_information: bool = Field(
+        description="The provider asked the school for information not yet given"
+    )
     waitlisted: bool = Field(
         description="Sent while the program had no free seat (it keeps a waitlist); "
         "enrolling waits for a seat"

@@ -356,7 +356,7 @@ async def transition(
             code="transition_not_permitted",
         )
     if side is Side.provider and referral.status in OPEN:
-        _refuse_when_consent_ended(rows.consent)
+        refuse_when_consent_ended(rows.consent)
     events = list(rows.events)
     if side is Side.provider and referral.status is Status.sent:
         # A provider answering a referral it never opened has received it.
@@ -373,7 +373,7 @@ async def transition(
     return replace(rows, events=events)
 
 
-def _refuse_when_consent_ended(consent: Consent) -> None:
+def refuse_when_consent_ended(consent: Consent) -> None:
     """A provider cannot act on a referral whose consent has ended: the worker cancels it
     (consent_end.py) within a minute of the date turning; until then it is refused."""
     state = rules.state(consent, today())

@@ -19,10 +19,12 @@ student's records (they are the school's records too).
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
+from typing import Any
 
 from pydantic.dataclasses import dataclass as typed_dataclass
 
@@ -31,10 +33,12 @@ from service.consent import rules
 from service.consent.enums import DataElement
 from service.consent.models import Consent
 from service.consent.schemas import ConsentState
-from service.referrals.models import Referral, ReferralEvent
-from service.referrals.schemas import EventOut, ProgramRef, ReferralOut, StudentView
+from service.referrals.enums import MessageKind
+from service.referrals.models import Referral, ReferralEvent, ReferralMessage
+from service.referrals.schemas import EventOut, MessageOut, ProgramRef, ReferralOut, StudentView
 from service.referrals.states import AWAITING_RESPONSE, Reason, Side, Status, offered
-from service.sealing.keyring import keyring
+from service.sealing.keyring import Keyring, keyring
+from service.sealing.records import open_record, seal_record
 from service.students.models import Student
 from service.students.pii import PII_FIELDS, open_student
 
@@ -93,6 +97,42 @@ class Event:
         )
 
 
+@typed_dataclass(frozen=True)
+class Message:
+    """A message on a referral as its views read it; `sealed` is the base64 of its sealed
+    text and attachment (opened only for a viewer who may read them)."""
+
+    id: uuid.UUID
+    referral_id: uuid.UUID
+    posted_at: datetime
+    side: Side
+    kind: MessageKind
+    in_reply_to: uuid.UUID | None
+    answered_at: datetime | None
+    referral_version: int
+    sealed: str | None
+    pii_key_id: str | None
+    actor_organization_id: uuid.UUID | None
+    actor_name: str | None
+
+    @classmethod
+    def of(cls, m: ReferralMessage) -> Message:
+        return cls(
+            id=m.id,
+            referral_id=m.referral_id,
+            posted_at=m.posted_at,
+            side=m.side,
+            kind=m.kind,
+            in_reply_to=m.in_reply_to,
+            answered_at=m.answered_at,
+            referral_version=m.referral_version,
+            sealed=base64.b64encode(m.pii).decode() if m.pii is not None else None,
+            pii_key_id=m.pii_key_id,
+            actor_organization_id=m.actor_organization_id,
+            actor_name=m.actor_name,
+        )
+
+
 @dataclass(frozen=True)
 class ReferralRows:
     """A referral with what its views need."""
@@ -103,6 +143,7 @@ class ReferralRows:
     program_name: str
     school_name: str
     events: Sequence[Event]
+    messages: Sequence[Message] = ()
 
 
 def disclosed(referral: Referral, consent: Consent, viewer: Side, today: date) -> list[DataElement]:
@@ -137,6 +178,89 @@ def student_view(rows: ReferralRows, elements: list[DataElement], viewer: Side) 
         disclosed=elements,
         id=s.id if viewer is Side.school else None,
         **shown,
+    )
+
+
+MESSAGES_TABLE = "referral_messages"
+
+
+def seal_message(ring: Keyring, message: ReferralMessage, text: str, link: str | None) -> None:
+    message.pii_key_id, message.pii = seal_record(
+        ring, MESSAGES_TABLE, message.id, {"text": text, "attachment_url": link}
+    )
+
+
+def message_out(m: Message, viewer: Side, school_notes_shown: bool) -> MessageOut:
+    """The message as `viewer` sees it: a provider reads the school's messages only while
+    the consent covers notes (`school_notes_shown`); its own, always."""
+    redacted = viewer is Side.provider and m.side is Side.school and not school_notes_shown
+    opened: dict[str, Any] = {}
+    if not redacted and m.sealed is not None and m.pii_key_id is not None:
+        sealed = base64.b64decode(m.sealed)
+        opened = open_record(keyring(), MESSAGES_TABLE, m.id, m.pii_key_id, sealed)
+    return MessageOut(
+        id=m.id,
+        referral_id=m.referral_id,
+        kind=m.kind,
+        side=m.side,
+        posted_at=m.posted_at,
+        version=m.referral_version,
+        in_reply_to=m.in_reply_to,
+        answered_at=m.answered_at,
+        author_organization_id=m.actor_organization_id,
+        author_name=m.actor_name,
+        text=opened.get("text"),
+        attachment_url=opened.get("attachment_url"),
+        redacted=redacted,
+        purged=m.sealed is None,
+    )
+
+
+def school_notes_shown(rows: ReferralRows, viewer: Side, today: date) -> bool:
+    """Whether `viewer` reads the school's notes and messages on this referral today."""
+    return viewer is Side.school or DataElement.notes in disclosed(
+        rows.referral, rows.consent, viewer, today
+    )
+
+
+def _timeline(rows: ReferralRows, viewer: Side, notes_shown: bool) -> list[EventOut]:
+    moves = [
+        EventOut(
+            occurred_at=e.occurred_at,
+            version=e.version,
+            side=e.side,
+            actor_organization_id=e.actor_organization_id,
+            actor_name=e.actor_name,
+            from_status=e.from_status,
+            to_status=e.to_status,
+            reason=e.reason,
+            note=e.note if (e.side is not Side.school or notes_shown) else None,
+        )
+        for e in rows.events
+    ]
+    posted = [
+        EventOut(
+            type="message",
+            occurred_at=m.posted_at,
+            version=m.referral_version,
+            side=m.side,
+            actor_organization_id=m.actor_organization_id,
+            actor_name=m.actor_name,
+            from_status=None,
+            to_status=None,
+            reason=None,
+            note=None,
+            message=message_out(m, viewer, notes_shown),
+        )
+        for m in rows.messages
+    ]
+    # Stable: a move and a message at the same version keep the move first.
+    return sorted([*moves, *posted], key=lambda e: (e.version, e.type != "status", e.occurred_at))
+
+
+def awaiting_information(messages: Sequence[Message]) -> bool:
+    return any(
+        m.kind is MessageKind.information_request and m.answered_at is None for m in messages
     )
 
 
@@ -187,18 +311,6 @@ def referral_out(
         waitlisted=r.waitlisted,
         next_statuses=offered(r.status, acting) if acting else [],
         version=r.version,
-        timeline=[
-            EventOut(
-                occurred_at=e.occurred_at,
-                version=e.version,
-                side=e.side,
-                actor_organization_id=e.actor_organization_id,
-                actor_name=e.actor_name,
-                from_status=e.from_status,
-                to_status=e.to_status,
-                reason=e.reason,
-                note=e.note if (e.side is not Side.school or show_school_notes) else None,
-            )
-            for e in rows.events
-        ],
+        awaiting_information=awaiting_information(rows.messages),
+        timeline=_timeline(rows, viewer, show_school_notes),
     )

@@ -127,6 +127,12 @@ MATRIX: dict[tuple[str, str], Expectation] = {
     ("POST", "/referrals/{referral_id}/transitions"): roles(
         ["provider_a", "school_a"], foreign=["provider_b", "school_b"]
     ),
+    ("POST", "/referrals/{referral_id}/messages"): roles(
+        ["provider_a", "school_a"], foreign=["provider_b", "school_b"]
+    ),
+    ("GET", "/referrals/{referral_id}/messages"): roles(
+        ["admin", "provider_a", "school_a"], foreign=["provider_b", "school_b"]
+    ),
     # webhook endpoints: {endpoint_id} is provider A's; the create body names provider A
     ("POST", "/webhook-endpoints"): ORG_A_OWNED,
     ("GET", "/webhook-endpoints"): roles(STAFF),

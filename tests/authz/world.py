@@ -342,6 +342,7 @@ BODIES: dict[tuple[str, str], Body] = {
         if c.startswith("school")
         else {"to": "accepted"}
     ),
+    ("POST", "/referrals/{referral_id}/messages"): lambda w, c: {"text": "Tuesdays work best."},
     ("PATCH", "/webhook-endpoints/{endpoint_id}"): lambda w, c: {"active": False},
     ("POST", "/webhook-endpoints"): lambda w, c: {
         "url": "http://127.0.0.1:9/hooks/new",

@@ -21,6 +21,7 @@ from service.students.pii import open_student
 from service.webhooks.models import WebhookEndpoint
 from service.webhooks.service import open_secret
 from tests.conftest import Callers
+from tests.factories import create_program
 from tests.referrals.conftest import World, consent_body, post, student_body
 
 
@@ -112,6 +113,11 @@ async def test_rotate_key_reseals_everything_under_the_new_key(
     await post(client, callers.school_a, f"/students/{student['id']}/consents", consent_body())
     hook = {"url": "http://127.0.0.1:9/hook", "events": ["referral.created"]}
     endpoint = await post(client, callers.provider_a, "/webhook-endpoints", hook)
+    program = await create_program(client, callers.provider_a)
+    body = {"student_id": student["id"], "program_id": program["id"], "need": "other"}
+    referral = await post(client, callers.school_a, "/referrals", body)
+    thread = f"/referrals/{referral['id']}/messages"
+    await post(client, callers.school_a, thread, {"text": "Sealed under the old key"})
     row = await session.get(Student, uuid.UUID(student["id"]))
     assert row is not None and row.pii_key_id == old.active_id
     updated_at = row.updated_at
@@ -123,8 +129,9 @@ async def test_rotate_key_reseals_everything_under_the_new_key(
     monkeypatch.setattr("service.sealing.keyring._keyring", lambda *_: both)
     rotated = await rotate(session, both)
     assert rotated.students >= 1 and rotated.consents >= 1 and rotated.webhook_secrets >= 1
+    assert rotated.messages >= 1
     again = await rotate(session, both)
-    assert (again.students, again.consents, again.webhook_secrets) == (0, 0, 0)
+    assert (again.students, again.consents, again.webhook_secrets, again.messages) == (0, 0, 0, 0)
 
     # Everything now opens without the old key.
     new_only = Keyring({"2026-11": new_secret}, "2026-11")
@@ -148,3 +155,5 @@ async def test_rotate_key_reseals_everything_under_the_new_key(
         headers=callers.school_a.headers,
     )
     assert [s["id"] for s in found.json()] == [student["id"]]
+    messages = (await client.get(thread, headers=callers.school_a.headers)).json()["contents"]
+    assert [m["text"] for m in messages] == ["Sealed under the old key"]
