@@ -145,17 +145,24 @@ async def referrals_get(
     operation_id="referrals_transition",
     summary="Move a referral to its next status",
     description="Requires If-Match with the referral's ETag (428 without it, 412 when stale). "
-    "declined and not_completed need a reason code.",
-    responses=problem_responses(401, 403, 404, 409, 412, 428),
+    "declined and not_completed need a reason code. With an Idempotency-Key, a retry of a "
+    "move whose answer was lost replays that answer instead of meeting a stale If-Match.",
+    response_model=ReferralOut,
+    responses=problem_responses(401, 403, 404, 409, 412, 422, 428),
 )
 async def referrals_transition(
     session: SessionDep,
     principal: Moving,
     referral_id: uuid.UUID,
     body: TransitionCreate,
-    response: Response,
     if_match: IfMatch = None,
-) -> ReferralOut:
-    rows = await service.transition(session, principal, referral_id, body, if_match)
-    set_etag(response, rows.referral.version)
-    return _out(principal, rows)
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    async def move() -> tuple[int, ReferralOut, dict[str, str]]:
+        rows = await service.transition(session, principal, referral_id, body, if_match)
+        return 200, _out(principal, rows), {"ETag": etag(rows.referral.version)}
+
+    scope = {"referral_id": str(referral_id)}
+    return await idempotent(
+        session, principal, idempotency_key, "referrals_transition", body, move, scope
+    )

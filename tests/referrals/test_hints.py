@@ -86,3 +86,22 @@ async def test_timeline_and_webhooks_carry_the_version(world: World, session: As
     payloads = (await session.scalars(select(WebhookMessage.payload))).all()
     versions = sorted(p["data"]["version"] for p in payloads)
     assert versions == [1, 2, 3, 4]  # created, received, accepted, contacted
+
+
+async def test_a_retried_move_with_its_idempotency_key_replays_its_answer(world: World) -> None:
+    referral = await world.referral()
+    path = f"/referrals/{referral['id']}/transitions"
+    headers = {
+        **world.callers.school_a.headers,
+        "If-Match": f'"{referral["version"]}"',
+        "Idempotency-Key": "cancel-once",
+    }
+    first = await world.client.post(path, json={"to": "cancelled"}, headers=headers)
+    assert first.status_code == 200, first.text
+    again = await world.client.post(path, json={"to": "cancelled"}, headers=headers)
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["version"] == first.json()["version"] and again.headers["ETag"]
+    stale = await world.client.post(
+        path, json={"to": "cancelled"}, headers={**headers, "Idempotency-Key": "another"}
+    )
+    assert stale.status_code == 412  # without the key, the If-Match is stale

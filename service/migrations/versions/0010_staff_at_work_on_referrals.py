@@ -54,9 +54,11 @@ def _recheck(table: str, name: str, column: str, values: Sequence[str]) -> None:
     )
 
 
-def _people(table: str) -> None:
-    op.add_column(table, sa.Column("actor_subject", sa.String(255), nullable=True))
-    op.add_column(table, sa.Column("actor_name", sa.String(200), nullable=True))
+def _people(table: str, comments: bool = False) -> None:
+    subject = "The person: OpenID Connect issuer and subject" if comments else None
+    name = "The person's name" if comments else None
+    op.add_column(table, sa.Column("actor_subject", sa.String(255), nullable=True, comment=subject))
+    op.add_column(table, sa.Column("actor_name", sa.String(200), nullable=True, comment=name))
 
 
 def upgrade() -> None:
@@ -73,9 +75,14 @@ def upgrade() -> None:
         "(PARTITION BY referral_id ORDER BY id) AS v FROM referral_events) n WHERE n.id = e.id"
     )
     op.execute("ALTER TABLE referral_events ENABLE TRIGGER referral_events_append_only")
-    op.alter_column("referral_events", "version", nullable=False)
+    op.alter_column(
+        "referral_events",
+        "version",
+        nullable=False,
+        comment="The referral's version after it",
+    )
     _people("referral_events")
-    _people("audit_log")
+    _people("audit_log", comments=True)
 
     op.add_column(
         "referrals",
