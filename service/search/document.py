@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -110,6 +110,16 @@ class TermSource:
 
 
 @dataclass(frozen=True)
+class Contact:
+    """How a family reaches the program: its organization's phone, the program's web page
+    (or its organization's), its email (or its organization's)."""
+
+    phone: str | None = None
+    website: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True)
 class ProgramSource:
     """What the catalog says about one active program, as read for indexing."""
 
@@ -135,6 +145,7 @@ class ProgramSource:
     accessibility: tuple[str, ...]
     accepting_referrals: bool
     last_verified_at: datetime | None
+    contact: Contact = field(default_factory=Contact)
     terms: tuple[TermSource, ...] = ()
     ancestor_codes: tuple[str, ...] = ()
     costs: tuple[CostSource, ...] = ()
@@ -271,6 +282,10 @@ def slots(schedules: tuple[ScheduleSource, ...]) -> tuple[Slot, ...]:
     return tuple(sorted(found))
 
 
+def _clock(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
 def _location_display(loc: LocationSource) -> dict[str, Any]:
     return {
         "id": str(loc.id),
@@ -328,6 +343,10 @@ def build(source: ProgramSource) -> SearchDocument:
         "last_verified_at": _INSTANT.dump_python(source.last_verified_at, mode="json"),
         "taxonomy_terms": [t.code for t in source.terms],
         "locations": [_location_display(loc) for loc in source.locations],
+        "contact": asdict(source.contact),
+        "sessions": [
+            {"day": WEEKDAYS[d].value, "opens": _clock(o), "closes": _clock(c)} for d, o, c in week
+        ],
     }
     return SearchDocument(
         program_id=source.id,

@@ -45,6 +45,22 @@ class Highlights(BaseModel):
     description: str | None = None
 
 
+class HitContact(BaseModel):
+    """How a family reaches the program (its next steps)."""
+
+    phone: str | None
+    website: str | None
+    email: str | None
+
+
+class Session(BaseModel):
+    """A weekly meeting time, local time."""
+
+    day: str = Field(description="RFC 5545 day: MO, TU, ...")
+    opens: str = Field(description="HH:MM")
+    closes: str = Field(description="HH:MM")
+
+
 class SearchHit(BaseModel):
     id: uuid.UUID
     name: str
@@ -78,6 +94,8 @@ class SearchHit(BaseModel):
         description="The site nearest to `near` (the first site without near)"
     )
     locations_count: int
+    contact: HitContact
+    sessions: list[Session] = Field(description="When it meets each week (local time)")
     highlights: Highlights
 
 

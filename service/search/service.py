@@ -70,6 +70,9 @@ async def search(session: AsyncSession, searching: Searching, q: SearchQuery) ->
     return await searching.search(q)
 
 
+_NO_CONTACT = {"phone": None, "website": None, "email": None}
+
+
 def _grade(rank: int | None) -> str | None:
     grade = grade_of(rank)
     return None if grade is None else grade.value
@@ -108,6 +111,9 @@ def hit(found: Hit, q: SearchQuery) -> dict[str, Any]:
         "distance_m": None if found.distance_m is None else round(found.distance_m, 1),
         "nearest_location": nearest_location(d, q.near),
         "locations_count": len(d["locations"]),
+        # Documents indexed before these fields existed have neither until a reindex.
+        "contact": d.get("contact") or _NO_CONTACT,
+        "sessions": d.get("sessions") or [],
         "highlights": {
             "name": found.highlights.get("name"),
             "description": found.highlights.get("description"),

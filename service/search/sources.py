@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.auth.scope import public_program_sql
 from service.catalog.enums import CostPeriod, Season
 from service.search.document import (
+    Contact,
     CostSource,
     LocationSource,
     ProgramSource,
@@ -29,6 +30,8 @@ _PROGRAMS = text(
            p.languages, p.season, p.starts_on, p.ends_on, p.enrollment_status,
            p.seats_available, p.registration_deadline, p.transportation_provided,
            p.accessibility, p.accepting_referrals, p.last_verified_at,
+           p.url, p.email, o.website AS organization_website, o.phone AS organization_phone,
+           o.email AS organization_email,
            (SELECT array_agg(pt.taxonomy_term_id) FROM program_taxonomy_terms pt
              WHERE pt.program_id = p.id) AS term_ids,
            (SELECT json_agg(json_build_object(
@@ -117,6 +120,11 @@ def _source(row: Any, terms: TermIndex) -> ProgramSource:
         accessibility=tuple(row.accessibility or ()),
         accepting_referrals=row.accepting_referrals,
         last_verified_at=row.last_verified_at,
+        contact=Contact(
+            phone=row.organization_phone,
+            website=row.url or row.organization_website,
+            email=row.email or row.organization_email,
+        ),
         terms=tuple(sorted((terms.source(t) for t in term_ids), key=lambda t: t.code)),
         ancestor_codes=tuple(c for t in term_ids for c in terms.ancestors(t)),
         costs=tuple(
