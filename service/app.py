@@ -47,8 +47,10 @@ DESCRIPTION = """
 Youthlink is an open youth-services directory and closed-loop referral API for a
 city's cradle-to-career partnership.
 
-* **Authentication**: send an API key as `Authorization: Bearer yl_...`. Anonymous
-  callers read active programs and their organizations.
+* **Authentication**: send an API key as `Authorization: Bearer yl_...`, or, as a person
+  signed in with your organization's identity provider, its OpenID Connect token as
+  `Authorization: Bearer <JWT>`. Anonymous callers read active programs and their
+  organizations.
 * **Errors** are `application/problem+json` (RFC 9457) with a stable `code`.
 * **Lists** return the Open Referral HSDS 3.0 page envelope.
 * **Concurrency**: single resources carry an `ETag`; send `If-Match` to make a write

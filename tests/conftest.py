@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +36,7 @@ from service.migrate import upgrade
 from service.reader import Reader
 from service.search.engines import serving
 from service.settings import Settings, get_settings
+from tests.oidc_issuer import Issuers
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -173,6 +174,15 @@ async def client(session: AsyncSession, settings: Settings) -> AsyncIterator[htt
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def issuers() -> Iterator[Issuers]:
+    """A real OpenID Connect issuer on loopback (tests/oidc_issuer.py); each test takes
+    a tenant of its own with `issuers.tenant()`."""
+    server = Issuers()
+    yield server
+    server.close()
 
 
 @dataclass

@@ -177,9 +177,9 @@ def _rules() -> dict[type, Rule]:
 
 
 def shape(principal: Principal) -> Principal:
-    """What `readable` depends on (the role and the organization, not which key): the
-    key statements compiled once per scope are kept by (service/reader.py)."""
-    if principal.key_id is None:
+    """What `readable` depends on (the role and the organization, not which key or
+    person): the key statements compiled once per scope are kept by (service/reader.py)."""
+    if principal.key_id is None and principal.subject is None and principal.display_name is None:
         return principal
     return Principal(role=principal.role, organization_id=principal.organization_id)
 
