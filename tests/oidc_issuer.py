@@ -12,7 +12,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import threading
 import time
 import uuid
@@ -187,24 +186,19 @@ class Issuers:
 
 @contextmanager
 def configured(**values: Any) -> Iterator[Settings]:
-    """Settings with YOUTHLINK_<NAME> set to `values` (JSON unless a string) for the
-    duration; the app's get_settings() sees them, and the old ones come back after."""
-    names = {
-        f"YOUTHLINK_{name.upper()}": value if isinstance(value, str) else json.dumps(value)
-        for name, value in values.items()
-    }
-    before = {name: os.environ.get(name) for name in names}
-    os.environ.update(names)
-    get_settings.cache_clear()
+    """The app's settings (get_settings()) with `values` for the duration, validated as
+    YOUTHLINK_* variables would be; the same object, as other tests patch it, so what
+    else they hold is untouched, and the old values come back after."""
+    checked = Settings(**values)
+    current = get_settings()
+    before = {name: getattr(current, name) for name in values}
+    for name in values:
+        setattr(current, name, getattr(checked, name))
     try:
-        yield get_settings()
+        yield current
     finally:
         for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        get_settings.cache_clear()
+            setattr(current, name, value)
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -90,6 +90,7 @@ class Verifier:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.key = _settings_key(settings)
         self.issuers = {i.issuer: i for i in settings.oidc_issuers}
         self.keysets = {i.issuer: KeySet(i, settings) for i in settings.oidc_issuers}
 
@@ -210,14 +211,25 @@ async def person(reader: Reader, token: str) -> Person:
     return Person(role, organization_id, subject, name)
 
 
+def _settings_key(settings: Settings) -> tuple[Any, ...]:
+    """The settings a verifier is built from, compared by value (so a change to them, as
+    tests make on the one Settings object, starts a verifier afresh, key sets included)."""
+    return (
+        settings.oidc_issuers,
+        settings.oidc_leeway_s,
+        settings.oidc_jwks_ttl_s,
+        settings.oidc_jwks_min_refresh_s,
+        settings.oidc_timeout_s,
+    )
+
+
 _current: Verifier | None = None
 
 
 def verifier() -> Verifier:
-    """This process's verifier for the current settings (a settings change, as the tests
-    make with get_settings.cache_clear(), starts afresh, key sets included)."""
+    """This process's verifier for the current OpenID Connect settings."""
     global _current
     settings = get_settings()
-    if _current is None or _current.settings is not settings:
+    if _current is None or _current.key != _settings_key(settings):
         _current = Verifier(settings)
     return _current

@@ -305,5 +305,24 @@ def test_issuer_settings_are_validated() -> None:
         Settings(oidc_issuers=[good, good])
 
 
+def test_issuers_are_read_from_the_environment_as_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    entry = {
+        "issuer": "https://login.example.org/district",
+        "audiences": [AUDIENCE],
+        "organization_claim": "youthlink_org",
+        "role_claim": "groups",
+        "role_map": {"Counselors": "school", "Privacy": "privacy_officer"},
+    }
+    monkeypatch.setenv("YOUTHLINK_OIDC_ISSUERS", json.dumps([entry]))
+    monkeypatch.setenv("YOUTHLINK_OIDC_LEEWAY_S", "10")
+    settings = Settings()
+    (issuer,) = settings.oidc_issuers
+    assert issuer.role_map == entry["role_map"] and issuer.name_claim == "name"
+    assert settings.oidc_leeway_s == 10
+    monkeypatch.setenv("YOUTHLINK_OIDC_ISSUERS", json.dumps([{**entry, "role_map": {}}]))
+    with pytest.raises(ValidationError):
+        Settings()
+
+
 def test_person_roles_are_roles() -> None:
     assert set(PersonRole.__args__) <= {r.value for r in Role}  # type: ignore[attr-defined]
