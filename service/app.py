@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from service import __version__, openapi_doc
+from service.audit.router import router as audit_router
 from service.catalog.org_router import router as organizations_router
 from service.catalog.router import router as programs_router
 from service.catalog.totals import Totals
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         search_router,
         areas_router,
         students_router,
+        audit_router,
         consents_router,
         revocation_router,
         referrals_router,

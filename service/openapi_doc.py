@@ -45,6 +45,7 @@ TAGS = [
     ("search", "Full-text, faceted and geographic program search (anonymous)."),
     ("areas", "Census tracts, ZIP code areas and the city boundary (GeoJSON)."),
     ("students", "A school's students (sealed PII, audited reads)."),
+    ("audit", "Who read or changed students' records: the access log (privacy officers, admins)."),
     ("consents", "FERPA consents: what may be disclosed, to whom, until when."),
     ("referrals", "Consented referrals from schools to providers, followed until closed."),
     ("webhooks", "Standard Webhooks endpoints and their deliveries."),

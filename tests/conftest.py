@@ -221,6 +221,7 @@ class Callers:
     school_b: Caller
     analyst: Caller
     partner_app: Caller
+    privacy_officer_a: Caller  # school A's
 
 
 @pytest.fixture
@@ -239,6 +240,7 @@ async def callers(session: AsyncSession) -> Callers:
         school_b=await make_caller(session, Role.school, school_b),
         analyst=await make_caller(session, Role.analyst, backbone),
         partner_app=await make_caller(session, Role.partner_app, backbone),
+        privacy_officer_a=await make_caller(session, Role.privacy_officer, school_a),
     )
     # Release the savepoint, so a request that fails and rolls back keeps these rows.
     await session.commit()
