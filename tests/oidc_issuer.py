@@ -54,9 +54,11 @@ class Tenant:
         self.down = False  # answer 503 to everything
         self.add_key("rsa-1")
 
-    def add_key(self, kid: str, kind: str = "RSA", *, publish: bool = True) -> None:
+    def add_key(
+        self, kid: str, kind: str = "RSA", *, publish: bool = True, bits: int = 2048
+    ) -> None:
         key: PrivateKey = (
-            rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            rsa.generate_private_key(public_exponent=65537, key_size=bits)
             if kind == "RSA"
             else ec.generate_private_key(ec.SECP256R1())
         )
@@ -102,10 +104,15 @@ class Tenant:
         claims.update(overrides)
         return {k: v for k, v in claims.items() if v is not None}
 
-    def token(self, kid: str = "rsa-1", alg: str = "RS256", **overrides: Any) -> str:
-        return jwt.encode(
-            self.claims(**overrides), self.keys[kid], algorithm=alg, headers={"kid": kid}
-        )
+    def token(
+        self,
+        kid: str = "rsa-1",
+        alg: str = "RS256",
+        headers: dict[str, Any] | None = None,
+        **overrides: Any,
+    ) -> str:
+        header = {"kid": kid, **(headers or {})}
+        return jwt.encode(self.claims(**overrides), self.keys[kid], algorithm=alg, headers=header)
 
     def unsigned(self, **overrides: Any) -> str:
         """An alg "none" token: no signature at all."""

@@ -9,12 +9,14 @@ import json
 import socket
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import jwt
 import pytest
+from jwt.warnings import InsecureKeyLengthWarning
 from pydantic import ValidationError
 
 from service.auth import oidc
@@ -96,6 +98,13 @@ def _rsa_kid_on_an_ec_signature(tenant: Tenant) -> str:
     )
 
 
+def _weak_key(tenant: Tenant) -> str:
+    tenant.add_key("rsa-1024", bits=1024)
+    with warnings.catch_warnings():  # PyJWT warns the signer; the verifier refuses
+        warnings.simplefilter("ignore", InsecureKeyLengthWarning)
+        return tenant.token(kid="rsa-1024")
+
+
 RS256_HEADER = b64url(b'{"alg": "RS256"}')
 REFUSALS: dict[str, tuple[Callable[[Tenant], str], str]] = {
     "expired": (lambda t: t.token(iat=_now() - 900, exp=_now() - 120), "token_expired"),
@@ -110,6 +119,11 @@ REFUSALS: dict[str, tuple[Callable[[Tenant], str], str]] = {
     "HS256 with the public key": (lambda t: t.hs256_with_public_key(), "token_algorithm"),
     "RS384, not allowed": (lambda t: t.token(alg="RS384"), "token_algorithm"),
     "key of another type": (_rsa_kid_on_an_ec_signature, "token_algorithm"),
+    "an RSA key under 2048 bits": (_weak_key, "token_invalid"),
+    "unknown critical header": (
+        lambda t: t.token(headers={"crit": ["x-unknown"], "x-unknown": True}),
+        "token_malformed",
+    ),
     "no exp": (lambda t: t.token(exp=None), "token_invalid"),
     "no sub": (lambda t: t.token(sub=None), "token_invalid"),
     "not JSON inside": (lambda t: "eyJub3Q.anNvbg.c2ln", "token_malformed"),
