@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from service import __version__, openapi_doc
+from service.audit.router import router as audit_router
 from service.catalog.org_router import router as organizations_router
 from service.catalog.router import router as programs_router
 from service.catalog.totals import Totals
@@ -48,8 +49,10 @@ DESCRIPTION = """
 Youthlink is an open youth-services directory and closed-loop referral API for a
 city's cradle-to-career partnership.
 
-* **Authentication**: send an API key as `Authorization: Bearer yl_...`. Anonymous
-  callers read active programs and their organizations.
+* **Authentication**: send an API key as `Authorization: Bearer yl_...`, or, as a person
+  signed in with your organization's identity provider, its OpenID Connect token as
+  `Authorization: Bearer <JWT>`. Anonymous callers read active programs and their
+  organizations.
 * **Errors** are `application/problem+json` (RFC 9457) with a stable `code`.
 * **Lists** return the Open Referral HSDS 3.0 page envelope.
 * **Concurrency**: single resources carry an `ETag`; send `If-Match` to make a write
@@ -129,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         search_router,
         areas_router,
         students_router,
+        audit_router,
         consents_router,
         revocation_router,
         referrals_router,

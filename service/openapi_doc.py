@@ -6,9 +6,10 @@ know is written here, in one place, from the rules the code itself follows:
 * the servers, tags and contact of the API;
 * the errors the middleware and handlers can answer on any operation: 500 on every
   operation, 503 (database or search unreachable, with Retry-After) wherever the
-  database is used, 401 wherever a key is read, and 429 with `Retry-After` on exactly
-  the operations a rate budget covers (`service.ops.guard.budget`), whose 2xx and 4xx
-  answers also declare the `RateLimit-*` headers;
+  database is used, 401 and 403 wherever a key or token is read, and 429 with
+  `Retry-After` on exactly the operations a rate budget covers
+  (`service.ops.guard.budget`), whose 2xx and 4xx answers also declare the `RateLimit-*`
+  headers;
 * every error is declared as `application/problem+json` with the `Problem` schema (the
   only error media type the server sends), except a response that declares its own
   body (`/ready`'s 503);
@@ -44,6 +45,7 @@ TAGS = [
     ("search", "Full-text, faceted and geographic program search (anonymous)."),
     ("areas", "Census tracts, ZIP code areas and the city boundary (GeoJSON)."),
     ("students", "A school's students (sealed PII, audited reads)."),
+    ("audit", "Who read or changed students' records: the access log (privacy officers, admins)."),
     ("consents", "FERPA consents: what may be disclosed, to whom, until when."),
     ("referrals", "Consented referrals from schools to providers, followed until closed."),
     ("webhooks", "Standard Webhooks endpoints and their deliveries."),
@@ -131,7 +133,9 @@ def _operation(path: str, method: str, operation: dict[str, Any]) -> None:
     if path not in NO_DATABASE:
         statuses.add(503)
     if operation.get("security"):
-        statuses.add(401)
+        # 401: a key or token that is not valid; 403: a signed-in person whose token maps
+        # to no role or organization here (service/auth/oidc.py), even where none is needed.
+        statuses |= {401, 403}
     limited = budget(method.upper(), path) is not None
     if limited:
         statuses.add(429)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
+import uuid
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -17,6 +21,95 @@ HSDS_DIR = REPO_ROOT / "openapi" / "hsds" / "3.0"
 def _default_dir(directory: Path) -> Path | None:
     """The bundled directory, or None in an installed package that does not carry it."""
     return directory if directory.is_dir() else None
+
+
+# What a person signed in through an identity provider may be (service/auth/roles.py
+# Role's values; partner_app is for applications, which use API keys).
+PersonRole = Literal["school", "provider", "privacy_officer", "analyst", "admin"]
+# Asymmetric signatures only: never "none", never HS* (a shared secret, which an
+# issuer's public key must not become).
+SignatureAlgorithm = Literal[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"
+]
+
+DEFAULT_ALGORITHMS: tuple[SignatureAlgorithm, ...] = ("RS256", "PS256", "ES256")
+
+
+def is_loopback(host: str | None) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return host is not None and ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_fetch_url(url: str) -> str:
+    """An https URL (http only on loopback: development and tests), with a host."""
+    parts = urlsplit(url)
+    if not parts.hostname or parts.scheme not in ("https", "http"):
+        raise ValueError(f"{url!r} is not an absolute http(s) URL")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ValueError(f"{url!r}: use https (http is for loopback hosts only)")
+    return url
+
+
+class OidcIssuer(BaseModel):
+    """One OpenID Connect identity provider whose people may call the API (README.md,
+    "People and keys")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    issuer: str = Field(
+        max_length=200, description="The `iss` of its tokens, compared exactly (slash and all)"
+    )
+    audiences: list[str] = Field(
+        min_length=1, description="Accepted `aud` values: a token must name at least one"
+    )
+    jwks_uri: str | None = Field(
+        default=None,
+        description="Its key set; unset: read from <issuer>/.well-known/openid-configuration",
+    )
+    organization_id: uuid.UUID | None = Field(
+        default=None, description="The Youthlink organization all its people belong to"
+    )
+    organization_claim: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Or: the claim that holds each person's Youthlink organization id",
+    )
+    role_claim: str = Field(
+        default="roles",
+        min_length=1,
+        description="The claim (a string or a list; a dotted path reads nested objects, "
+        "e.g. realm_access.roles) whose values role_map maps",
+    )
+    role_map: dict[str, PersonRole] = Field(
+        min_length=1,
+        description="Claim value -> Youthlink role; the first entry the token carries wins",
+    )
+    name_claim: str = Field(default="name", min_length=1, description="The person's display name")
+    algorithms: list[SignatureAlgorithm] = Field(
+        default_factory=lambda: list(DEFAULT_ALGORITHMS),
+        min_length=1,
+        description="Signature algorithms accepted from this issuer",
+    )
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_url(cls, value: str) -> str:
+        return check_fetch_url(value)
+
+    @field_validator("jwks_uri")
+    @classmethod
+    def _jwks_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_fetch_url(value)
+
+    @model_validator(mode="after")
+    def _one_organization_source(self) -> OidcIssuer:
+        if (self.organization_id is None) == (self.organization_claim is None):
+            raise ValueError(f"{self.issuer}: give organization_id or organization_claim, not both")
+        return self
 
 
 class Settings(BaseSettings):
@@ -88,6 +181,36 @@ class Settings(BaseSettings):
     api_key_pepper: str = Field(
         default="youthlink-development-pepper",
         description="Secret mixed into API key hashes; set a long random value in production.",
+    )
+    oidc_issuers: list[OidcIssuer] = Field(
+        default_factory=list,
+        description="OpenID Connect identity providers whose people sign in with bearer "
+        "tokens, as a JSON list of objects (README.md, People and keys). Empty: API keys only.",
+    )
+    oidc_leeway_s: float = Field(
+        default=30,
+        ge=0,
+        le=300,
+        description="Clock skew allowed when checking a token's exp, nbf and iat.",
+    )
+    oidc_jwks_ttl_s: float = Field(
+        default=600,
+        ge=1,
+        le=86_400,
+        description="How long each process uses an issuer's key set before fetching it again.",
+    )
+    oidc_jwks_min_refresh_s: float = Field(
+        default=30,
+        ge=0,
+        le=3600,
+        description="A token naming an unknown key id re-fetches the key set at most this "
+        "often per issuer (a flood of made-up key ids costs the issuer one fetch).",
+    )
+    oidc_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="HTTP timeout of discovery and key set fetches.",
     )
     pii_keys: dict[str, SecretStr] = Field(
         default_factory=lambda: {
@@ -215,6 +338,15 @@ class Settings(BaseSettings):
     max_query_bytes: int = Field(default=4096, ge=256, description="Longest query string.")
     cors_allow_origins: list[str] = Field(default_factory=lambda: ["*"])
     log_level: str = "INFO"
+
+    @field_validator("oidc_issuers")
+    @classmethod
+    def _distinct_issuers(cls, value: list[OidcIssuer]) -> list[OidcIssuer]:
+        seen = [i.issuer for i in value]
+        twice = sorted({i for i in seen if seen.count(i) > 1})
+        if twice:
+            raise ValueError(f"issuers configured twice: {twice}")
+        return value
 
 
 @lru_cache

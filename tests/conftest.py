@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +36,7 @@ from service.migrate import upgrade
 from service.reader import Reader
 from service.search.engines import serving
 from service.settings import Settings, get_settings
+from tests.oidc_issuer import Issuers
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -175,6 +176,15 @@ async def client(session: AsyncSession, settings: Settings) -> AsyncIterator[htt
         yield client
 
 
+@pytest.fixture(scope="session")
+def issuers() -> Iterator[Issuers]:
+    """A real OpenID Connect issuer on loopback (tests/oidc_issuer.py); each test takes
+    a tenant of its own with `issuers.tenant()`."""
+    server = Issuers()
+    yield server
+    server.close()
+
+
 @dataclass
 class Caller:
     """An API key holder: its headers, role and organization."""
@@ -211,6 +221,7 @@ class Callers:
     school_b: Caller
     analyst: Caller
     partner_app: Caller
+    privacy_officer_a: Caller  # school A's
 
 
 @pytest.fixture
@@ -229,6 +240,7 @@ async def callers(session: AsyncSession) -> Callers:
         school_b=await make_caller(session, Role.school, school_b),
         analyst=await make_caller(session, Role.analyst, backbone),
         partner_app=await make_caller(session, Role.partner_app, backbone),
+        privacy_officer_a=await make_caller(session, Role.privacy_officer, school_a),
     )
     # Release the savepoint, so a request that fails and rolls back keeps these rows.
     await session.commit()

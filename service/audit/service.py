@@ -1,14 +1,16 @@
-"""Recording the audit trail, in the same transaction as what it records."""
+"""Recording the audit trail, in the same transaction as what it records, and reading it."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.models import AuditEntry
+from service.auth import scope
 from service.auth.principal import Principal
 from service.pagination import PageParams, fetch_page
 
@@ -21,7 +23,8 @@ def record(
     subject_id: uuid.UUID | str,
     student_id: uuid.UUID | None = None,
 ) -> None:
-    """Note that `principal` did `action` (e.g. "student.read") to a subject."""
+    """Note that `principal` did `action` (e.g. "student.read") to a subject: the key
+    (key_id) or the person (subject and name), with their role and organization."""
     session.add(
         AuditEntry(
             actor_key_id=principal.key_id,
@@ -41,6 +44,37 @@ async def trail_of_student(
     session: AsyncSession, student_id: uuid.UUID, pages: PageParams
 ) -> tuple[Sequence[AuditEntry], int]:
     query = select(AuditEntry).where(AuditEntry.student_id == student_id)
+    return await fetch_page(
+        session, query, pages, AuditEntry.occurred_at.desc(), AuditEntry.id.desc()
+    )
+
+
+@dataclass(frozen=True)
+class AccessFilter:
+    """Which entries of the access log: about one student, by one actor, of one school."""
+
+    student_id: uuid.UUID | None = None
+    actor_subject: str | None = None
+    actor_key_id: uuid.UUID | None = None
+    school_id: uuid.UUID | None = None
+
+
+async def access_log(
+    session: AsyncSession, principal: Principal, wanted: AccessFilter, pages: PageParams
+) -> tuple[Sequence[AuditEntry], int]:
+    """The entries about students the principal may see the trail of (scope: a privacy
+    officer's school, or all for admins), newest first."""
+    query = select(AuditEntry).where(
+        AuditEntry.student_id.is_not(None), scope.readable(AuditEntry, principal)
+    )
+    if wanted.student_id is not None:
+        query = query.where(AuditEntry.student_id == wanted.student_id)
+    if wanted.actor_subject is not None:
+        query = query.where(AuditEntry.actor_subject == wanted.actor_subject)
+    if wanted.actor_key_id is not None:
+        query = query.where(AuditEntry.actor_key_id == wanted.actor_key_id)
+    if wanted.school_id is not None:
+        query = query.where(scope.audit_of_school(wanted.school_id))
     return await fetch_page(
         session, query, pages, AuditEntry.occurred_at.desc(), AuditEntry.id.desc()
     )

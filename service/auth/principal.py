@@ -1,4 +1,6 @@
-"""Who is calling: resolved once per request from the Authorization header."""
+"""Who is calling: resolved once per request from the Authorization header, which holds
+an API key (a partner application, or an organization's shared key) or an OpenID
+Connect token (a person signed in with their organization's identity provider)."""
 
 from __future__ import annotations
 
@@ -12,12 +14,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import DateTime, String, Uuid, or_, select, update
 from sqlalchemy.sql import ClauseElement
 
-from service.auth import keys
+from service.auth import keys, oidc
 from service.auth.models import ApiKey
 from service.auth.roles import Role
 from service.db import ReaderDep, utcnow
 from service.errors import Forbidden, Unauthorized
-from service.reader import Prepared, param
+from service.reader import Prepared, Reader, param
 from service.settings import get_settings
 
 
@@ -46,7 +48,12 @@ ANONYMOUS = Principal()
 bearer = HTTPBearer(
     auto_error=False,
     scheme_name="ApiKey",
-    description="An API key (`yl_xxxxxxxx_...`) sent as `Authorization: Bearer <key>`.",
+    bearerFormat="API key (yl_...) or JWT",
+    description="`Authorization: Bearer <credential>`, where the credential is either an "
+    "API key (`yl_xxxxxxxx_...`, for partner applications and organization keys) or an "
+    "OpenID Connect token (a JWT) from an identity provider this deployment trusts, for "
+    "staff who sign in as themselves. Either one carries a role and an organization; a "
+    "token also names the person, and the audit trail records who it was.",
 )
 
 _INVALID = "The API key is not valid, or it was revoked."
@@ -81,11 +88,14 @@ async def get_principal(
 ) -> Principal:
     """The caller. A key is looked up in one statement on the reads pool (no unit of
     work: an anonymous read opens no session at all); its `last_used_at` is written at
-    most once a minute, by a statement of its own."""
+    most once a minute, by a statement of its own. Anything else shaped like a JWT is an
+    OpenID Connect token (service/auth/oidc.py)."""
     if credentials is None:
         return ANONYMOUS
     parsed = keys.split_token(credentials.credentials)
     if parsed is None:
+        if oidc.looks_like_jwt(credentials.credentials):
+            return await _person(reader, credentials.credentials)
         raise Unauthorized(_INVALID, code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
     prefix, token = parsed
     row = await reader.fetchrow(KEY(), prefix=prefix)
@@ -99,6 +109,17 @@ async def get_principal(
     return Principal(role=role, organization_id=row["organization_id"], key_id=row["id"])
 
 
+async def _person(reader: Reader, token: str) -> Principal:
+    """A signed-in person (service/auth/oidc.py): no key, their subject and name."""
+    who = await oidc.person(reader, token)
+    return Principal(
+        role=who.role,
+        organization_id=who.organization_id,
+        subject=who.subject,
+        display_name=who.display_name,
+    )
+
+
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
@@ -108,7 +129,7 @@ def require_roles(*roles: Role) -> Any:
     async def check(principal: PrincipalDep, request: Request) -> Principal:
         if principal.is_anonymous:
             raise Unauthorized(
-                "This operation needs an API key.",
+                "This operation needs an API key or a signed-in person's token.",
                 code="authentication_required",
                 headers={"WWW-Authenticate": "Bearer"},
             )

@@ -14,9 +14,13 @@ first use (`_rules`), so this module imports no domain when it is loaded.
 | Program | anyone: active programs; its organization's staff: any status; admins: all |
 | Organization | keys: all; anonymous: organizations with a public program |
 | Location | whoever may read its organization |
-| Student, Consent | their school's staff; admins |
+| Student, Consent | their school's staff (not its privacy officers); admins |
 | Referral | its school's and its provider's staff; admins |
 | WebhookEndpoint | its organization's staff; admins |
+| AuditEntry | entries about a school's students: its privacy officers; admins: all |
+
+A privacy officer reads who accessed their school's students (the audit trail,
+`audited_students`), never the records themselves.
 
 Aggregates differ in one way (`counted_referrals`): analysts count every referral in the
 coordination metrics, though they read none of them one by one.
@@ -154,8 +158,46 @@ def _organization(principal: Principal) -> ColumnElement[bool]:
     return exists().where(Program.organization_id == Organization.id, public_program())
 
 
+def _school_staff(column: OrgColumn, principal: Principal) -> ColumnElement[bool]:
+    """Rows of the principal's school, except for its privacy officers, who read only
+    the audit trail about them."""
+    if principal.role is Role.privacy_officer:
+        return false()
+    return owned_by_visible_org(column, principal)
+
+
+def audited_students(principal: Principal) -> ColumnElement[bool]:
+    """The students (a condition on Student) whose audit trail the principal may read:
+    admins every student's; a privacy officer their own school's."""
+    from service.students.models import Student
+
+    if principal.is_admin:
+        return true()
+    if principal.role is Role.privacy_officer and principal.organization_id:
+        return Student.school_id == principal.organization_id
+    return false()
+
+
+def audit_of_school(school_id: uuid.UUID) -> ColumnElement[bool]:
+    """Audit entries (a condition on AuditEntry) about the students of one school."""
+    from service.audit.models import AuditEntry
+    from service.students.models import Student
+
+    students = select(Student.id).where(Student.school_id == school_id)
+    return AuditEntry.student_id.in_(students.scalar_subquery())
+
+
+def _audit(principal: Principal) -> ColumnElement[bool]:
+    if principal.is_admin:
+        return true()
+    if principal.role is Role.privacy_officer and principal.organization_id:
+        return audit_of_school(principal.organization_id)
+    return false()
+
+
 @cache
 def _rules() -> dict[type, Rule]:
+    from service.audit.models import AuditEntry
     from service.catalog.models import Location, Organization, Program
     from service.consent.models import Consent
     from service.referrals.models import Referral
@@ -169,17 +211,18 @@ def _rules() -> dict[type, Rule]:
         Program: lambda p: public_or_owned(public_program(), Program.organization_id, p),
         Organization: _organization,
         Location: location,
-        Student: lambda p: owned_by_visible_org(Student.school_id, p),
-        Consent: lambda p: owned_by_visible_org(Consent.school_id, p),
+        Student: lambda p: _school_staff(Student.school_id, p),
+        Consent: lambda p: _school_staff(Consent.school_id, p),
         Referral: _either_side,
         WebhookEndpoint: lambda p: owned_by_visible_org(WebhookEndpoint.organization_id, p),
+        AuditEntry: _audit,
     }
 
 
 def shape(principal: Principal) -> Principal:
-    """What `readable` depends on (the role and the organization, not which key): the
-    key statements compiled once per scope are kept by (service/reader.py)."""
-    if principal.key_id is None:
+    """What `readable` depends on (the role and the organization, not which key or
+    person): the key statements compiled once per scope are kept by (service/reader.py)."""
+    if principal.key_id is None and principal.subject is None and principal.display_name is None:
         return principal
     return Principal(role=principal.role, organization_id=principal.organization_id)
 

@@ -10,21 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import keys
 from service.auth.models import ApiKey
-from service.auth.roles import Role
-from service.catalog.enums import OrganizationType
+from service.auth.roles import ROLE_ORG_TYPES, Role, fits
 from service.catalog.models import Organization
 from service.db import utcnow
 from service.errors import FieldError, NotFound, Unprocessable
 from service.pagination import PageParams, fetch_page
 from service.settings import get_settings
-
-# Which kinds of organization each role's keys may belong to.
-ROLE_ORG_TYPES: dict[Role, frozenset[OrganizationType]] = {
-    Role.provider: frozenset({OrganizationType.provider}),
-    Role.school: frozenset({OrganizationType.school}),
-    Role.analyst: frozenset({OrganizationType.backbone, OrganizationType.city}),
-    Role.partner_app: frozenset(OrganizationType),
-}
 
 
 def _invalid(field: str, message: str) -> Unprocessable:
@@ -48,9 +39,8 @@ async def create_key(
         org = await session.get(Organization, organization_id)
         if org is None:
             raise _invalid("organization_id", f"no organization with id {organization_id}")
-        allowed = ROLE_ORG_TYPES[role]
-        if org.type not in allowed:
-            kinds = ", ".join(sorted(t.value for t in allowed))
+        if not fits(role, org.type.value):
+            kinds = ", ".join(sorted(ROLE_ORG_TYPES[role] or ()))
             raise _invalid(
                 "role",
                 f"{role.value} keys belong to organizations of type {kinds}; "

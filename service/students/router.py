@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 
+from service.audit.schemas import AuditEntryOut
 from service.audit.service import trail_of_student
 from service.auth.principal import Principal, require_roles
 from service.auth.roles import Role
@@ -17,7 +18,6 @@ from service.idempotency import IdempotencyKey, idempotent
 from service.pagination import Page, PageParams, page_params
 from service.students import service
 from service.students.schemas import (
-    AuditEntryOut,
     StudentCreate,
     StudentLookup,
     StudentNumber,
@@ -27,7 +27,7 @@ from service.students.schemas import (
 
 router = APIRouter(tags=["students"])
 SchoolStaff = Annotated[Principal, require_roles(Role.school, Role.admin)]
-Admin = Annotated[Principal, require_roles(Role.admin)]
+Auditor = Annotated[Principal, require_roles(Role.privacy_officer, Role.admin)]
 
 
 @router.post(
@@ -144,19 +144,20 @@ async def students_update(
 @router.get(
     "/students/{student_id}/audit",
     operation_id="students_audit",
-    summary="Who read or changed this student's records, newest first (admins)",
+    summary="Who read or changed this student's records, newest first (privacy officers, admins)",
     responses=problem_responses(401, 403, 404),
 )
 async def students_audit(
     session: SessionDep,
-    principal: Admin,
+    principal: Auditor,
     student_id: uuid.UUID,
     pages: Annotated[PageParams, Depends(page_params)],
 ) -> Page[AuditEntryOut]:
-    """Returns a page of the audit entries about this student, newest first: which key (role,
-    organization) read, created or changed the student, its consents or its referrals. Admin keys
-    only; an unknown student answers 404.
+    """Returns a page of the audit entries about this student, newest first: which person
+    (actor_subject, actor_name) or API key (actor_key_id), with its role and organization, read,
+    created or changed the student, its consents or its referrals. For the privacy officers of the
+    student's school and admins; a student of another school, or an unknown one, answers 404.
     """
-    await service.get_student(session, principal, student_id)
+    await service.get_audited_student(session, principal, student_id)
     rows, total = await trail_of_student(session, student_id, pages)
     return Page[AuditEntryOut].build([AuditEntryOut.model_validate(r) for r in rows], total, pages)

@@ -122,14 +122,3 @@ class StudentOut(OutSchema):
     created_at: datetime
     updated_at: datetime
     version: int
-
-
-class AuditEntryOut(OutSchema):
-    id: int
-    occurred_at: datetime
-    actor_key_id: uuid.UUID | None
-    actor_role: str | None
-    actor_organization_id: uuid.UUID | None
-    action: str
-    subject_type: str
-    subject_id: str

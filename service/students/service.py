@@ -98,6 +98,17 @@ async def get_student(
     return student
 
 
+async def get_audited_student(
+    session: AsyncSession, principal: Principal, student_id: uuid.UUID
+) -> None:
+    """Nothing, if the caller may read this student's audit trail (its school's privacy
+    officers, admins); else 404, as for a student that does not exist."""
+    query = select(Student.id).where(Student.id == student_id, scope.audited_students(principal))
+    found = await session.scalar(query)
+    if found is None:
+        raise not_found(student_id)
+
+
 async def read_student(
     session: AsyncSession, principal: Principal, student_id: uuid.UUID
 ) -> Student:

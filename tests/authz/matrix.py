@@ -14,6 +14,8 @@ The rules (PRODUCT.md, service/auth/scope.py and each router):
 - organizations, locations and programs are changed by their own staff and admins;
 - students and consents: only the owning school and admins (no provider, even one holding
   a referral: it sees the consented elements on the referral only);
+- the audit trail of students: admins, and a school's privacy officer for its own
+  students (who reads no student, consent or referral itself);
 - referrals: the referring school, the receiving provider, admins (who read but never move);
 - webhook endpoints: their organization and admins; API keys, search status, HSDS
   import, organization create/delete: admins; metrics: analysts, admins, schools and
@@ -34,6 +36,7 @@ CALLERS = (
     "school_b",
     "analyst",
     "partner_app",
+    "privacy_officer_a",
 )
 
 
@@ -112,7 +115,8 @@ MATRIX: dict[tuple[str, str], Expectation] = {
     ("GET", "/students/{student_id}"): STUDENT_A,
     ("POST", "/students/lookup"): STUDENT_A,  # the body names school A
     ("PATCH", "/students/{student_id}"): STUDENT_A,
-    ("GET", "/students/{student_id}/audit"): ADMIN,
+    ("GET", "/students/{student_id}/audit"): roles(["admin", "privacy_officer_a"]),
+    ("GET", "/audit/access-log"): roles(["admin", "privacy_officer_a"]),
     ("POST", "/students/{student_id}/consents"): STUDENT_A,
     ("GET", "/students/{student_id}/consents"): STUDENT_A,
     ("GET", "/consents/{consent_id}"): STUDENT_A,
