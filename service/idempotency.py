@@ -89,6 +89,17 @@ def stored_response(
 Produce = Callable[[], Awaitable[tuple[int, BaseModel, dict[str, str]]]]
 
 
+PEOPLE = uuid.UUID("6f1d7a52-2a3e-5c43-9a51-6b7d1c0e9f10")  # the namespace of owner_of
+
+
+def owner_of(principal: Principal) -> uuid.UUID | None:
+    """Whose Idempotency-Keys these are: the API key's, or a signed-in person's (a UUID
+    derived from the token's issuer and subject, so the same person on any device)."""
+    if principal.key_id is not None:
+        return principal.key_id
+    return uuid.uuid5(PEOPLE, principal.subject) if principal.subject else None
+
+
 async def idempotent(
     session: AsyncSession,
     principal: Principal,
@@ -98,20 +109,21 @@ async def idempotent(
     produce: Produce,
     scope: dict[str, Any] | None = None,
 ) -> JSONResponse:
-    """Run `produce` once per (API key, Idempotency-Key); replay its response after that.
+    """Run `produce` once per (caller, Idempotency-Key); replay its response after that.
 
     `scope` holds what besides the body identifies the request (path parameters).
     """
-    if key is None or principal.key_id is None:
+    owner = owner_of(principal)
+    if key is None or owner is None:
         return _response(*await produce())
     ring = keyring()
     digests = request_hashes(ring, operation, scope or {}, body)
     table = IdempotencyRecord.__table__.c
-    mine = (table.api_key_id == principal.key_id) & (table.key == key)
+    mine = (table.api_key_id == owner) & (table.key == key)
     # Claim the key in one statement; a key older than RETENTION is free again (claimed
     # anew), even before the worker deletes it.
     fresh = {"operation": operation, "request_hash": digests[0]}
-    claim = insert(IdempotencyRecord).values(api_key_id=principal.key_id, key=key, **fresh)
+    claim = insert(IdempotencyRecord).values(api_key_id=owner, key=key, **fresh)
     claimed = await session.execute(
         claim.on_conflict_do_update(
             index_elements=[table.api_key_id, table.key],
@@ -127,10 +139,10 @@ async def idempotent(
         ).returning(table.key)
     )
     if claimed.first() is None:
-        return await _replay(session, ring, principal.key_id, key, digests)
+        return await _replay(session, ring, owner, key, digests)
     status, model, headers = await produce()
     response = _response(status, model, headers)
-    key_id, sealed = ring.seal(model.model_dump_json().encode(), _context(principal.key_id, key))
+    key_id, sealed = ring.seal(model.model_dump_json().encode(), _context(owner, key))
     await session.execute(
         update(IdempotencyRecord)
         .where(mine)

@@ -338,3 +338,19 @@ def test_issuers_are_read_from_the_environment_as_json(monkeypatch: pytest.Monke
 
 def test_person_roles_are_roles() -> None:
     assert set(PersonRole.__args__) <= {r.value for r in Role}  # type: ignore[attr-defined]
+
+
+async def test_a_person_signed_in_gets_idempotent_retries_of_their_own(
+    client: httpx.AsyncClient, tenant: Tenant, signed_in: Settings
+) -> None:
+    """Idempotency-Keys belong to the person (issuer and subject), not to a shared key."""
+    body = student_body(student_number="S-IDEM", first_name="Idem")
+    dana = {**bearer(tenant.token()), "Idempotency-Key": "new-student-1"}
+    first = await client.post("/students", json=body, headers=dana)
+    assert first.status_code == 201, first.text
+    again = await client.post("/students", json=body, headers=dana)
+    assert again.status_code == 201 and again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json()["id"] == first.json()["id"]
+    lee = {**bearer(tenant.token(sub="lee-2", name="Lee Park")), "Idempotency-Key": "new-student-1"}
+    other = await client.post("/students", json=body, headers=lee)
+    assert other.status_code == 409  # Lee's key is Lee's: a real second create, a duplicate
