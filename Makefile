@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test deps lint lint-openapi typecheck bench openapi clean help
+.PHONY: run test deps lint lint-openapi typecheck bench openapi widget clean help
 
 help:
 	@echo "make run       create .venv, find/start PostgreSQL+PostGIS, migrate, load geodata and seeds, index, run the search worker, serve on :8000"
@@ -14,6 +14,7 @@ help:
 	@echo "make deps      check PostGIS and chromium; as root on Debian, install what is missing (make test does this first)"
 	@echo "make bench     benchmarks under tests/perf (figures, not pass/fail)"
 	@echo "make openapi   rewrite openapi/openapi.json from the app"
+	@echo "make widget    build the family search widget (service/widget/dist) with esbuild"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (set PYTHON=python3.11)")'
@@ -31,7 +32,17 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-run: $(STAMP)
+# The family search widget: one ES module, bundled with Leaflet, served at /widget/v1/.
+WIDGET := service/widget/dist/youthlink-search.js
+WIDGET_SRC := $(wildcard service/widget/src/*)
+$(WIDGET): $(NODE_STAMP) $(WIDGET_SRC)
+	node_modules/.bin/esbuild service/widget/src/youthlink-search.js --bundle --format=esm \
+	  --minify --loader:.css=text --target=es2020 --legal-comments=eof --log-level=warning \
+	  --outfile=$@
+
+widget: $(WIDGET)
+
+run: $(STAMP) $(WIDGET)
 	@export YOUTHLINK_DATABASE_URL="$$($(PY) -m service dev-db)" && \
 	  echo "database: $$YOUTHLINK_DATABASE_URL" && \
 	  $(PY) -m service migrate && \
@@ -56,7 +67,7 @@ typecheck: $(STAMP)
 deps: $(STAMP)
 	$(PY) -m service dev-deps
 
-test: deps lint typecheck
+test: deps lint typecheck $(WIDGET)
 	$(PY) -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
 
 bench: $(STAMP)
@@ -66,4 +77,4 @@ openapi: $(STAMP)
 	$(PY) -m service openapi
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache service/widget/dist

@@ -42,6 +42,7 @@ from service.settings import Settings, get_settings
 from service.strict_query import reject_unknown_query
 from service.students.router import router as students_router
 from service.webhooks.router import router as webhooks_router
+from service.widget.router import router as widget_router
 
 log = logging.getLogger("youthlink")
 
@@ -143,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics_router,
         ops_router,
         keys_router,
+        widget_router,
     ):
         app.include_router(router)
     openapi_doc.install(app, EXTRA_SCHEMAS, EXTRA_COMPONENTS)
