@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -84,6 +86,13 @@ def make_test_database(suffix: str) -> str:
     url = make_url(server).set(database=name).render_as_string(hide_password=False)
     upgrade(url)
     return url
+
+
+def run_cli(env: dict[str, str], *args: str) -> None:
+    """`python -m service <args>` with `env`, as an operator would run it."""
+    subprocess.run(
+        [sys.executable, "-m", "service", *args], env=env, check=True, capture_output=True
+    )
 
 
 @pytest.fixture(scope="session")

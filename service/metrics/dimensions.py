@@ -33,6 +33,38 @@ class Dimension(StrEnum):
     month = "month"
 
 
+OTHER = "other"  # small categories collapsed together (metrics/fallback.py)
+# The order groups are listed in: the reporting order of each coded dimension (race as
+# federal reports list it), names for organizations, then other and not_reported last.
+ORDER: dict[Dimension, list[str]] = {
+    Dimension.race_ethnicity: [
+        "hispanic_latino",
+        "american_indian_or_alaska_native",
+        "asian",
+        "black_or_african_american",
+        "native_hawaiian_or_other_pacific_islander",
+        "white",
+        "two_or_more_races",
+    ],
+    Dimension.grade_band: ["PK-K", "1-5", "6-8", "9-12"],
+    Dimension.english_learner: ["yes", "no"],
+    Dimension.gender: ["female", "male", "nonbinary", "another", "declined"],
+}
+_LAST = {OTHER: 1, NOT_REPORTED: 2}
+
+
+def sort_key(dimension: Dimension, value: str | None, label: str | None) -> tuple[int, str]:
+    """Where a group stands in a listing: by the dimension's order, else its name."""
+    if value is None:
+        return (-1, "")
+    if value in _LAST:
+        return (1_000 + _LAST[value], value)
+    order = ORDER.get(dimension)
+    if order and value in order:
+        return (order.index(value), value)
+    return (len(order) if order else 0, (label or value).casefold())
+
+
 # Per referral: dimension -> (its column in Columns, the kind of its codes).
 BY_REFERRAL = {
     Dimension.provider: ("provider", "organization"),

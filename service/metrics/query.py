@@ -7,8 +7,8 @@ The columns are loaded once per data version (columns.py) and tabulated in numpy
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,6 +31,7 @@ async def run(
     start: datetime,
     stop: datetime,
     tz: ZoneInfo,
+    recode: Mapping[Dimension, Mapping[str, str]] | None = None,
 ) -> list[dict[str, Any]]:
     loaded = await columns.current(session)
     zips = None
@@ -46,4 +47,14 @@ async def run(
         stop=stop,
         tz=tz,
         zips=zips,
+        recode=recode,
     )
+
+
+async def first_sent(session: AsyncSession, tz: ZoneInfo) -> date | None:
+    """The local date of the first referral ever sent (how far back pooling can reach)."""
+    loaded = await columns.current(session)
+    sent = loaded.columns.facts["sent_at"]
+    if not sent.size:
+        return None
+    return datetime.fromtimestamp(int(sent.min()) / 1_000_000, tz).date()

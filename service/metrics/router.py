@@ -18,6 +18,7 @@ from service.local_time import today
 from service.metrics import directory, report, service
 from service.metrics.csv_out import to_csv
 from service.metrics.dimensions import Dimension
+from service.metrics.fallback import Fallback
 from service.metrics.schemas import AccessReport, DirectoryHealth, ReferralMetrics
 from service.metrics.scope import Scope
 from service.schema_types import QueryDay
@@ -69,6 +70,15 @@ async def metrics_referrals(
     program_category: Annotated[Category | None, Query()] = None,
     provider: Annotated[uuid.UUID | None, Query(description="A provider organization")] = None,
     school: Annotated[uuid.UUID | None, Query(description="A school organization")] = None,
+    fallback: Annotated[
+        Fallback,
+        Query(
+            description="auto (default): when fewer than 80% of the table's students would "
+            "show, collapse small categories into `other`, coarsen tract to ZIP, then pool "
+            "up to three years, saying so in collapsed/coarsened/pooled; none: the table as "
+            "asked, however much is withheld"
+        ),
+    ] = Fallback.auto,
 ) -> Any:
     end = to or today()
     scope = Scope(
@@ -78,7 +88,7 @@ async def metrics_referrals(
         provider_id=provider,
         school_id=school,
     )
-    result = await service.referral_metrics(session, principal, group_by or [], scope)
+    result = await service.referral_metrics(session, principal, group_by or [], scope, fallback)
     if wants_csv(request):
         rows = [result.all_students, *result.rows, *result.totals]
         return csv_response(to_csv(rows, first=[f"group.{d.value}" for d in result.group_by]))

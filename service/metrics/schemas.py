@@ -7,6 +7,7 @@ from datetime import date
 from pydantic import BaseModel, Field
 
 from service.metrics.dimensions import Dimension
+from service.metrics.fallback import Fallback
 
 
 class MetricsRow(BaseModel):
@@ -45,11 +46,31 @@ class MetricsRow(BaseModel):
     )
 
 
-class ReferralMetrics(BaseModel):
-    start: date
+class PooledPeriod(BaseModel):
+    requested_from: date = Field(description="The start asked for")
+    start: date = Field(description="The start counted: years pooled up to `end`")
     end: date
-    group_by: list[Dimension]
+
+
+class ReferralMetrics(BaseModel):
+    start: date = Field(description="The first sent date counted (earlier when pooled)")
+    end: date
+    group_by: list[Dimension] = Field(description="As counted (a coarsened one replaced)")
     min_cell: int = Field(description="Rows and values from fewer students are withheld")
+    fallback: Fallback = Field(description="auto: a mostly withheld table was made coarser")
+    collapsed: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Dimension -> the small categories counted together as `other`",
+    )
+    coarsened: dict[str, str] = Field(
+        default_factory=dict, description="A dimension asked for -> the coarser one counted"
+    )
+    pooled: PooledPeriod | None = Field(
+        default=None, description="Set when years were pooled to show more groups"
+    )
+    published_share: float = Field(
+        description="Of the students in the table's cells, the share in published cells"
+    )
     all_students: MetricsRow
     rows: list[MetricsRow] = Field(description="One per combination of the grouping values")
     totals: list[MetricsRow] = Field(

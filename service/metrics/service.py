@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from copy import deepcopy
 from dataclasses import replace
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -18,9 +19,10 @@ from service.db import utcnow
 from service.errors import FieldError, Unprocessable
 from service.local_time import zone
 from service.metrics import query
-from service.metrics.dimensions import Dimension
+from service.metrics.dimensions import Dimension, sort_key
+from service.metrics.fallback import PUBLISHED_TARGET, Fallback, Plan, next_step, published_share
 from service.metrics.query import CLOSED_WITHIN
-from service.metrics.schemas import MetricsRow, ReferralMetrics
+from service.metrics.schemas import MetricsRow, PooledPeriod, ReferralMetrics
 from service.metrics.scope import Scope
 from service.metrics.suppression import Cell, coded_rate, link_totals, suppress
 from service.settings import get_settings
@@ -158,20 +160,55 @@ async def _labels(
     return {str(i): n for i, n in names.all()}
 
 
-async def referral_metrics(
-    session: AsyncSession, principal: Principal, dimensions: Sequence[Dimension], scope: Scope
-) -> ReferralMetrics:
-    _check(dimensions, scope)
-    scope = scope_for(principal, scope)
+async def _table(
+    session: AsyncSession, plan: Plan, scope: Scope, min_cell: int
+) -> tuple[list[dict[str, Any]], list[Cell]]:
+    """The plan's table, suppressed: its rows and their entries."""
     tz = zone()
-    start = datetime.combine(scope.start, time(0), tz)
-    stop = datetime.combine(scope.end + timedelta(days=1), time(0), tz)
-    rows = await query.run(session, dimensions, scope, now=utcnow(), start=start, stop=stop, tz=tz)
-    width = len(dimensions)
-    min_cell = get_settings().min_cell
-    entries = [_entry(r, width) for r in rows]
+    start = datetime.combine(plan.start, time(0), tz)
+    stop = datetime.combine(plan.end + timedelta(days=1), time(0), tz)
+    counted = replace(scope, start=plan.start, end=plan.end)
+    rows = await query.run(
+        session,
+        plan.dimensions,
+        counted,
+        now=utcnow(),
+        start=start,
+        stop=stop,
+        tz=tz,
+        recode=plan.recode(),
+    )
+    entries = [_entry(r, len(plan.dimensions)) for r in rows]
     link_totals(entries)
     suppress(entries, min_cell)
+    return rows, entries
+
+
+async def referral_metrics(
+    session: AsyncSession,
+    principal: Principal,
+    dimensions: Sequence[Dimension],
+    scope: Scope,
+    fallback: Fallback = Fallback.auto,
+) -> ReferralMetrics:
+    """The table asked for; with fallback=auto, when most of it would be withheld, the
+    finest coarser table that shows most students (fallback.py says how)."""
+    _check(dimensions, scope)
+    scope = scope_for(principal, scope)
+    min_cell = get_settings().min_cell
+    plan = Plan(list(dimensions), scope.start, scope.end)
+    rows, entries = await _table(session, plan, scope, min_cell)
+    best = (published_share(entries), plan, rows, entries)
+    if fallback is Fallback.auto and best[0] < PUBLISHED_TARGET:
+        earliest = await query.first_sent(session, zone())
+        trying = deepcopy(plan)
+        while best[0] < PUBLISHED_TARGET and next_step(trying, entries, earliest, min_cell):
+            rows, entries = await _table(session, trying, scope, min_cell)
+            if published_share(entries) > best[0]:
+                best = (published_share(entries), deepcopy(trying), rows, entries)
+    _, plan, rows, entries = best
+    dimensions = plan.dimensions
+    width = len(dimensions)
     by_entry = list(zip(entries, rows, strict=True))
     # GROUPING SETS always includes () and yields its row even over no referral at all.
     overall_entry, overall_row = next((e, r) for e, r in by_entry if all(k is None for k in e.key))
@@ -185,12 +222,24 @@ async def referral_metrics(
             continue
         out = _row(entry, row, dimensions, labels, reference, min_cell)
         (cells if None not in entry.key else totals).append(out)
-    order = lambda r: tuple(r.group.get(d.value, "") for d in dimensions)  # noqa: E731
+
+    def order(row: MetricsRow) -> tuple[tuple[int, str], ...]:
+        return tuple(
+            sort_key(d, row.group.get(d.value), row.labels.get(d.value)) for d in dimensions
+        )
+
     return ReferralMetrics(
-        start=scope.start,
-        end=scope.end,
+        start=plan.start,
+        end=plan.end,
         group_by=list(dimensions),
         min_cell=min_cell,
+        fallback=fallback,
+        collapsed={d.value: values for d, values in plan.collapsed.items()},
+        coarsened={d.value: c.value for d, c in plan.coarsened.items()},
+        pooled=None
+        if plan.pooled_from is None
+        else PooledPeriod(requested_from=plan.pooled_from, start=plan.start, end=plan.end),
+        published_share=round(published_share(entries), 3),
         all_students=all_students,
         rows=sorted(cells, key=order),
         totals=sorted(totals, key=order),

@@ -288,13 +288,30 @@ def suppress(entries: Sequence[Cell], min_cell: int) -> None:
     ranked = sorted(entries, key=lambda e: (e.referrals, len(e.parts), str(e.key)))
     rank = {id(e): i for i, e in enumerate(ranked)}
     neighbours: dict[int, list[Cell]] = {}
+    cells_by_key = {e.key: e for e in entries if None not in e.key}
+    rows_of: dict[Hashable, list[Hashable]] = {}
+    cols_of: dict[Hashable, list[Hashable]] = {}
+    for key in cells_by_key if two_way else ():
+        r, c = key
+        rows_of.setdefault(c, []).append(r)
+        cols_of.setdefault(r, []).append(c)
     while True:
         exposed = _exposed(entries, two_way, min_cell)
         if not exposed:
             return
         # One partner for every exposed entry per round: a round costs a decomposition.
+        # In a two-way table an exposed cell gets a whole rectangle at once (its row,
+        # its column and the corner: a cycle, the classic complement), else the chain of
+        # single partners grows until it happens to close, withholding most of the table.
         added = False
         for target in exposed:
+            if two_way and None not in target.key and target.suppressed:
+                corner = _rectangle(target, cells_by_key, rows_of, cols_of)
+                if corner:
+                    for e in corner:
+                        e.suppressed, e.reason = True, "complementary"
+                    added = True
+                    continue
             if id(target) not in neighbours:
                 near = {id(e): e for t in containing[id(target)] for e in (t, *t.parts)}
                 neighbours[id(target)] = sorted(near.values(), key=lambda e: rank[id(e)])
@@ -307,6 +324,38 @@ def suppress(entries: Sequence[Cell], min_cell: int) -> None:
             added = True
         if not added:
             return  # everything that could help is withheld already
+
+
+def _rectangle(
+    target: Cell,
+    cells: dict[tuple[Hashable | None, ...], Cell],
+    rows_of: dict[Hashable, list[Hashable]],
+    cols_of: dict[Hashable, list[Hashable]],
+) -> list[Cell]:
+    """The cheapest cells to withhold with `target` (a cell of a two-way table) so that
+    it lies on a cycle of withheld cells: (r, c2), (r2, c) and the corner (r2, c2), fewest
+    referrals newly withheld first (cells withheld already cost nothing). Empty when the
+    table has no such rectangle (a single row or column)."""
+    r, c = target.key
+    best: tuple[int, str, list[Cell]] | None = None
+    for c2 in cols_of.get(r, []):
+        if c2 == c:
+            continue
+        for r2 in rows_of.get(c, []):
+            if r2 == r:
+                continue
+            corner = cells.get((r2, c2))
+            if corner is None:
+                continue
+            trio = [cells[(r, c2)], cells[(r2, c)], corner]
+            fresh = [e for e in trio if not e.suppressed]
+            if not fresh:
+                continue  # already on a withheld cycle: more of the same would not help
+            cost = sum(e.referrals for e in fresh)
+            order = str((r2, c2))
+            if best is None or (cost, order) < best[:2]:
+                best = (cost, order, fresh)
+    return best[2] if best else []
 
 
 def coded_rate(numerator: int, denominator: int) -> tuple[float | None, str | None]:

@@ -14,7 +14,7 @@ and tests/metrics/test_tabulate.py compares them on generated data):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from service.metrics.columns import DAY_US, DURATIONS, Array, Columns, microseconds
-from service.metrics.dimensions import Dimension, per_referral
+from service.metrics.dimensions import Dimension, Labels, per_referral
 from service.metrics.scope import Scope
 from service.referrals.states import AWAITING_RESPONSE, Status
 
@@ -54,6 +54,17 @@ def select(columns: Columns, scope: Scope, start: datetime, stop: datetime) -> A
                 return np.zeros(0, dtype=np.int64)
             keep &= column == code
     return np.flatnonzero(keep)
+
+
+def _recoded(
+    index: Array, texts: list[str], mapping: Mapping[str, str] | None
+) -> tuple[Array, list[str]]:
+    """Label indices with some texts replaced (a collapsed category: several become one)."""
+    if not mapping:
+        return index, texts
+    labels = Labels()
+    table = np.array([labels(mapping.get(t, t)) for t in texts] or [0], dtype=np.int64)
+    return table[index], labels.texts
 
 
 def _dense(index: Array, texts: list[str]) -> tuple[Array, list[str]]:
@@ -291,13 +302,21 @@ def tabulate(
     stop: datetime,
     tz: ZoneInfo,
     zips: dict[str, str] | None = None,
+    recode: Mapping[Dimension, Mapping[str, str]] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per cell and per total (keys g0, g1: a text, or None for "all"), each with
     the counts the service turns into measures: cells, then each dimension's totals, then
-    "all", each in order of their texts (suppression breaks ties in this order)."""
+    "all", each in order of their texts (suppression breaks ties in this order).
+    `recode` replaces a dimension's texts before counting (metrics/fallback.py)."""
     rows = select(columns, scope, start, stop)
+    recode = recode or {}
     parts = [
-        _dense(*per_referral(columns, d, rows, zips=zips, start=start, stop=stop, tz=tz))
+        _dense(
+            *_recoded(
+                *per_referral(columns, d, rows, zips=zips, start=start, stop=stop, tz=tz),
+                recode.get(d),
+            )
+        )
         for d in dimensions
     ]
     width = len(dimensions)

@@ -275,3 +275,29 @@ def test_a_large_table_is_suppressed_quickly() -> None:
     suppress(entries, 10)  # its speed is a figure of `make bench`, not a timed test
     hidden = [e for e in entries if e.suppressed]
     assert not any(determined_by_rank(entries, hidden))
+
+
+def test_a_few_small_cells_withhold_a_few_rectangles_not_the_table() -> None:
+    """24 schools x 3 groups with two small cells: the complements close a cycle at once
+    (a rectangle each) instead of a chain of single partners across the whole table
+    (which withheld 65 of the 72 cells before)."""
+    rng = random.Random(1)
+    values = {(r, c): rng.randint(11, 20) for r in range(24) for c in range(3)}
+    values[(0, 2)], values[(5, 2)] = 8, 7
+    entries = [
+        Cell(key=(str(r), str(c)), students=n, referrals=2 * n) for (r, c), n in values.items()
+    ]
+    for r in range(24):
+        n = sum(values[(r, c)] for c in range(3))
+        entries.append(Cell(key=(str(r), None), students=n, referrals=2 * n))
+    for c in range(3):
+        n = sum(values[(r, c)] for r in range(24))
+        entries.append(Cell(key=(None, str(c)), students=n, referrals=2 * n))
+    n = sum(values.values())
+    entries.append(Cell(key=(None, None), students=n, referrals=2 * n))
+    link_totals(entries)
+    suppress(entries, 10)
+    hidden = [e for e in entries if e.suppressed]
+    assert len(hidden) <= 8, [e.key for e in hidden]
+    for quantity in ("students", "referrals"):
+        assert not any(len(values) == 1 for values in attack(entries, 10, quantity).values())

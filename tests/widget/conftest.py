@@ -18,7 +18,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from service.devdeps import ensure_chromium
 from service.widget.router import BUNDLE
-from tests.conftest import make_test_database
+from tests.conftest import make_test_database, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -45,8 +45,8 @@ def site(worker_id_safe: str) -> Iterator[str]:
         "YOUTHLINK_DATABASE_URL": make_test_database(f"{worker_id_safe}_widget"),
         "YOUTHLINK_RATE_LIMITS_ENABLED": "false",
     }
-    _cli(env, "load-geodata")
-    _cli(env, "seed")
+    run_cli(env, "load-geodata")
+    run_cli(env, "seed")
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(port)],
