@@ -8,6 +8,7 @@ integer per row pointing into a list of texts, the same text always at one index
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -53,16 +54,27 @@ ORDER: dict[Dimension, list[str]] = {
 _LAST = {OTHER: 1, NOT_REPORTED: 2}
 
 
-def sort_key(dimension: Dimension, value: str | None, label: str | None) -> tuple[int, str]:
+def _natural(text: str) -> tuple[tuple[int, int, str], ...]:
+    """ "School 2" before "School 10": digits compare as numbers."""
+    return tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part)
+        for part in re.split(r"(\d+)", text.casefold())
+        if part
+    )
+
+
+def sort_key(
+    dimension: Dimension, value: str | None, label: str | None
+) -> tuple[int, tuple[tuple[int, int, str], ...]]:
     """Where a group stands in a listing: by the dimension's order, else its name."""
     if value is None:
-        return (-1, "")
+        return (-1, ())
     if value in _LAST:
-        return (1_000 + _LAST[value], value)
+        return (1_000 + _LAST[value], ())
     order = ORDER.get(dimension)
     if order and value in order:
-        return (order.index(value), value)
-    return (len(order) if order else 0, (label or value).casefold())
+        return (order.index(value), ())
+    return (len(order) if order else 0, _natural(label or value))
 
 
 # Per referral: dimension -> (its column in Columns, the kind of its codes).

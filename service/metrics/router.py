@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -173,6 +173,9 @@ async def metrics_report(
     group_by: Annotated[Dimension, Query(description="One dimension")] = Dimension.race_ethnicity,
     category: Annotated[Category | None, Query(description="For the access map")] = None,
     distance_m: Annotated[int, Query(ge=100, le=50_000)] = 1600,
+    lang: Annotated[
+        Literal["en", "es"], Query(description="The report's language: en or es")
+    ] = "en",
 ) -> HTMLResponse:
     end = to or today()
     scope = Scope(start=from_ or end - timedelta(days=365), end=end)
@@ -181,4 +184,5 @@ async def metrics_report(
     access, shapes = await directory.access(
         session, category.value if category else None, distance_m, True
     )
-    return HTMLResponse(report.render(metrics, health, access, shapes, group_by.value))
+    geojson = directory.access_features(access, shapes)
+    return HTMLResponse(report.render(metrics, health, access, shapes, geojson, lang))

@@ -223,7 +223,7 @@ async def referral_metrics(
         out = _row(entry, row, dimensions, labels, reference, min_cell)
         (cells if None not in entry.key else totals).append(out)
 
-    def order(row: MetricsRow) -> tuple[tuple[int, str], ...]:
+    def order(row: MetricsRow) -> tuple[Any, ...]:
         return tuple(
             sort_key(d, row.group.get(d.value), row.labels.get(d.value)) for d in dimensions
         )

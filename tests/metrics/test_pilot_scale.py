@@ -4,6 +4,7 @@ answer instead of an empty one (metrics/fallback.py)."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -87,3 +88,21 @@ async def test_tracts_coarsen_to_zip_areas(pilot: tuple[Any, Caller]) -> None:
     auto = await _table(pilot, "group_by=race_ethnicity&group_by=tract")
     assert auto["coarsened"] == {"tract": "zip"} and auto["group_by"][1] == "zip"
     assert auto["published_share"] >= 0.8
+
+
+async def test_the_board_report_lists_groups_by_name_in_reporting_order(
+    pilot: tuple[Any, Caller],
+) -> None:
+    client, analyst = pilot
+    response = await client.get(
+        "/metrics/report", params={"group_by": "race_ethnicity"}, headers=analyst.headers
+    )
+    assert response.status_code == 200
+    groups = re.findall(r"<th scope='row'>([^<]+)</th>", response.text)
+    assert groups[0] == "Hispanic or Latino" and groups[-1] == "Not reported"
+    assert "Black or African American" in groups and "black_or_african_american" not in groups
+    schools = await client.get(
+        "/metrics/report", params={"group_by": "school"}, headers=analyst.headers
+    )
+    named = re.findall(r"<th scope='row'>(Synthetic School \d+)</th>", schools.text)
+    assert named[:3] == ["Synthetic School 1", "Synthetic School 2", "Synthetic School 3"]
