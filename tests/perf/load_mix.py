@@ -68,8 +68,12 @@ async def make_world(url: str, n_schools: int, n_providers: int) -> World:
             n_providers,
         )
         provider_ids = [r["id"] for r in owners]
+        # Programs a school can refer to: taking referrals, enrollment not closed, and a
+        # free seat, uncounted seats or a waitlist (referrals/capacity.py).
         referable = await conn.fetch(
             "SELECT id FROM programs WHERE status = 'active' AND accepting_referrals "
+            "AND enrollment_status <> 'closed' AND (seats_available IS NULL "
+            "OR seats_available > 0 OR enrollment_status = 'waitlist') "
             "AND organization_id = ANY($1::uuid[])",
             provider_ids,
         )
@@ -175,7 +179,10 @@ class Load:
             self.statuses[kind][f"transport:{type(exc).__name__}"] += 1
             return None
         self.latencies[kind].append((time.perf_counter() - t0) * 1000)
-        self.statuses[kind][str(response.status_code)] += 1
+        status = str(response.status_code)
+        if response.status_code == 422:  # which refusal: some are outcomes of the mix
+            status += f":{response.json().get('code')}"
+        self.statuses[kind][status] += 1
         return response
 
     def saw(self, body: dict[str, Any], school: int, provider_side: bool) -> None:
