@@ -223,7 +223,15 @@ async def create_referral(
         [referral.provider_id, referral.school_id],
         _payload(referral),
     )
-    return ReferralRows(referral, student, consent, program.name, school_name, [first])
+    return ReferralRows(
+        referral,
+        student,
+        consent,
+        program.name,
+        school_name,
+        [first],
+        program_seats=program.seats_available,
+    )
 
 
 # ---------------------------------------------------------------- moving

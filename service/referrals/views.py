@@ -144,6 +144,7 @@ class ReferralRows:
     school_name: str
     events: Sequence[Event]
     messages: Sequence[Message] = ()
+    program_seats: int | None = None  # the program's free seats (None: not counted)
 
 
 def disclosed(referral: Referral, consent: Consent, viewer: Side, today: date) -> list[DataElement]:
@@ -264,6 +265,22 @@ def awaiting_information(messages: Sequence[Message]) -> bool:
     )
 
 
+def moves(rows: ReferralRows, acting: Side | None, today: date) -> list[Status]:
+    """The moves the caller can make now: the state machine's offer (states.offered),
+    less what the rules around it refuse today: a provider has none once the consent
+    ended (409 consent_ended), and no enrolment without a free seat (409
+    no_seat_available)."""
+    if acting is None:
+        return []
+    r = rows.referral
+    if acting is Side.provider and rules.state(rows.consent, today) is not ConsentState.active:
+        return []
+    offer = offered(r.status, acting)
+    if rows.program_seats == 0 and not r.seat_held:
+        offer = [s for s in offer if s is not Status.enrolled]
+    return offer
+
+
 def overdue(referral: Referral, now: datetime) -> tuple[bool, bool]:
     """(first response overdue, first contact overdue)."""
     return (
@@ -309,7 +326,7 @@ def referral_out(
         response_overdue=response_overdue,
         contact_overdue=contact_overdue,
         waitlisted=r.waitlisted,
-        next_statuses=offered(r.status, acting) if acting else [],
+        next_statuses=moves(rows, acting, today),
         version=r.version,
         awaiting_information=awaiting_information(rows.messages),
         timeline=_timeline(rows, viewer, show_school_notes),

@@ -58,11 +58,15 @@ async def test_a_full_program_with_a_waitlist_queues_it_until_a_seat_frees(
     referral = await world.referral()
     assert referral["waitlisted"] is True
     provider = world.callers.provider_a
-    assert (await world.move(provider, referral, "accepted")).status_code == 200
+    accepted = await world.move(provider, referral, "accepted")
+    assert accepted.status_code == 200
+    assert "enrolled" not in accepted.json()["next_statuses"]  # no seat: not offered
     no_seat = await world.move(provider, referral, "enrolled")
     assert no_seat.status_code == 409 and no_seat.json()["code"] == "no_seat_available"
     assert (await world.move(provider, referral, "contacted")).status_code == 200
     await _program(session, world, seats_available=1)
+    seen = await world.client.get(f"/referrals/{referral['id']}", headers=provider.headers)
+    assert "enrolled" in seen.json()["next_statuses"]  # a seat freed: offered again
     enrolled = await world.move(provider, referral, "enrolled")
     assert enrolled.status_code == 200, enrolled.text
     assert enrolled.json()["waitlisted"] is False

@@ -95,7 +95,9 @@ async def test_until_the_worker_runs_a_provider_cannot_act_under_an_ended_consen
     await _expire(session)
     refused = await world.move(world.callers.provider_a, referral, "accepted")
     assert refused.status_code == 409 and refused.json()["code"] == "consent_ended"
-    assert (await _read(world, referral))["status"] == "sent"  # not received: nothing shown
+    seen = await _read(world, referral)
+    assert seen["status"] == "sent"  # not received: nothing was shown
+    assert seen["next_statuses"] == []  # and nothing is offered the provider
     cancelled = await world.move(world.callers.school_a, referral, "cancelled")
     assert cancelled.status_code == 200, cancelled.text
 
