@@ -15,7 +15,7 @@ from service.errors import problem_responses
 from service.idempotency import IdempotencyKey, idempotent
 from service.local_time import today
 from service.pagination import Page, PageParams, page_params
-from service.referrals import reading, service
+from service.referrals import creating, reading, service
 from service.referrals.schemas import ReferralCreate, ReferralOut, TransitionCreate
 from service.referrals.states import Side, Status
 from service.referrals.views import ReferralRows, referral_out
@@ -51,7 +51,7 @@ async def referrals_create(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     async def create() -> tuple[int, ReferralOut, dict[str, str]]:
-        rows = await service.create_referral(session, principal, body)
+        rows = await creating.create_referral(session, principal, body)
         referral = rows.referral
         headers = {"ETag": etag(referral.version), "Location": f"/referrals/{referral.id}"}
         return 201, _out(principal, rows), headers
