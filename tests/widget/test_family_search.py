@@ -139,6 +139,12 @@ async def test_a_family_searches_with_the_keyboard_alone(page: Page) -> None:
     before = await _count(page)
     await page.keyboard.press("Space")  # check "Free only"
     await expect(page.locator(HEADING)).not_to_have_text(re.compile(rf"^{before} "))
+    await expect(page.locator(f"{WIDGET}:not([aria-busy])")).to_have_count(1)
+    # The filters were drawn anew with the new counts; the focus stayed on the checkbox,
+    # so the next Tab goes on to the next filter, not back to the top of the page.
+    assert (await _focused(page)).strip().startswith("Free only")
+    await page.keyboard.press("Tab")
+    assert await _focused(page) == "Language"
 
 
 async def test_axe_finds_no_serious_violation_in_either_language(page: Page) -> None:

@@ -124,6 +124,7 @@ class YouthlinkSearch extends HTMLElement {
     const ageId = uid("yl-age");
     const age = h("input", {
       id: ageId,
+      "data-key": "age",
       type: "number",
       min: 0,
       max: 25,
@@ -133,14 +134,14 @@ class YouthlinkSearch extends HTMLElement {
     });
     const grade = h(
       "select",
-      { id: uid("yl-grade"), onchange: change((el) => (s.grade = el.value)) },
+      { id: uid("yl-grade"), "data-key": "grade", onchange: change((el) => (s.grade = el.value)) },
       h("option", { value: "" }, t.anyGrade),
       GRADES.map((g) => h("option", { value: g, selected: s.grade === g }, g)),
     );
     const free = h(
       "label",
       { class: "check" },
-      h("input", { type: "checkbox", checked: s.free, onchange: change((el) => (s.free = el.checked)) }),
+      h("input", { type: "checkbox", "data-key": "free", checked: s.free, onchange: change((el) => (s.free = el.checked)) }),
       t.freeOnly,
       " ",
       h("span", { class: "count" }, t.count(this.facet("cost_band", "free"))),
@@ -149,7 +150,7 @@ class YouthlinkSearch extends HTMLElement {
     if (s.language && !languages.includes(s.language)) languages.unshift(s.language);
     const language = h(
       "select",
-      { id: uid("yl-lang"), onchange: change((el) => (s.language = el.value)) },
+      { id: uid("yl-lang"), "data-key": "language", onchange: change((el) => (s.language = el.value)) },
       h("option", { value: "" }, t.anyLanguage),
       languages.map((code) =>
         h(
@@ -172,6 +173,7 @@ class YouthlinkSearch extends HTMLElement {
             { class: "check" },
             h("input", {
               type: "checkbox",
+              "data-key": `day-${d}`,
               value: d,
               checked: s.days.includes(d),
               onchange: change((el) => {
@@ -187,6 +189,7 @@ class YouthlinkSearch extends HTMLElement {
     );
     const time = h("input", {
       id: uid("yl-time"),
+      "data-key": "time",
       type: "time",
       value: s.timeFrom,
       step: 900,
@@ -195,7 +198,7 @@ class YouthlinkSearch extends HTMLElement {
     const fixed = this.getAttribute("category");
     const category = h(
       "select",
-      { id: uid("yl-cat"), onchange: change((el) => (s.category = el.value)) },
+      { id: uid("yl-cat"), "data-key": "category", onchange: change((el) => (s.category = el.value)) },
       fixed ? null : h("option", { value: "" }, t.anyCategory),
       Object.entries(t.categories)
         .filter(([code]) => !fixed || code === fixed)
@@ -205,6 +208,7 @@ class YouthlinkSearch extends HTMLElement {
     );
     const zip = h("input", {
       id: uid("yl-zip"),
+      "data-key": "zip",
       type: "text",
       inputmode: "numeric",
       pattern: "[0-9]{5}",
@@ -215,10 +219,13 @@ class YouthlinkSearch extends HTMLElement {
     });
     const radius = h(
       "select",
-      { id: uid("yl-radius"), disabled: !s.near, onchange: change((el) => (s.radiusMiles = Number(el.value))) },
+      { id: uid("yl-radius"), "data-key": "radius", disabled: !s.near, onchange: change((el) => (s.radiusMiles = Number(el.value))) },
       h("option", { value: "0" }, t.anyDistance),
       [1, 3, 5, 10].map((n) => h("option", { value: n, selected: s.radiusMiles === n }, t.miles(n))),
     );
+    // The filters are drawn anew with each answer (their counts change): the control
+    // that had the focus keeps it, or a keyboard user would be thrown back to the page.
+    const focused = this.shadowRoot.activeElement?.dataset?.key;
     this.filters.replaceChildren(
       h("legend", {}, t.filters),
       this.field(t.age, age),
@@ -233,12 +240,13 @@ class YouthlinkSearch extends HTMLElement {
         {},
         h("legend", {}, t.where),
         this.field(t.zip, zip),
-        h("button", { type: "button", class: "secondary", onclick: () => this.useLocation() }, t.useLocation),
+        h("button", { type: "button", class: "secondary", "data-key": "locate", onclick: () => this.useLocation() }, t.useLocation),
         h("p", { class: "hint" }, this.whereNote || t.locationAsk),
         this.field(t.within, radius),
       ),
-      h("button", { type: "button", class: "secondary", onclick: () => this.clear() }, t.clear),
+      h("button", { type: "button", class: "secondary", "data-key": "clear", onclick: () => this.clear() }, t.clear),
     );
+    if (focused) this.filters.querySelector(`[data-key="${focused}"]`)?.focus();
   }
 
   async useZip(zip) {
