@@ -145,21 +145,21 @@ def _rings(geometry: dict[str, Any]) -> list[list[list[float]]]:
     return [ring for polygon in geometry["coordinates"] for ring in polygon]
 
 
-def _quintiles(report: AccessReport) -> list[tuple[int, int]]:
-    """The ranges (lo, hi) of programs in reach of each of five colour bands."""
-    counts = sorted(t.programs for t in report.tracts if t.programs)  # deserts apart
+def _quintiles(report: AccessReport) -> tuple[list[int], list[tuple[int, int] | None]]:
+    """The four cuts between five colour bands of programs in reach (deserts apart), and
+    each band's range (lo, hi) of the tracts in it, None for an empty band."""
+    counts = sorted(t.programs for t in report.tracts if t.programs)
     if not counts:
-        return []
+        return [], []
     cuts = [counts[int(len(counts) * q / 5)] for q in range(1, 5)]
-    bounds, lo = [], counts[0]
-    for band in range(5):
-        members = [c for c in counts if sum(c >= cut for cut in cuts) == band]
-        if members:
-            bounds.append((min(members), max(members)))
-        else:
-            bounds.append((lo, lo - 1))  # an empty band
-        lo = bounds[-1][1] + 1
-    return bounds
+    members: list[list[int]] = [[] for _ in range(5)]
+    for c in counts:
+        members[_band(c, cuts)].append(c)
+    return cuts, [(m[0], m[-1]) if m else None for m in members]
+
+
+def _band(programs: int, cuts: list[int]) -> int:
+    return sum(programs >= cut for cut in cuts)
 
 
 def _map(report: AccessReport, shapes: dict[str, Any], lang: Lang) -> str:
@@ -185,8 +185,7 @@ def _map(report: AccessReport, shapes: dict[str, Any], lang: Lang) -> str:
     def xy(p: list[float]) -> str:
         return f"{x_of(p[0]):.1f},{y_of(p[1]):.1f}"
 
-    bands = _quintiles(report)
-    cuts = [lo for lo, _ in bands[1:]]
+    cuts, bands = _quintiles(report)
     svg = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height:.0f}" '
         f'role="img" aria-label="{html.escape(t["legend"])}">'
@@ -200,7 +199,7 @@ def _map(report: AccessReport, shapes: dict[str, Any], lang: Lang) -> str:
         if geometry is None:
             continue
         path = " ".join("M" + " L".join(xy(p) for p in ring) + " Z" for ring in _rings(geometry))
-        band = sum(tract.programs >= c for c in cuts)
+        band = _band(tract.programs, cuts)
         fill = "url(#desert)" if tract.programs == 0 else BLUES[band]
         svg.append(
             f'<path d="{path}" fill="{fill}" stroke="#555" stroke-width="0.6">'
@@ -216,9 +215,10 @@ def _map(report: AccessReport, shapes: dict[str, Any], lang: Lang) -> str:
     svg += labels
     svg.append("</svg>")
     keys = []
-    for colour, (lo, hi) in zip(BLUES, bands, strict=False):
-        if hi < lo:
+    for colour, span_of in zip(BLUES, bands, strict=False):
+        if span_of is None:
             continue
+        lo, hi = span_of
         span = str(lo) if lo == hi else f"{lo}-{hi}"
         keys.append(f'<span class="key" style="background:{colour}"></span> {span}')
     keys.append(f'<span class="key desert"></span> 0: {html.escape(t["desert"])}')

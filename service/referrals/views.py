@@ -219,9 +219,11 @@ def message_out(m: Message, viewer: Side, school_notes_shown: bool) -> MessageOu
 
 def school_notes_shown(rows: ReferralRows, viewer: Side, today: date) -> bool:
     """Whether `viewer` reads the school's notes and messages on this referral today."""
-    return viewer is Side.school or DataElement.notes in disclosed(
-        rows.referral, rows.consent, viewer, today
-    )
+    return _notes_in(disclosed(rows.referral, rows.consent, viewer, today), viewer)
+
+
+def _notes_in(elements: list[DataElement], viewer: Side) -> bool:
+    return viewer is Side.school or DataElement.notes in elements
 
 
 def _timeline(rows: ReferralRows, viewer: Side, notes_shown: bool) -> list[EventOut]:
@@ -297,7 +299,7 @@ def referral_out(
     r = rows.referral
     elements = disclosed(r, rows.consent, viewer, today)
     show_reason = DataElement.referral_reason in elements
-    show_school_notes = viewer is Side.school or DataElement.notes in elements
+    show_school_notes = _notes_in(elements, viewer)
     response_overdue, contact_overdue = overdue(r, now)
     return ReferralOut(
         id=r.id,
