@@ -81,8 +81,7 @@ async def announce(
     school = {"consent_id": str(consent.id), "student_id": str(consent.student_id)}
     await emit(session, event, [consent.school_id], {**school, **when, **listed(every)})
     for provider, ids in sorted(ended.by_provider.items()):
-        if provider != consent.school_id:
-            await emit(session, event, [provider], {**when, **listed(ids)})
+        await emit(session, event, [provider], {**when, **listed(ids)})
 
 
 async def lapse_expired(session: AsyncSession, on: date | None = None) -> int:

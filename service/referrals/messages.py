@@ -66,14 +66,14 @@ async def _answer(session: AsyncSession, referral_id: uuid.UUID, request_id: uui
     )
     if answered is not None:
         return
-    exists = await session.scalar(
+    answered_before = await session.scalar(
         select(ReferralMessage.answered_at).where(
             ReferralMessage.id == request_id,
             ReferralMessage.referral_id == referral_id,
             ReferralMessage.kind == MessageKind.information_request,
         )
     )
-    if exists is not None:
+    if answered_before is not None:
         raise Conflict(
             "This request for information was already answered.", code="already_answered"
         )

@@ -62,8 +62,8 @@ async def test_race_by_school_answers_for_most_students(pilot: tuple[Any, Caller
     assert "other" in {r["group"].get("race_ethnicity") for r in auto["rows"]}
     folded = set(auto["collapsed"]["race_ethnicity"])
     assert folded and {"hispanic_latino", "white"}.isdisjoint(folded)
-    if auto["pooled"]:
-        assert auto["start"] < auto["pooled"]["requested_from"] == exact["start"]
+    assert auto["pooled"] is not None  # one year of 24 schools is too thin: years pooled
+    assert auto["start"] < auto["pooled"]["requested_from"] == exact["start"]
     # Suppression still holds on the coarser table.
     shown = [r for r in auto["rows"] if not r["suppressed"]]
     assert all(r["students"] >= auto["min_cell"] for r in shown)
