@@ -73,6 +73,11 @@ def microseconds(moment: datetime) -> int:
     return (moment - PG_EPOCH) // MICROSECOND
 
 
+def moment(microseconds_: int) -> datetime:
+    """The inverse of microseconds()."""
+    return PG_EPOCH + microseconds_ * MICROSECOND
+
+
 def parse_binary_copy(data: bytes, fields: Sequence[tuple[str, str]]) -> dict[str, Array]:
     """The columns of a binary COPY whose columns are all fixed-width and NOT NULL."""
     if not data.startswith(_SIGNATURE):

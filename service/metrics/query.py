@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -49,12 +49,3 @@ async def run(
         zips=zips,
         recode=recode,
     )
-
-
-async def first_sent(session: AsyncSession, tz: ZoneInfo) -> date | None:
-    """The local date of the first referral ever sent (how far back pooling can reach)."""
-    loaded = await columns.current(session)
-    sent = loaded.columns.facts["sent_at"]
-    if not sent.size:
-        return None
-    return datetime.fromtimestamp(int(sent.min()) / 1_000_000, tz).date()

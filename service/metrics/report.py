@@ -297,7 +297,7 @@ border: 1px solid #555; vertical-align: middle; }}
 .key.desert {{ background: repeating-linear-gradient(45deg, #de2d26 0 2px, #fee0d2 2px 6px); }}
 </style></head><body>
 <h1>{html.escape(t["title"])}</h1>
-<p>{html.escape(t["period"].format(start=metrics.start, end=metrics.end))}
+<p>{html.escape(t["period"].format(year=metrics.school_year, start=metrics.start, end=metrics.end))}
 {html.escape(t["privacy"].format(min_cell=metrics.min_cell))}</p>
 <h2>{html.escape(t["glance"])}</h2><table>{table}</table>
 <h2>{html.escape(heading)}</h2>

@@ -7,7 +7,7 @@ from service.metrics.labels import Lang
 TEXT: dict[Lang, dict[str, str]] = {
     "en": {
         "title": "Coordination and equity report",
-        "period": "Referrals sent {start} to {end}.",
+        "period": "School year {year}: referrals sent {start} to {end}.",
         "privacy": "Groups of fewer than {min_cell} students are withheld, with "
         "complementary suppression; no student is named.",
         "glance": "At a glance",
@@ -46,7 +46,7 @@ TEXT: dict[Lang, dict[str, str]] = {
     },
     "es": {
         "title": "Informe de coordinación y equidad",
-        "period": "Referidos enviados del {start} al {end}.",
+        "period": "Año escolar {year}: referidos enviados del {start} al {end}.",
         "privacy": "Los grupos de menos de {min_cell} estudiantes se ocultan, con supresión "
         "complementaria; no se nombra a ningún estudiante.",
         "glance": "Resumen",

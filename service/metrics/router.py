@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -19,14 +18,40 @@ from service.metrics import directory, report, service
 from service.metrics.csv_out import to_csv
 from service.metrics.dimensions import Dimension
 from service.metrics.fallback import Fallback
+from service.metrics.periods import BLOCK_YEARS, Period, parse_school_year, school_year_of
 from service.metrics.schemas import AccessReport, DirectoryHealth, ReferralMetrics
 from service.metrics.scope import Scope
-from service.schema_types import QueryDay
 
 router = APIRouter(prefix="/metrics", tags=["metrics"])
 Reader = Annotated[Principal, require_roles(Role.analyst, Role.admin, Role.school, Role.provider)]
 CSV = "text/csv"
 GEOJSON = "application/geo+json"
+
+
+SchoolYear = Annotated[
+    str | None,
+    Query(
+        description="The school year counted (July to June), e.g. 2025-26; default: the "
+        "current one. Metrics count whole school years only: any other period, set beside "
+        "its neighbours, would give away the referrals between them.",
+        examples=["2025-26"],
+        max_length=7,
+        pattern=r"^\d{4}-\d{2}$",
+    ),
+]
+Years = Annotated[
+    int,
+    Query(
+        ge=1,
+        le=BLOCK_YEARS,
+        description=f"1, or {BLOCK_YEARS}: the block of school years ending with school_year",
+    ),
+]
+
+
+def _period(school_year: str | None, years: int) -> Period:
+    first = school_year_of(today()) if school_year is None else parse_school_year(school_year)
+    return Period(first, years)
 
 
 def wants_csv(request: Request) -> bool:
@@ -59,10 +84,8 @@ async def metrics_referrals(
     request: Request,
     session: SessionDep,
     principal: Reader,
-    from_: Annotated[
-        QueryDay | None, Query(alias="from", description="Sent on or after (default: a year ago)")
-    ] = None,
-    to: Annotated[QueryDay | None, Query(description="Sent on or before (default: today)")] = None,
+    school_year: SchoolYear = None,
+    years: Years = 1,
     group_by: Annotated[
         list[Dimension] | None,
         Query(max_length=2, description="One or two dimensions (repeat the parameter)"),
@@ -75,20 +98,22 @@ async def metrics_referrals(
         Query(
             description="auto (default): when fewer than 80% of the table's students would "
             "show, collapse small categories into `other`, coarsen tract to ZIP, then pool "
-            "up to three years, saying so in collapsed/coarsened/pooled; none: the table as "
-            "asked, however much is withheld"
+            "the three school years ending with school_year, saying so in "
+            "collapsed/coarsened/pooled; none: the table as asked, however much is withheld"
         ),
     ] = Fallback.auto,
 ) -> Any:
-    end = to or today()
+    period = _period(school_year, years)
     scope = Scope(
-        start=from_ or end - timedelta(days=365),
-        end=end,
+        start=period.start,
+        end=period.end,
         program_category=program_category.value if program_category else None,
         provider_id=provider,
         school_id=school,
     )
-    result = await service.referral_metrics(session, principal, group_by or [], scope, fallback)
+    result = await service.referral_metrics(
+        session, principal, group_by or [], scope, period, fallback
+    )
     if wants_csv(request):
         rows = [result.all_students, *result.rows, *result.totals]
         return csv_response(to_csv(rows, first=[f"group.{d.value}" for d in result.group_by]))
@@ -168,8 +193,8 @@ async def metrics_access(
 async def metrics_report(
     session: SessionDep,
     principal: Reader,
-    from_: Annotated[QueryDay | None, Query(alias="from")] = None,
-    to: Annotated[QueryDay | None, Query()] = None,
+    school_year: SchoolYear = None,
+    years: Years = 1,
     group_by: Annotated[Dimension, Query(description="One dimension")] = Dimension.race_ethnicity,
     category: Annotated[Category | None, Query(description="For the access map")] = None,
     distance_m: Annotated[int, Query(ge=100, le=50_000)] = 1600,
@@ -177,9 +202,9 @@ async def metrics_report(
         Literal["en", "es"], Query(description="The report's language: en or es")
     ] = "en",
 ) -> HTMLResponse:
-    end = to or today()
-    scope = Scope(start=from_ or end - timedelta(days=365), end=end)
-    metrics = await service.referral_metrics(session, principal, [group_by], scope)
+    period = _period(school_year, years)
+    scope = Scope(start=period.start, end=period.end)
+    metrics = await service.referral_metrics(session, principal, [group_by], scope, period)
     health = await directory.directory_health(session)
     access, shapes = await directory.access(
         session, category.value if category else None, distance_m, True

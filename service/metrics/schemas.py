@@ -47,12 +47,13 @@ class MetricsRow(BaseModel):
 
 
 class PooledPeriod(BaseModel):
-    requested_from: date = Field(description="The start asked for")
+    requested_from: date = Field(description="The start of the school year asked for")
     start: date = Field(description="The start counted: years pooled up to `end`")
     end: date
 
 
 class ReferralMetrics(BaseModel):
+    school_year: str = Field(description="The school year asked for, e.g. 2025-26")
     start: date = Field(description="The first sent date counted (earlier when pooled)")
     end: date
     group_by: list[Dimension] = Field(description="As counted (a coarsened one replaced)")
@@ -70,6 +71,12 @@ class ReferralMetrics(BaseModel):
     )
     published_share: float = Field(
         description="Of the students in the table's cells, the share in published cells"
+    )
+    withheld_table: str | None = Field(
+        default=None,
+        description="Set when the table asked for is not published in this form (the "
+        "release publishes one form of each two-way table): why, and what to ask instead. "
+        "Rows are then empty; the totals stand.",
     )
     all_students: MetricsRow
     rows: list[MetricsRow] = Field(description="One per combination of the grouping values")

@@ -2,48 +2,35 @@
 
 from __future__ import annotations
 
-import uuid
+import asyncio
 from collections.abc import Sequence
-from copy import deepcopy
 from dataclasses import replace
-from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import scope as auth_scope
 from service.auth.principal import Principal
-from service.catalog.models import Organization
 from service.db import utcnow
 from service.errors import FieldError, Unprocessable
-from service.local_time import zone
-from service.metrics import query
-from service.metrics.dimensions import Dimension, sort_key
-from service.metrics.fallback import PUBLISHED_TARGET, Fallback, Plan, next_step, published_share
-from service.metrics.query import CLOSED_WITHIN
+from service.local_time import today, zone
+from service.metrics import columns, release
+from service.metrics.dimensions import TRACT_ZIP, Dimension, sort_key
+from service.metrics.fallback import (
+    PUBLISHED_TARGET,
+    Fallback,
+    Plan,
+    block_of,
+    plans,
+    published_share,
+)
+from service.metrics.periods import BLOCK_YEARS, Period, school_year_of
+from service.metrics.rows import EMPTY, metrics_row, organization_names
 from service.metrics.schemas import MetricsRow, PooledPeriod, ReferralMetrics
 from service.metrics.scope import Scope
-from service.metrics.suppression import Cell, coded_rate, link_totals, suppress
+from service.metrics.suppression import Cell
 from service.settings import get_settings
-
-# rate name -> (numerator, denominator, students behind the denominator)
-RATES: dict[str, tuple[str, str, str]] = {
-    "acceptance_rate": ("accepted", "answered", "responded_students"),
-    "enrollment_rate": ("enrolled", "referrals", "students"),
-    "completion_rate": ("completed", "enrolled", "enrolled_students"),
-    **{
-        f"closed_within_{d}_days_rate": (f"closed_{d}", f"eligible_{d}", f"eligible_students_{d}")
-        for d in CLOSED_WITHIN
-    },
-}
-# duration name -> students behind it
-DURATIONS = {
-    "first_response": "responded_students",
-    "contact": "contacted_students",
-    "enrollment": "enrolled_students",
-}
-LABELLED = (Dimension.provider, Dimension.school)
 
 
 def scope_for(principal: Principal, scope: Scope) -> Scope:
@@ -55,133 +42,92 @@ def scope_for(principal: Principal, scope: Scope) -> Scope:
     return replace(scope, only_school=counted.school_id, only_provider=counted.provider_id)
 
 
-def _check(dimensions: Sequence[Dimension], scope: Scope) -> None:
-    errors = []
+def _invalid(loc: str, msg: str, kind: str) -> Unprocessable:
+    return Unprocessable(
+        "Invalid metrics request.",
+        code="invalid_metrics_request",
+        errors=[FieldError(loc=["query", loc], msg=msg, type=kind)],
+    )
+
+
+def _check(dimensions: Sequence[Dimension], period: Period) -> None:
     if len(dimensions) > 2:
-        errors.append(
-            FieldError(loc=["query", "group_by"], msg="at most two dimensions", type="too_long")
-        )
+        raise _invalid("group_by", "at most two dimensions", "too_long")
     if len(set(dimensions)) != len(dimensions):
-        errors.append(
-            FieldError(loc=["query", "group_by"], msg="a dimension twice", type="duplicate")
-        )
-    if scope.end < scope.start:
-        errors.append(FieldError(loc=["query", "to"], msg="before from", type="invalid_range"))
-    if errors:
-        raise Unprocessable(
-            "Invalid metrics request.", code="invalid_metrics_request", errors=errors
-        )
+        raise _invalid("group_by", "a dimension twice", "duplicate")
+    if {Dimension.tract, Dimension.zip} <= set(dimensions):
+        raise _invalid("group_by", "zip is the coarser level of tract: one of them", "nested")
+    if period.years not in (1, BLOCK_YEARS):
+        raise _invalid("years", f"1, or {BLOCK_YEARS} (a pooled block)", "not_published")
 
 
-def _entry(row: dict[str, Any], width: int) -> Cell:
-    key = tuple(row[f"g{i}"] for i in range(width))
-    return Cell(key=key, students=row["students"], referrals=row["referrals"])
+def _filters(scope: Scope) -> dict[Dimension, str]:
+    """The request's filters and the caller's own organization, as dimension values;
+    NOBODY where they contradict (another school's figures asked by a school's key)."""
+    out: dict[Dimension, str] = {}
+    for d, asked, own in (
+        (Dimension.program_category, scope.program_category, None),
+        (Dimension.provider, scope.provider_id, scope.only_provider),
+        (Dimension.school, scope.school_id, scope.only_school),
+    ):
+        if asked is not None and own is not None and asked != own:
+            out[d] = NOBODY
+        elif (value := asked if asked is not None else own) is not None:
+            out[d] = str(value)
+    return out
 
 
-def _measures(row: dict[str, Any], min_cell: int) -> dict[str, Any]:
-    values: dict[str, Any] = {"coded": {}, "withheld": []}
-    row = {**row, "answered": row["accepted"] + row["declined"]}
-    for name, (numerator, denominator, students) in RATES.items():
-        if row[denominator] and row[students] < min_cell:
-            values[name] = None
-            values["withheld"].append(name)
-            continue
-        rate, code = coded_rate(row[numerator], row[denominator])
-        values[name] = rate
-        if code:
-            values["coded"][name] = code
-    for name, students in DURATIONS.items():
-        median, p75 = row[f"days_{name}"] or (None, None)
-        if median is not None and row[students] < min_cell:
-            median = p75 = None
-            values["withheld"] += [f"median_days_to_{name}", f"p75_days_to_{name}"]
-        values[f"median_days_to_{name}"] = None if median is None else round(median, 1)
-        values[f"p75_days_to_{name}"] = None if p75 is None else round(p75, 1)
-    values["referrals"] = row["referrals"]
-    values["students"] = row["students"]
-    values["open_overdue"] = row["open_overdue"]
-    return values
+NOBODY = ""  # a filter value no referral has
 
 
-def _row(
-    entry: Cell,
-    row: dict[str, Any],
-    dimensions: Sequence[Dimension],
-    labels: dict[str, str],
-    overall: dict[str, Any] | None,
-    min_cell: int,
-) -> MetricsRow:
-    group = {d.value: v for d, v in zip(dimensions, entry.key, strict=True) if v is not None}
-    named = {d: labels[v] for d, v in group.items() if Dimension(d) in LABELLED and v in labels}
-    if entry.suppressed:
-        return MetricsRow(
-            group=group,
-            labels=named,
-            suppressed=True,
-            suppression=entry.reason,
-            **{name: None for name in _NUMBERS},
-        )
-    values = _measures(row, min_cell)
-    gaps = {}
-    if overall is not None:
-        for name in RATES:
-            if values[name] is not None and overall.get(name) is not None:
-                gaps[name] = round((values[name] - overall[name]) * 100, 1)
-    return MetricsRow(
-        group=group, labels=named, suppressed=False, suppression=None, gaps_pp=gaps, **values
-    )
-
-
-_NUMBERS = [
-    "referrals",
-    "students",
-    *RATES,
-    *[f"{k}_days_to_{d}" for d in DURATIONS for k in ("median", "p75")],
-    "open_overdue",
-]
-
-
-async def _labels(
-    session: AsyncSession, rows: Sequence[dict[str, Any]], width: int
-) -> dict[str, str]:
-    ids = set()
-    for row in rows:
-        for i in range(width):
-            value = row[f"g{i}"]
-            try:
-                ids.add(uuid.UUID(value))
-            except (TypeError, ValueError):
-                continue
-    if not ids:
-        return {}
-    names = await session.execute(
-        select(Organization.id, Organization.name).where(Organization.id.in_(ids))
-    )
-    return {str(i): n for i, n in names.all()}
-
-
-async def _table(
-    session: AsyncSession, plan: Plan, scope: Scope, min_cell: int
-) -> tuple[list[dict[str, Any]], list[Cell]]:
-    """The plan's table, suppressed: its rows and their entries."""
-    tz = zone()
-    start = datetime.combine(plan.start, time(0), tz)
-    stop = datetime.combine(plan.end + timedelta(days=1), time(0), tz)
-    counted = replace(scope, start=plan.start, end=plan.end)
-    rows = await query.run(
-        session,
-        plan.dimensions,
-        counted,
+async def _context(session: AsyncSession, dimensions: Sequence[Dimension]) -> release.Context:
+    zips = {}
+    if Dimension.tract in dimensions:
+        zips = {row.tract: row.zip for row in await session.execute(text(TRACT_ZIP))}
+    return release.Context(
+        tz=zone(),
         now=utcnow(),
-        start=start,
-        stop=stop,
-        tz=tz,
-        recode=plan.recode(),
+        zips=zips,
+        current=school_year_of(today()),
+        min_cell=get_settings().min_cell,
     )
-    entries = [_entry(r, len(plan.dimensions)) for r in rows]
-    link_totals(entries)
-    suppress(entries, min_cell)
-    return rows, entries
+
+
+def _choose(
+    published: release.Release,
+    asked: Period,
+    dimensions: Sequence[Dimension],
+    filters: dict[Dimension, str],
+    fallback: Fallback,
+) -> tuple[Plan, bool]:
+    """The table that answers, and whether the release publishes it."""
+    options = plans(published, asked, dimensions)
+    exact = next(options)
+    if published.form is not None:  # two dimensions: the release's one form, or nothing
+        levels, pooled = published.form
+        period = block_of(published, asked) if pooled else asked
+        if not pooled and asked.years > 1:
+            period = None  # the pair publishes single years only
+        form = Plan(period or asked, levels, asked)
+        fine = all(levels[published.dimensions.index(d)] == release.FINE for d in filters)
+        if period is None or not fine or (fallback is Fallback.none and form != exact):
+            return exact, False
+        return form, True
+    best = (
+        published_share(
+            published, exact.keys(published, filters, published.entries), len(dimensions)
+        ),
+        exact,
+    )
+    for plan in options:
+        if fallback is Fallback.none or best[0] >= PUBLISHED_TARGET:
+            break
+        share = published_share(
+            published, plan.keys(published, filters, published.entries), len(dimensions)
+        )
+        if share > best[0]:
+            best = (share, plan)
+    return best[1], True
 
 
 async def referral_metrics(
@@ -189,57 +135,180 @@ async def referral_metrics(
     principal: Principal,
     dimensions: Sequence[Dimension],
     scope: Scope,
+    period: Period,
     fallback: Fallback = Fallback.auto,
 ) -> ReferralMetrics:
-    """The table asked for; with fallback=auto, when most of it would be withheld, the
-    finest coarser table that shows most students (fallback.py says how)."""
-    _check(dimensions, scope)
-    scope = scope_for(principal, scope)
-    min_cell = get_settings().min_cell
-    plan = Plan(list(dimensions), scope.start, scope.end)
-    rows, entries = await _table(session, plan, scope, min_cell)
-    best = (published_share(entries), plan, rows, entries)
-    if fallback is Fallback.auto and best[0] < PUBLISHED_TARGET:
-        earliest = await query.first_sent(session, zone())
-        trying = deepcopy(plan)
-        while best[0] < PUBLISHED_TARGET and next_step(trying, entries, earliest, min_cell):
-            rows, entries = await _table(session, trying, scope, min_cell)
-            if published_share(entries) > best[0]:
-                best = (published_share(entries), deepcopy(trying), rows, entries)
-    _, plan, rows, entries = best
-    dimensions = plan.dimensions
+    """A slice of one release (release.py): the table asked for, or with fallback=auto,
+    when most of it would be withheld, the finest coarser table of the release that
+    shows most students (fallback.py says how)."""
+    _check(dimensions, period)
+    filters = _filters(scope_for(principal, scope))
+    bases = release.canonical([*dimensions, *filters])
+    if len(bases) > 2:
+        raise _invalid(
+            "group_by",
+            "group_by and the filters (a school's or provider's key filters on its own "
+            "organization) name at most two dimensions together",
+            "too_many_dimensions",
+        )
+    loaded = await columns.current(session)
+    context = await _context(session, bases)
+    published = await asyncio.to_thread(release.release, loaded.columns, context, bases)
+    if period.last > context.current:
+        raise _invalid("school_year", "a school year still to come", "future")
+    everything = published.parents[0].periods if published.parents else published.periods
+    if period.years > 1 and period not in everything:
+        latest = release.school_year_label(context.current)
+        raise _invalid(
+            "years",
+            f"the pooled block published is the latest {BLOCK_YEARS} school years: "
+            f"years={BLOCK_YEARS} with school_year={latest}",
+            "not_published",
+        )
+    plan, shown = _choose(published, period, dimensions, filters, fallback)
+    tabulated = await asyncio.to_thread(
+        release.table,
+        loaded.columns,
+        context,
+        published.dimensions,
+        plan.levels,
+        plan.period,
+        published.groups,
+    )
+    rows = dict(tabulated)
+    keys = set(plan.keys(published, filters, rows))
+    if not shown:  # only the totals, which other releases publish: no cell at all
+        width = len(published.dimensions)
+        keys = {k for k in keys if width == 0 or None in k[1:]}
+        keys = {k for k in keys if len(_group(published, plan, dimensions, k)) < len(dimensions)}
+    entries = {k: _decided(published, k, shown) for k in keys}
+    answer = await _answer(session, published, plan, dimensions, fallback, rows, entries, context)
+    if not shown:
+        answer.published_share = 0.0
+        answer.withheld_table = _why_not(published)
+    return answer
+
+
+def _why_not(published: release.Release) -> str:
+    assert published.form is not None
+    levels, pooled = published.form
+    coarser = [
+        f"{d.value} {'with small groups as other' if lv == release.GROUPED else 'by ZIP area'}"
+        for d, lv in zip(published.dimensions, levels, strict=True)
+        if lv != release.FINE
+    ]
+    if pooled:
+        coarser.append(f"the latest {BLOCK_YEARS} school years pooled")
+    return (
+        "This table is published only in a coarser form ("
+        + ", ".join(coarser or ["single school years"])
+        + "): its cells here would give away cells that form withholds. Ask with "
+        "fallback=auto (and without years=3 for single years)."
+    )
+
+
+def _decided(published: release.Release, key: release.Key, shown: bool) -> Cell:
+    """How the release publishes an entry: its own, a total from the release it borders,
+    or a cell of a form it does not publish (withheld, the reason says why)."""
+    if shown and key in published.entries:
+        return published.entries[key]
+    if key[0].last < published.first:  # before the first referral: nothing counted
+        return Cell(key, 0, 0)
+    values = key[1:]
+    kept = tuple(i for i, v in enumerate(values) if v is not None)
+    if len(kept) < len(values):
+        for parent in published.parents:
+            if parent.dimensions == tuple(published.dimensions[i] for i in kept):
+                return parent.entries[(key[0], *(values[i] for i in kept))]
+        if key in published.entries:
+            return published.entries[key]
+    raise AssertionError(f"a cell of a form the release does not publish: {key}")
+
+
+def _group(
+    published: release.Release, plan: Plan, dimensions: Sequence[Dimension], key: release.Key
+) -> dict[str, str]:
+    out = {}
+    for d in dimensions:
+        i = published.dimensions.index(release.base(d))
+        value = release.outward(key[i + 1], plan.levels[i])
+        if value is not None:  # named as counted: a tract asked by ZIP area is a zip
+            out[Dimension.zip.value if plan.levels[i] == release.ZIP else d.value] = value
+    return out
+
+
+async def _answer(
+    session: AsyncSession,
+    published: release.Release,
+    plan: Plan,
+    dimensions: Sequence[Dimension],
+    fallback: Fallback,
+    rows: dict[release.Key, dict[str, Any]],
+    entries: dict[release.Key, Cell],
+    context: release.Context,
+) -> ReferralMetrics:
     width = len(dimensions)
-    by_entry = list(zip(entries, rows, strict=True))
-    # GROUPING SETS always includes () and yields its row even over no referral at all.
-    overall_entry, overall_row = next((e, r) for e, r in by_entry if all(k is None for k in e.key))
-    labels = await _labels(session, rows, width)
-    all_students = _row(overall_entry, overall_row, dimensions, labels, None, min_cell)
+    min_cell = context.min_cell
+    listed = sorted(entries, key=str)
+    groups = {k: _group(published, plan, dimensions, k) for k in listed}
+    labels = await organization_names(session, list(groups.values()))
+    everyone = next((k for k in listed if not groups[k]), None)
+    if everyone is None:  # a slice with no referral at all
+        all_students = metrics_row(Cell((), 0, 0), EMPTY, {}, {}, None, min_cell)
+    else:
+        all_students = metrics_row(entries[everyone], rows[everyone], {}, labels, None, min_cell)
     reference = None if all_students.suppressed else all_students.model_dump()
     cells: list[MetricsRow] = []
     totals: list[MetricsRow] = []
-    for entry, row in by_entry:
-        if entry is overall_entry:
+    for key in listed:
+        if key == everyone:
             continue
-        out = _row(entry, row, dimensions, labels, reference, min_cell)
-        (cells if None not in entry.key else totals).append(out)
+        out = metrics_row(entries[key], rows[key], groups[key], labels, reference, min_cell)
+        (cells if len(groups[key]) == width else totals).append(out)
+    counted = [
+        Dimension.zip
+        if release.base(d) is Dimension.tract
+        and plan.levels[published.dimensions.index(Dimension.tract)] == release.ZIP
+        else d
+        for d in dimensions
+    ]
 
     def order(row: MetricsRow) -> tuple[Any, ...]:
-        return tuple(
-            sort_key(d, row.group.get(d.value), row.labels.get(d.value)) for d in dimensions
-        )
+        return tuple(sort_key(d, row.group.get(d.value), row.labels.get(d.value)) for d in counted)
 
+    collapsed = {
+        d.value: published.groups[d]
+        for d, level in zip(published.dimensions, plan.levels, strict=True)
+        if level == release.GROUPED
+    }
+    students = sum(rows[k]["students"] for k, e in entries.items() if len(groups[k]) == width)
+    shown = (
+        1.0
+        if not students
+        else sum(
+            rows[k]["students"]
+            for k, e in entries.items()
+            if len(groups[k]) == width and not e.suppressed
+        )
+        / students
+    )
     return ReferralMetrics(
-        start=plan.start,
-        end=plan.end,
-        group_by=list(dimensions),
+        school_year=plan.asked.label,
+        start=plan.period.start,
+        end=plan.period.end,
+        group_by=counted,
         min_cell=min_cell,
         fallback=fallback,
-        collapsed={d.value: values for d, values in plan.collapsed.items()},
-        coarsened={d.value: c.value for d, c in plan.coarsened.items()},
+        collapsed=collapsed,
+        coarsened={"tract": "zip"}
+        if Dimension.tract in dimensions and Dimension.zip in counted
+        else {},
         pooled=None
-        if plan.pooled_from is None
-        else PooledPeriod(requested_from=plan.pooled_from, start=plan.start, end=plan.end),
-        published_share=round(published_share(entries), 3),
+        if plan.period == plan.asked
+        else PooledPeriod(
+            requested_from=plan.asked.start, start=plan.period.start, end=plan.period.end
+        ),
+        published_share=round(shown, 3),
         all_students=all_students,
         rows=sorted(cells, key=order),
         totals=sorted(totals, key=order),

@@ -3,45 +3,10 @@ answer instead of an empty one (metrics/fallback.py)."""
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-import pytest
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
-from sqlalchemy.pool import NullPool
-
-from service.app import create_app
-from service.auth.roles import Role
-from service.search.engines import serving
-from service.settings import Settings
-from tests.conftest import Caller, make_caller, make_test_database, run_cli
-
-
-@pytest.fixture(scope="session")
-def pilot_database(worker_id_safe: str) -> str:
-    url = make_test_database(f"{worker_id_safe}_pilot")
-    env = {**os.environ, "YOUTHLINK_DATABASE_URL": url}
-    for command in (("load-geodata",), ("seed",), ("seed-referrals", "3000")):
-        run_cli(env, *command)
-    return url
-
-
-@pytest.fixture
-async def pilot(pilot_database: str, settings: Settings) -> AsyncIterator[tuple[Any, Caller]]:
-    engine = create_async_engine(pilot_database, poolclass=NullPool)
-    sessions = async_sessionmaker(engine, expire_on_commit=False)
-    async with sessions() as session, session.begin():
-        analyst = await make_caller(session, Role.admin)
-    app = create_app(settings)
-    app.state.sessionmaker = sessions
-    app.state.search = serving(settings, sessions)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield client, analyst
-    await engine.dispose()
+from tests.conftest import Caller
 
 
 async def _table(pilot: tuple[Any, Caller], query: str) -> dict[str, Any]:
@@ -55,6 +20,7 @@ async def test_race_by_school_answers_for_most_students(pilot: tuple[Any, Caller
     asked = "group_by=race_ethnicity&group_by=school"
     exact = await _table(pilot, f"{asked}&fallback=none")
     assert exact["fallback"] == "none" and not exact["collapsed"] and exact["pooled"] is None
+    assert exact["withheld_table"]  # published only collapsed and pooled
     auto = await _table(pilot, asked)
     assert auto["fallback"] == "auto"
     assert auto["published_share"] >= 0.8 > exact["published_share"]
@@ -87,6 +53,7 @@ async def test_a_published_table_is_left_as_it_is(pilot: tuple[Any, Caller]) -> 
 async def test_tracts_coarsen_to_zip_areas(pilot: tuple[Any, Caller]) -> None:
     auto = await _table(pilot, "group_by=race_ethnicity&group_by=tract")
     assert auto["coarsened"] == {"tract": "zip"} and auto["group_by"][1] == "zip"
+    assert all(set(r["group"]) == {"race_ethnicity", "zip"} for r in auto["rows"])  # as counted
     assert auto["published_share"] >= 0.8
 
 
@@ -106,3 +73,25 @@ async def test_the_board_report_lists_groups_by_name_in_reporting_order(
     )
     named = re.findall(r"<th scope='row'>(Synthetic School \d+)</th>", schools.text)
     assert named[:3] == ["Synthetic School 1", "Synthetic School 2", "Synthetic School 3"]
+
+
+async def test_a_filtered_table_is_a_slice_of_the_published_one(pilot: tuple[Any, Caller]) -> None:
+    whole = await _table(pilot, "group_by=race_ethnicity&group_by=school")
+    school = whole["rows"][0]["group"]["school"]
+    part = await _table(pilot, f"group_by=race_ethnicity&school={school}")
+    assert (part["pooled"], part["collapsed"]) == (whole["pooled"], whole["collapsed"])
+
+    def cells(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        return {r["group"]["race_ethnicity"]: (r["suppressed"], r["referrals"]) for r in rows}
+
+    assert cells(part["rows"]) == cells(
+        [r for r in whole["rows"] if r["group"]["school"] == school]
+    )
+    total = next(t for t in whole["totals"] if t["group"] == {"school": school})
+    assert part["all_students"]["referrals"] == total["referrals"]
+
+
+async def test_a_table_not_published_in_the_form_asked_says_so(pilot: tuple[Any, Caller]) -> None:
+    exact = await _table(pilot, "group_by=race_ethnicity&group_by=school&fallback=none")
+    assert exact["rows"] == [] and "fallback=auto" in exact["withheld_table"]
+    assert exact["totals"] and exact["all_students"]["referrals"] > 0  # the totals stand

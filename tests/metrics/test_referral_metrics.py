@@ -17,6 +17,7 @@ from service.consent.models import Consent
 from service.consent.pii import seal_signer
 from service.db import utcnow
 from service.local_time import today as local_today
+from service.metrics.periods import school_year_label, school_year_of
 from service.referrals.enums import Need, Urgency
 from service.referrals.models import Referral
 from service.referrals.states import Status
@@ -121,7 +122,14 @@ async def build(session: AsyncSession, callers: Callers) -> Fixture:
     return Fixture(school=school, names=names, student_ids=ids)
 
 
+def sent_year() -> str:
+    """The school year the fixture's referrals were sent in (whatever today is)."""
+    sent = local_today() - timedelta(days=SENT)
+    return school_year_label(school_year_of(sent))
+
+
 async def _get(client: httpx.AsyncClient, headers: dict[str, str], **params: Any) -> Any:
+    params.setdefault("school_year", sent_year())
     response = await client.get("/metrics/referrals", params=params, headers=headers)
     assert response.status_code == 200, response.text
     return response.json()
@@ -204,7 +212,7 @@ async def test_csv_and_no_student_identity_anywhere(
     fixture = await build(session, callers)
     response = await client.get(
         "/metrics/referrals",
-        params={"group_by": ["gender", "grade_band"]},
+        params={"group_by": ["gender", "grade_band"], "school_year": sent_year()},
         headers={**callers.analyst.headers, "Accept": "text/csv"},
     )
     assert response.headers["content-type"].startswith("text/csv")
@@ -213,7 +221,9 @@ async def test_csv_and_no_student_identity_anywhere(
     assert len(lines) == 1 + 1 + 2 + 3  # header, all students, 2 cells, 2 + 1 totals
     json_body = (
         await client.get(
-            "/metrics/referrals", params={"group_by": "gender"}, headers=callers.analyst.headers
+            "/metrics/referrals",
+            params={"group_by": "gender", "school_year": sent_year()},
+            headers=callers.analyst.headers,
         )
     ).text
     for text in (response.text, json_body):
@@ -226,7 +236,15 @@ async def test_bad_requests(client: httpx.AsyncClient, callers: Callers) -> None
         {"group_by": ["gender", "school", "month"]},
         {"group_by": ["gender", "gender"]},
         {"group_by": "shoe_size"},
-        {"from": "2026-05-01", "to": "2026-01-01"},
+        {"from": "2026-05-01"},  # periods are school years only
+        {"school_year": "2025-2026"},
+        {"school_year": "2025-27"},
+        {"school_year": "2999-00"},  # still to come
+        {"years": 2},
+        {"years": 3, "school_year": "2000-01"},  # the block published is the latest
+        {"group_by": ["tract", "zip"]},
+        # group_by and filters name three dimensions: a filter is a slice of a table
+        {"group_by": ["gender", "grade_band"], "program_category": "out_of_school_time"},
     ):
         response = await client.get(
             "/metrics/referrals", params=params, headers=callers.analyst.headers
