@@ -111,6 +111,8 @@ class Columns:
     kinds: dict[str, dict[int, str]]  # kind -> code -> text
     codes: dict[tuple[str, str], int]  # (kind, text) -> code
     cache: dict[Any, Any] = field(default_factory=dict)  # derived per-student arrays
+    # What depends on every row (metrics/release.py): new with every change applied.
+    releases: dict[Any, Any] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -208,6 +210,18 @@ def _upsert(
     return out, grown, replaced, appended
 
 
+# What places a referral in a cell of some table: a release (its suppression pattern)
+# holds while none of it changes, as when a referral only moves on in its loop.
+_PLACING = ("student_key", "provider", "school", "category", "sent_at")
+
+
+def _same_cells(old: Columns, facts: dict[str, Array], students: dict[str, Array]) -> bool:
+    """Every referral still in the same cell of every table: no student changed, no
+    referral added, none with another student, provider, school, category or sent date
+    (_upsert shares an unchanged column with the old columns)."""
+    return not students["key"].size and all(facts[n] is old.facts[n] for n in _PLACING)
+
+
 def apply(
     old: Columns,
     snapshot: str,
@@ -247,6 +261,7 @@ def apply(
         students=student_arrays,
         student_position=student_position,
         cache={} if s["key"].size else old.cache,
+        releases=old.releases if _same_cells(old, fact_arrays, s) else {},
         **_codes(codes),
     )
 

@@ -46,23 +46,46 @@ Table = dict[tuple[Hashable, Hashable], Cell]  # a two-way table's cells by (row
 
 
 def determined(rules: Sequence[Rule], hidden: Sequence[Cell]) -> list[bool]:
-    """Which withheld entries lie in the row space of the rules' equations."""
+    """Which withheld entries lie in the row space of the rules' equations. The system
+    falls apart into independent parts (entries linked through rules they share; one
+    part per period of a two-way release), each decomposed on its own."""
     column = {id(e): i for i, e in enumerate(hidden)}
-    rows = []
+    parent = list(range(len(hidden)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    equations = []
     for whole, parts in rules:
-        row = np.zeros(len(hidden))
-        for p in parts:
-            if p.suppressed:
-                row[column[id(p)]] -= 1.0
+        row = [column[id(p)] for p in parts if p.suppressed]
+        signs = [-1.0] * len(row)
         if whole.suppressed:
-            row[column[id(whole)]] += 1.0
-        if row.any():
-            rows.append(row)
-    if not rows:
-        return [False] * len(hidden)
-    _, singular, vt = np.linalg.svd(np.array(rows), full_matrices=False)
-    basis = vt[: int((singular > 1e-9).sum())]
-    return [bool(d) for d in (basis**2).sum(axis=0) > 1 - 1e-9]
+            row.append(column[id(whole)])
+            signs.append(1.0)
+        if not row:
+            continue
+        for j in row[1:]:
+            parent[root(j)] = root(row[0])
+        equations.append((row, signs))
+    known = [False] * len(hidden)
+    groups: dict[int, list[tuple[list[int], list[float]]]] = {}
+    for row, signs in equations:
+        groups.setdefault(root(row[0]), []).append((row, signs))
+    for group in groups.values():
+        unknowns = sorted({j for row, _ in group for j in row})
+        at = {j: k for k, j in enumerate(unknowns)}
+        matrix = np.zeros((len(group), len(unknowns)))
+        for r, (row, signs) in enumerate(group):
+            for j, sign in zip(row, signs, strict=True):
+                matrix[r, at[j]] += sign
+        _, singular, vt = np.linalg.svd(matrix, full_matrices=False)
+        basis = vt[: int((singular > 1e-9).sum())]
+        for j, d in zip(unknowns, (basis**2).sum(axis=0) > 1 - 1e-9, strict=True):
+            known[j] = bool(d)
+    return known
 
 
 def exposed(entries: Sequence[Cell], rules: Sequence[Rule], min_cell: int) -> list[Cell]:
@@ -97,30 +120,27 @@ def protect(
         if not entry.locked and 0 < entry.students < min_cell:
             entry.suppressed, entry.reason = True, "small_cell"
     wholes: dict[int, int] = {}
-    near: dict[int, dict[int, Cell]] = {id(e): {} for e in entries}
-    for whole, parts in rules:
+    containing: dict[int, list[int]] = {}  # entry -> the rules it is in
+    withheld = [0] * len(rules)  # per rule, how many of its entries are withheld
+    for i, (whole, parts) in enumerate(rules):
         wholes[id(whole)] = wholes.get(id(whole), 0) + 1
         for e in (whole, *parts):
-            near[id(e)].update((id(o), o) for o in (whole, *parts) if o is not e)
+            containing.setdefault(id(e), []).append(i)
+            withheld[i] += e.suppressed
     cost: dict[int, tuple[int, int, str]] = {
         id(e): (e.referrals, wholes.get(id(e), 0), str(e.key)) for e in entries
     }
-    containing: dict[int, list[Rule]] = {}
-    for rule in rules:
-        for e in (rule[0], *rule[1]):
-            containing.setdefault(id(e), []).append(rule)
     members = [{id(c) for c in t.values()} for t in tables]
 
     def lone(target: Cell) -> list[Rule]:
         """The rules in which the target is the one entry withheld."""
-        return [
-            (w, ps)
-            for w, ps in containing.get(id(target), [])
-            if w.suppressed + sum(p.suppressed for p in ps) == 1
-        ]
+        return [rules[i] for i in containing.get(id(target), []) if withheld[i] == 1]
 
     def mark(fresh: Sequence[Cell]) -> bool:
         for e in fresh:
+            if not e.suppressed:
+                for i in containing.get(id(e), []):
+                    withheld[i] += 1
             e.suppressed, e.reason = True, "complementary"
         return bool(fresh)
 
@@ -151,7 +171,7 @@ def protect(
             mine = [t for t in tables if target in t.values()]
             fresh = _cheapest(_rectangle(target, t) for t in mine)
             if not fresh:
-                partner = _nearest(target, near, cost)
+                partner = _nearest(target, rules, containing, cost)
                 fresh = [partner] if partner is not None else []
             if mark(fresh):
                 added = True
@@ -177,13 +197,22 @@ def _public(entries: Sequence[Cell], rules: Sequence[Rule], min_cell: int) -> No
             e.locked = True
 
 
-def _nearest(target: Cell, near: dict[int, dict[int, Cell]], cost: dict) -> Cell | None:  # type: ignore[type-arg]
+def _nearest(
+    target: Cell,
+    rules: Sequence[Rule],
+    containing: dict[int, list[int]],
+    cost: dict[int, tuple[int, int, str]],
+) -> Cell | None:
     """The cheapest entry that can be withheld beside the target: sharing a rule with
     it, else with those, and so on outwards."""
     seen = {id(target)}
     ring = [target]
     while ring:
-        around = {i: e for t in ring for i, e in near[id(t)].items() if i not in seen}
+        around: dict[int, Cell] = {}
+        for t in ring:
+            for i in containing.get(id(t), []):
+                whole, parts = rules[i]
+                around.update((id(e), e) for e in (whole, *parts) if id(e) not in seen)
         free = [e for e in around.values() if not e.suppressed and not e.locked]
         if free:
             return min(free, key=lambda e: cost[id(e)])

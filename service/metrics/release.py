@@ -30,6 +30,7 @@ Either way at least two fold and KEEP_NAMED named categories stay.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from itertools import product
@@ -40,7 +41,6 @@ from service.metrics import joint, tabulate
 from service.metrics.columns import Columns, moment
 from service.metrics.dimensions import NOT_REPORTED, OTHER, Dimension
 from service.metrics.periods import (
-    BLOCK_YEARS,
     Period,
     periods_for,
     school_year_label,
@@ -125,8 +125,11 @@ def table(
     levels: Sequence[str],
     period: Period,
     groups: dict[Dimension, list[str]],
+    *,
+    sizes_only: bool = True,
 ) -> list[tuple[Key, dict[str, Any]]]:
-    """One table of a release, tabulated: (key, row) for every cell and total."""
+    """One table of a release, tabulated: (key, row) for every cell and total; with
+    sizes_only (building releases) the counts without the medians."""
     counted = [Dimension.zip if lv == ZIP else d for d, lv in zip(dimensions, levels, strict=True)]
     recode = {
         d: dict.fromkeys(groups[d], GROUP)
@@ -145,6 +148,7 @@ def table(
         tz=context.tz,
         zips=context.zips,
         recode=recode,
+        sizes_only=sizes_only,
     )
     out = []
     for row in rows:
@@ -178,42 +182,55 @@ def _groups(
 
 
 def _pair_groups(
-    columns: Columns, context: Context, dimensions: tuple[Dimension, ...], everything: Period
+    parents: list[Release], dimensions: tuple[Dimension, ...], min_cell: int
 ) -> dict[Dimension, list[str]]:
     """In a two-way table the small categories are those too small to show in most cells:
     spread over the other dimension's values, under min_cell students a cell (the
-    latest BLOCK_YEARS counted), folded while KEEP_NAMED named categories stay."""
-    latest = Period(everything.last, min(everything.years, BLOCK_YEARS))
+    latest BLOCK_YEARS counted, as the one-way releases counted them), folded while
+    KEEP_NAMED named categories stay."""
+    one_way = {p.dimensions[0]: p for p in parents if len(p.dimensions) == 1}
     out = {}
     for i, d in enumerate(dimensions):
         if d not in COLLAPSIBLE:
             continue
-        other = dimensions[1 - i]
-        spread = sum(1 for k, _ in table(columns, context, [other], [FINE], latest, {}) if k[1])
-        rows = table(columns, context, [d], [FINE], latest, {})
-        sizes = {k[1]: row["students"] for k, row in rows if k[1] is not None}
-        small = sorted((n, v) for v, n in sizes.items() if n / max(spread, 1) < context.min_cell)
+        sizes = _fine_sizes(one_way[d])
+        spread = len(_fine_sizes(one_way[dimensions[1 - i]]))
+        small = sorted((n, v) for v, n in sizes.items() if n / max(spread, 1) < min_cell)
         folded = [v for _, v in small][: max(len(sizes) - KEEP_NAMED, 0)]
         if len(folded) >= 2:
             out[d] = sorted(folded)
     return out
 
 
+def _fine_sizes(one_way: Release) -> dict[str, int]:
+    """A one-way release's categories and their students, over its latest period."""
+    latest = max(one_way.periods, key=lambda p: (p.last, p.years))
+    return {
+        k[1]: e.students
+        for k, e in one_way.entries.items()
+        if k[0] == latest and _fine_value(k[1]) and e.students
+    }
+
+
 def release(columns: Columns, context: Context, dimensions: tuple[Dimension, ...]) -> Release:
     """The release for these (canonical) dimensions, built once per columns."""
     cache_key = ("release", dimensions, context.current, context.min_cell)
-    found: Release | None = columns.cache.get(cache_key)
+    found: Release | None = columns.releases.get(cache_key)
     if found is not None:
         return found
     parents = [release(columns, context, ())] if dimensions else []
-    if len(dimensions) == 2:
-        parents += [release(columns, context, (d,)) for d in dimensions]
+    if len(dimensions) == 2:  # the two one-way releases at once (numpy lets go of the GIL)
+        with ThreadPoolExecutor(2) as pool:
+            parents += list(pool.map(lambda d: release(columns, context, (d,)), dimensions))
     periods = periods_for(_first_year(columns, context.tz), context.current)
     everything = Period(context.current, context.current - periods[0].last + 1)
-    groups = {d: g for d in dimensions if (g := _groups(columns, context, d, everything))}
     first = periods[0].last
     if len(dimensions) == 2:
-        groups = _pair_groups(columns, context, dimensions, everything) or groups
+        groups = _pair_groups(parents, dimensions, context.min_cell) or {
+            d: g for p in parents[1:] for d, g in p.groups.items()
+        }
+    else:
+        groups = {d: g for d in dimensions if (g := _groups(columns, context, d, everything))}
     if len(dimensions) < 2:
         out = Release(dimensions, periods, groups=groups, parents=parents, first=first)
         levels = [out.levels(d) for d in dimensions]
@@ -221,7 +238,7 @@ def release(columns: Columns, context: Context, dimensions: tuple[Dimension, ...
     else:
         empty = Release(dimensions, periods, groups=groups, first=first)
         out = _pair(columns, context, empty, parents)
-    columns.cache[cache_key] = out
+    columns.releases[cache_key] = out
     return out
 
 
@@ -306,13 +323,14 @@ def _build(
 
 def _totals(entries: list[Cell], width: int) -> list[joint.Rule]:
     """Within one table: each total is the sum of its cells."""
-    cells = [e for e in entries if None not in e.key[1:]]
-    rules = []
-    for total in (e for e in entries if None in e.key[1:]):
-        fixed = [i for i in range(1, width + 1) if total.key[i] is not None]
-        parts = [c for c in cells if all(c.key[i] == total.key[i] for i in fixed)]
-        rules.append((total, parts))
-    return rules
+    under: dict[tuple[Any, ...], list[Cell]] = {}
+    for cell in (e for e in entries if None not in e.key[1:]):
+        values = cell.key[1:]
+        for fixed in product((False, True), repeat=width):  # each total the cell is in
+            under.setdefault(
+                tuple(v if f else None for v, f in zip(values, fixed, strict=True)), []
+            ).append(cell)
+    return [(t, under.get(t.key[1:], [])) for t in entries if None in t.key[1:]]
 
 
 def _hierarchy(out: Release, zips: dict[str, str]) -> list[joint.Rule]:
@@ -335,7 +353,7 @@ def _hierarchy(out: Release, zips: dict[str, str]) -> list[joint.Rule]:
             if value == GROUP:
                 members = out.groups[d]
             elif value == unplaced:
-                members = [t for t in same if _tract(t) and t not in zips]
+                members = [t for t in same if _fine_value(t) and t not in zips]
             elif isinstance(value, str) and value.startswith(ZIP_MARK):
                 members = tracts.get(value, [])
             else:
@@ -378,7 +396,8 @@ def _own_groups(out: Release, parents: list[Release]) -> list[joint.Rule]:
     return rules
 
 
-def _tract(value: Any) -> bool:
+def _fine_value(value: Any) -> bool:
+    """A category of its own (a tract, a race): not a group, not a ZIP area, not a total."""
     return isinstance(value, str) and value != GROUP and not value.startswith(ZIP_MARK)
 
 

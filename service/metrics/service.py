@@ -174,6 +174,7 @@ async def referral_metrics(
         plan.levels,
         plan.period,
         published.groups,
+        sizes_only=False,
     )
     rows = dict(tabulated)
     keys = set(plan.keys(published, filters, rows))

@@ -223,9 +223,14 @@ def _runs(sorted_keys: Array) -> Array:
 
 
 def _distinct(
-    student: Array, cell: Array, cells: int, flags: Array, levels: list[Level]
+    student: Array,
+    cell: Array,
+    cells: int,
+    flags: Array,
+    levels: list[Level],
+    names: Sequence[str] = FLAGS,
 ) -> list[dict[str, Array]]:
-    """Per level and group: distinct students, overall and per flag."""
+    """Per level and group: distinct students, overall and per flag (the first `names`)."""
     mask = (1 << _FLAG_BITS) - 1
     if student.size and (int(student.max()) + 1) * max(cells, 1) >= 1 << (62 - _FLAG_BITS):
         raise ValueError("too many students times cells for 64-bit pair keys")
@@ -245,7 +250,7 @@ def _distinct(
         runs = _runs(keys >> _FLAG_BITS)
         level_flags = np.bitwise_or.reduceat(keys & mask, runs) if runs.size else keys[:0]
         level_group = (keys[runs] >> _FLAG_BITS) % max(level.groups, 1)
-        out.append(_tally(level_group, level_flags, FLAGS, level.groups))
+        out.append(_tally(level_group, level_flags, names, level.groups))
     return out
 
 
@@ -303,11 +308,13 @@ def tabulate(
     tz: ZoneInfo,
     zips: dict[str, str] | None = None,
     recode: Mapping[Dimension, Mapping[str, str]] | None = None,
+    sizes_only: bool = False,
 ) -> list[dict[str, Any]]:
     """One row per cell and per total (keys g0, g1: a text, or None for "all"), each with
     the counts the service turns into measures: cells, then each dimension's totals, then
     "all", each in order of their texts (suppression breaks ties in this order).
-    `recode` replaces a dimension's texts before counting (metrics/fallback.py)."""
+    `recode` replaces a dimension's texts before counting (metrics/release.py).
+    `sizes_only`: only referrals and students (and no medians), for suppression."""
     rows = select(columns, scope, start, stop)
     recode = recode or {}
     parts = [
@@ -322,9 +329,16 @@ def tabulate(
     width = len(dimensions)
     cell, levels = _levels(parts, width, rows.size)
     cells = levels[0].groups
-    counts, flags = _counts(columns, rows, cell, cells, microseconds(now))
-    distinct = _distinct(columns.facts["student"][rows], cell, cells, flags, levels)
-    percentiles = _percentiles(columns, rows, cell, levels)
+    student = columns.facts["student"][rows]
+    if sizes_only:  # referrals and students only
+        counts = {"referrals": np.bincount(cell, minlength=cells)}
+        flags = np.ones(rows.size, dtype=np.int64)
+        distinct = _distinct(student, cell, cells, flags, levels, FLAGS[:1])
+        percentiles = [{name: [None] * level.groups for name in DURATIONS} for level in levels]
+    else:
+        counts, flags = _counts(columns, rows, cell, cells, microseconds(now))
+        distinct = _distinct(student, cell, cells, flags, levels)
+        percentiles = _percentiles(columns, rows, cell, levels)
     out = []
     for level, students, days in zip(levels, distinct, percentiles, strict=True):
         numbers = {

@@ -19,9 +19,10 @@ from sqlalchemy.pool import NullPool
 from service.catalog import synthetic as catalog
 from service.db import utcnow
 from service.geo.service import load_directory
-from service.local_time import today
-from service.metrics import columns
+from service.local_time import today, zone
+from service.metrics import columns, release
 from service.metrics.dimensions import Dimension
+from service.metrics.periods import school_year_of
 from service.metrics.scope import Scope
 from service.referrals import synthetic
 from service.settings import Settings
@@ -148,3 +149,34 @@ async def test_an_update_that_changes_nothing_is_no_change(own_engine: AsyncEngi
         await session.execute(text("UPDATE students SET preferred_language = 'fr'"))
         await session.execute(text("UPDATE referrals SET need_text = 'x' WHERE true"))
     await _check(own_engine, "current")
+
+
+async def test_releases_follow_the_cells_referrals_are_in(own_engine: AsyncEngine) -> None:
+    """A release's suppression pattern depends on which cell each referral is in: a
+    referral moving on in its loop keeps it, a referral sent on another day gets a new
+    one (the per-student arrays stay either way), never a stale pattern."""
+    context = release.Context(zone(), utcnow(), {}, school_year_of(today()), 10)
+    columns.forget()
+    async with AsyncSession(own_engine) as session:
+        before = release.release((await columns.current(session)).columns, context, _GENDER)
+    for change, same in (
+        ("contact_due_at = contact_due_at + interval '1 microsecond'", True),
+        ("sent_at = sent_at - interval '1 day'", False),
+    ):
+        writer = await _raw(own_engine)
+        try:
+            await writer.execute(
+                f"UPDATE referrals SET {change} "
+                "WHERE id = (SELECT id FROM referrals ORDER BY id LIMIT 1)"
+            )
+        finally:
+            await writer.close()
+        async with AsyncSession(own_engine) as session:
+            loaded = await columns.current(session)
+            assert loaded.how == "changes"
+            after = release.release(loaded.columns, context, _GENDER)
+            assert (after is before) == same, change
+            before = after
+
+
+_GENDER = (Dimension.gender,)
