@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from service.metrics.columns import DAY_US, DURATIONS, Array, Columns, microseconds
-from service.metrics.dimensions import Dimension, Labels, per_referral
+from service.metrics.dimensions import BY_REFERRAL, Dimension, Labels, per_referral
 from service.metrics.scope import Scope
 from service.referrals.states import AWAITING_RESPONSE, Status
 
@@ -254,6 +254,14 @@ def _distinct(
     return out
 
 
+def _students_per_group(student: Array, group: Array, groups: int, students: int) -> Array:
+    """Distinct students per group where each student is in one group (a student
+    dimension): mark each student once, no sort."""
+    of = np.full(students, -1, dtype=np.int64)
+    of[student] = group
+    return np.bincount(of[of >= 0], minlength=groups)
+
+
 def _percentiles(
     columns: Columns, rows: Array, cell: Array, levels: list[Level]
 ) -> list[dict[str, list[Any]]]:
@@ -333,7 +341,19 @@ def tabulate(
     if sizes_only:  # referrals and students only
         counts = {"referrals": np.bincount(cell, minlength=cells)}
         flags = np.ones(rows.size, dtype=np.int64)
-        distinct = _distinct(student, cell, cells, flags, levels, FLAGS[:1])
+        # Where each student is in one group (student dimensions only), count without
+        # the sort of (student, group) pairs.
+        own = [d not in BY_REFERRAL and d is not Dimension.month for d in dimensions]
+        fast = [all(own[k] for k in level.kept) for level in levels]
+        sorted_ = [level for level, f in zip(levels, fast, strict=True) if not f]
+        slow = iter(_distinct(student, cell, cells, flags, sorted_, FLAGS[:1]) if sorted_ else [])
+        everyone = int(columns.students["key"].size)
+        distinct = [
+            {FLAGS[0]: _students_per_group(student, level.of_cell[cell], level.groups, everyone)}
+            if f
+            else next(slow)
+            for level, f in zip(levels, fast, strict=True)
+        ]
         percentiles = [{name: [None] * level.groups for name in DURATIONS} for level in levels]
     else:
         counts, flags = _counts(columns, rows, cell, cells, microseconds(now))
