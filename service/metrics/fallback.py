@@ -25,13 +25,12 @@ that dimension alone.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 
 from service.metrics.dimensions import Dimension
 from service.metrics.periods import Period
 from service.metrics.release import (
-    COLLAPSIBLE,
     FINE,
     GROUP,
     GROUPED,
@@ -40,7 +39,10 @@ from service.metrics.release import (
     ZIP_MARK,
     Key,
     Release,
+    forms,
+    published_share,
 )
+from service.metrics.release import base as release_base
 
 __all__ = ["PUBLISHED_TARGET", "Fallback", "Plan", "plans", "published_share"]
 
@@ -88,38 +90,17 @@ def _fits(value: str | None, d: Dimension, level: str, release: Release, only: s
     return value != GROUP
 
 
-def published_share(release: Release, keys: Sequence[Key], width: int) -> float:
-    """Of the students in the slice's cells (totals aside), the share in published ones.
-    With no dimension the all-students row is the table."""
-    grouped = [release.entries[k] for k in keys]
-    cells = [e for e, k in zip(grouped, keys, strict=True) if _cell(k, width)]
-    total = sum(c.students for c in cells)
-    if total == 0:
-        return 1.0
-    return sum(c.students for c in cells if not c.suppressed) / total
-
-
-def _cell(key: Key, width: int) -> bool:
-    return width == 0 or None not in key[1:]
-
-
 def plans(release: Release, asked: Period, grouped: Sequence[Dimension]) -> Iterator[Plan]:
-    """The table asked for, then each coarser one in turn: collapse, coarsen, pool."""
-    levels = [ZIP if d is Dimension.zip else FINE for d in _bases(release, grouped)]
-    plan = Plan(asked, tuple(levels), asked)
-    yield plan
-    for d in COLLAPSIBLE:
-        if d in grouped and GROUPED in release.levels(d):
-            levels[release.dimensions.index(d)] = GROUPED
-            plan = replace(plan, levels=tuple(levels))
-            yield plan
-    if Dimension.tract in grouped:
-        levels[release.dimensions.index(Dimension.tract)] = ZIP
-        plan = replace(plan, levels=tuple(levels))
-        yield plan
+    """The table asked for, then each coarser one in turn (release.forms: collapse,
+    coarsen, pool); a filter's dimension keeps its categories."""
+    start = [ZIP if d is Dimension.zip else FINE for d in _bases(release, grouped)]
     pooled = block_of(release, asked)
-    if asked.years == 1 and pooled is not None:
-        yield replace(plan, period=pooled)
+    free = [release_base(d) for d in grouped]
+    for levels, pool in forms(release, start, free):
+        if not pool:
+            yield Plan(asked, levels, asked)
+        elif asked.years == 1 and pooled is not None:
+            yield Plan(pooled, levels, asked)
 
 
 def block_of(release: Release, asked: Period) -> Period | None:

@@ -29,7 +29,7 @@ Either way at least two fold and KEEP_NAMED named categories stay.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -175,8 +175,13 @@ def _groups(
         return []
     rows = table(columns, context, [dimension], [FINE], everything, {})
     sizes = {key[1]: row["students"] for key, row in rows if key[1] is not None}
-    total = sum(sizes.values())
-    small = sorted((n, v) for v, n in sizes.items() if n < SMALL_SHARE * total)
+    return _fold(sizes, SMALL_SHARE * sum(sizes.values()))
+
+
+def _fold(sizes: dict[str, int], under: float) -> list[str]:
+    """The categories folded into `other`: those with fewer than `under` students,
+    smallest first, while KEEP_NAMED named ones stay; none unless at least two fold."""
+    small = sorted((n, v) for v, n in sizes.items() if n < under)
     folded = [v for _, v in small][: max(len(sizes) - KEEP_NAMED, 0)]
     return sorted(folded) if len(folded) >= 2 else []
 
@@ -193,12 +198,9 @@ def _pair_groups(
     for i, d in enumerate(dimensions):
         if d not in COLLAPSIBLE:
             continue
-        sizes = _fine_sizes(one_way[d])
         spread = len(_fine_sizes(one_way[dimensions[1 - i]]))
-        small = sorted((n, v) for v, n in sizes.items() if n / max(spread, 1) < min_cell)
-        folded = [v for _, v in small][: max(len(sizes) - KEEP_NAMED, 0)]
-        if len(folded) >= 2:
-            out[d] = sorted(folded)
+        if folded := _fold(_fine_sizes(one_way[d]), min_cell * max(spread, 1)):
+            out[d] = folded
     return out
 
 
@@ -262,9 +264,7 @@ def _pair(columns: Columns, context: Context, empty: Release, parents: list[Rele
             first=empty.first,
         )
         _build(columns, context, out, parents, [levels], hierarchy=False)
-        cells = [e for k, e in out.entries.items() if None not in k[1:]]
-        total = sum(c.students for c in cells)
-        share = 1.0 if not total else sum(c.students for c in cells if not c.suppressed) / total
+        share = published_share(out.entries, 2)
         if best is None or share > best[0]:
             best = (share, out)
         if best[0] >= PUBLISHED_TARGET:
@@ -273,19 +273,38 @@ def _pair(columns: Columns, context: Context, empty: Release, parents: list[Rele
     return best[1]
 
 
-def forms(release: Release) -> Iterator[tuple[tuple[str, ...], bool]]:
-    """The forms of a table in the order fallback=auto tries them, each coarser."""
+def forms(
+    release: Release,
+    start: Sequence[str] | None = None,
+    free: Sequence[Dimension] | None = None,
+) -> Iterator[tuple[tuple[str, ...], bool]]:
+    """The forms of a table in the order fallback=auto tries them, each coarser than the
+    one before: `start` (every dimension by its categories unless given), then the small
+    categories of each collapsible dimension folded, tracts by ZIP area, the latest
+    school years pooled. Only the dimensions in `free` (all unless given) are coarsened:
+    a filter keeps its value."""
     dims = release.dimensions
-    levels = [FINE] * len(dims)
+    free = dims if free is None else free
+    levels = list(start) if start is not None else [FINE] * len(dims)
     yield tuple(levels), False
     for d in COLLAPSIBLE:
-        if d in dims and GROUPED in release.levels(d):
+        if d in dims and d in free and GROUPED in release.levels(d):
             levels[dims.index(d)] = GROUPED
             yield tuple(levels), False
-    if Dimension.tract in dims:
+    if Dimension.tract in free and levels[dims.index(Dimension.tract)] != ZIP:
         levels[dims.index(Dimension.tract)] = ZIP
         yield tuple(levels), False
     yield tuple(levels), True
+
+
+def published_share(entries: Mapping[Key, Cell], width: int) -> float:
+    """Of the students in the cells among `entries` (totals aside), the share in
+    published ones. With no dimension the all-students row is the table."""
+    cells = [e for k, e in entries.items() if width == 0 or None not in k[1:]]
+    total = sum(c.students for c in cells)
+    if total == 0:
+        return 1.0
+    return sum(c.students for c in cells if not c.suppressed) / total
 
 
 def _build(

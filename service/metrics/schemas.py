@@ -16,7 +16,10 @@ class MetricsRow(BaseModel):
     group: dict[str, str] = Field(description="Dimension -> value; a total omits its dimension")
     labels: dict[str, str] = Field(default_factory=dict, description="Names of ids in group")
     suppressed: bool
-    suppression: str | None = Field(description="small_cell | complementary")
+    suppression: str | None = Field(
+        description="small_cell | complementary | not_published (the count stands only in "
+        "a coarser form of the table: see withheld_table)"
+    )
     referrals: int | None
     students: int | None
     acceptance_rate: float | None = Field(description="Accepted / answered (accepted + declined)")

@@ -113,20 +113,17 @@ def _choose(
         if period is None or not fine or (fallback is Fallback.none and form != exact):
             return exact, False
         return form, True
-    best = (
-        published_share(
-            published, exact.keys(published, filters, published.entries), len(dimensions)
-        ),
-        exact,
-    )
+
+    def share(plan: Plan) -> float:
+        keys = plan.keys(published, filters, published.entries)
+        return published_share({k: published.entries[k] for k in keys}, len(dimensions))
+
+    best = (share(exact), exact)
     for plan in options:
         if fallback is Fallback.none or best[0] >= PUBLISHED_TARGET:
             break
-        share = published_share(
-            published, plan.keys(published, filters, published.entries), len(dimensions)
-        )
-        if share > best[0]:
-            best = (share, plan)
+        if (shown := share(plan)) > best[0]:
+            best = (shown, plan)
     return best[1], True
 
 
@@ -151,11 +148,11 @@ async def referral_metrics(
             "organization) name at most two dimensions together",
             "too_many_dimensions",
         )
+    if period.last > school_year_of(today()):
+        raise _invalid("school_year", "a school year still to come", "future")
     loaded = await columns.current(session)
     context = await _context(session, bases)
     published = await asyncio.to_thread(release.release, loaded.columns, context, bases)
-    if period.last > context.current:
-        raise _invalid("school_year", "a school year still to come", "future")
     everything = published.parents[0].periods if published.parents else published.periods
     if period.years > 1 and period not in everything:
         latest = release.school_year_label(context.current)
@@ -178,12 +175,16 @@ async def referral_metrics(
     )
     rows = dict(tabulated)
     keys = set(plan.keys(published, filters, rows))
-    if not shown:  # only the totals, which other releases publish: no cell at all
-        width = len(published.dimensions)
-        keys = {k for k in keys if width == 0 or None in k[1:]}
-        keys = {k for k in keys if len(_group(published, plan, dimensions, k)) < len(dimensions)}
+    if not shown:  # the totals other releases publish, no cell (nor a lone one's count)
+        keys = {
+            k
+            for k in keys
+            if not dimensions or len(_group(published, plan, dimensions, k)) < len(dimensions)
+        }
     entries = {k: _decided(published, k, shown) for k in keys}
-    answer = await _answer(session, published, plan, dimensions, fallback, rows, entries, context)
+    answer = await _answer(
+        session, published, plan, dimensions, filters, fallback, rows, entries, context
+    )
     if not shown:
         answer.published_share = 0.0
         answer.withheld_table = _why_not(published)
@@ -210,7 +211,7 @@ def _why_not(published: release.Release) -> str:
 
 def _decided(published: release.Release, key: release.Key, shown: bool) -> Cell:
     """How the release publishes an entry: its own, a total from the release it borders,
-    or a cell of a form it does not publish (withheld, the reason says why)."""
+    or a cell of a form it does not publish (withheld: not_published)."""
     if shown and key in published.entries:
         return published.entries[key]
     if key[0].last < published.first:  # before the first referral: nothing counted
@@ -223,7 +224,7 @@ def _decided(published: release.Release, key: release.Key, shown: bool) -> Cell:
                 return parent.entries[(key[0], *(values[i] for i in kept))]
         if key in published.entries:
             return published.entries[key]
-    raise AssertionError(f"a cell of a form the release does not publish: {key}")
+    return Cell(key, 0, 0, suppressed=True, reason="not_published")
 
 
 def _group(
@@ -243,6 +244,7 @@ async def _answer(
     published: release.Release,
     plan: Plan,
     dimensions: Sequence[Dimension],
+    filters: dict[Dimension, str],
     fallback: Fallback,
     rows: dict[release.Key, dict[str, Any]],
     entries: dict[release.Key, Cell],
@@ -253,7 +255,9 @@ async def _answer(
     listed = sorted(entries, key=str)
     groups = {k: _group(published, plan, dimensions, k) for k in listed}
     labels = await organization_names(session, list(groups.values()))
-    everyone = next((k for k in listed if not groups[k]), None)
+    # All students of the slice: every dimension open but those a filter fixes.
+    fixed = {d.value for d in dimensions if d in filters}
+    everyone = next((k for k in listed if set(groups[k]) <= fixed), None)
     if everyone is None:  # a slice with no referral at all
         all_students = metrics_row(Cell((), 0, 0), EMPTY, {}, {}, None, min_cell)
     else:
@@ -282,17 +286,7 @@ async def _answer(
         for d, level in zip(published.dimensions, plan.levels, strict=True)
         if level == release.GROUPED
     }
-    students = sum(rows[k]["students"] for k, e in entries.items() if len(groups[k]) == width)
-    shown = (
-        1.0
-        if not students
-        else sum(
-            rows[k]["students"]
-            for k, e in entries.items()
-            if len(groups[k]) == width and not e.suppressed
-        )
-        / students
-    )
+    shown = published_share(entries, width)
     return ReferralMetrics(
         school_year=plan.asked.label,
         start=plan.period.start,

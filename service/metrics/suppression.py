@@ -7,11 +7,6 @@ which cells each total sums, and suppress() hands the table to joint.protect, th
 every release uses (primary suppression of small entries, then complementary until no
 withheld entry is determined, by the row space of the equations or by bounds).
 
-For a two-way table the row-space test has an exact graph form (bridges of the bordered
-table's graph, determined_by_graph), kept with the rank form (determined_by_rank) and
-tested equal to it on random tables; the engine uses the rank form, which also covers
-the links between tables.
-
 * Coding: a rate over a small denominator near 0% or 100% says too much about each
   person in it, so it is reported as "<=5%" or ">=95%" instead of a number, as state
   education agencies do.
@@ -50,41 +45,6 @@ def link_totals(entries: Sequence[Cell]) -> None:
         total.parts = list(groups[fixed].get(tuple(total.key[i] for i in fixed), []))
 
 
-def _bridges(edges: Sequence[tuple[Hashable, Hashable]]) -> set[int]:
-    """Indices of the edges on no cycle (Tarjan's lowlink, iteratively)."""
-    adjacent: dict[Hashable, list[tuple[Hashable, int]]] = {}
-    for i, (a, b) in enumerate(edges):
-        adjacent.setdefault(a, []).append((b, i))
-        adjacent.setdefault(b, []).append((a, i))
-    found: set[int] = set()
-    order: dict[Hashable, int] = {}
-    low: dict[Hashable, int] = {}
-    for root in adjacent:
-        if root in order:
-            continue
-        order[root] = low[root] = len(order)
-        stack = [(root, -1, iter(adjacent[root]))]
-        while stack:
-            node, via, rest = stack[-1]
-            for nxt, edge in rest:
-                if edge == via:
-                    continue
-                if nxt in order:
-                    low[node] = min(low[node], order[nxt])
-                else:
-                    order[nxt] = low[nxt] = len(order)
-                    stack.append((nxt, edge, iter(adjacent[nxt])))
-                    break
-            else:
-                stack.pop()
-                if stack:
-                    parent = stack[-1][0]
-                    low[parent] = min(low[parent], low[node])
-                    if low[node] > order[parent]:
-                        found.add(via)
-    return found
-
-
 def _two_way(entries: Sequence[Cell]) -> bool:
     """A complete two-dimension table: every cell's row, column and grand totals listed."""
     keys = {e.key for e in entries}
@@ -96,22 +56,6 @@ def _two_way(entries: Sequence[Cell]) -> bool:
             len(e.key) == 2 and (e.key[0], None) in keys and (None, e.key[1]) in keys for e in cells
         )
     )
-
-
-def determined_by_graph(entries: Sequence[Cell], hidden: Sequence[Cell]) -> list[bool]:
-    """For a complete two-way table: which withheld entries its equations determine.
-
-    Write each total as a negative cell of the table bordered by its totals (row i's
-    total at (i, *), column j's at (*, j), the grand total at (*, *) with a plus sign):
-    then every row and every column of the bordered table sums to zero, and the same
-    system holds as with the totals' own equations. Unknowns are the withheld entries;
-    they are the edges of a bipartite graph between the bordered rows and columns, the
-    free directions of the system are its cycles, and an entry is determined exactly
-    when its edge lies on no cycle: when it is a bridge.
-    """
-    edges = [(("row", e.key[0]), ("column", e.key[1])) for e in hidden]
-    bridges = _bridges(edges)
-    return [i in bridges for i in range(len(hidden))]
 
 
 def determined_by_rank(entries: Sequence[Cell], hidden: Sequence[Cell]) -> list[bool]:

@@ -11,7 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.metrics.dimensions import NOT_REPORTED, TRACT_ZIP, Dimension
-from service.metrics.query import CLOSED_WITHIN, Scope
+from service.metrics.scope import Scope
+from service.metrics.tabulate import CLOSED_WITHIN
 from service.referrals.states import AWAITING_RESPONSE
 
 DURATIONS = {

@@ -95,3 +95,24 @@ async def test_a_table_not_published_in_the_form_asked_says_so(pilot: tuple[Any,
     exact = await _table(pilot, "group_by=race_ethnicity&group_by=school&fallback=none")
     assert exact["rows"] == [] and "fallback=auto" in exact["withheld_table"]
     assert exact["totals"] and exact["all_students"]["referrals"] > 0  # the totals stand
+
+
+async def test_a_school_grouped_and_filtered_is_that_school(pilot: tuple[Any, Caller]) -> None:
+    whole = await _table(pilot, "group_by=race_ethnicity&group_by=school")
+    total = next(t for t in whole["totals"] if "school" in t["group"])
+    school = total["group"]["school"]
+    part = await _table(pilot, f"group_by=race_ethnicity&group_by=school&school={school}")
+    assert part["all_students"]["referrals"] == total["referrals"]
+    assert {r["group"]["school"] for r in part["rows"]} == {school}
+
+
+async def test_a_count_not_published_in_the_form_asked_is_withheld_not_zero(
+    pilot: tuple[Any, Caller],
+) -> None:
+    category = "out_of_school_time"
+    whole = await _table(pilot, f"group_by=school&program_category={category}")
+    school = next(r for r in whole["rows"] if not r["suppressed"])["group"]["school"]
+    exact = await _table(pilot, f"school={school}&program_category={category}&fallback=none")
+    assert exact["withheld_table"]
+    assert exact["all_students"]["suppressed"] and exact["all_students"]["referrals"] is None
+    assert exact["all_students"]["suppression"] == "not_published"

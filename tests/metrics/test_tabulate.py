@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.catalog import synthetic as catalog
 from service.db import utcnow
 from service.local_time import today, zone
-from service.metrics import columns, query, tabulate
-from service.metrics.dimensions import Dimension
+from service.metrics import columns, tabulate
+from service.metrics.dimensions import TRACT_ZIP, Dimension
 from service.metrics.scope import Scope
 from service.referrals import synthetic
 from tests.metrics import reference_sql
@@ -39,7 +39,13 @@ async def _both(
     session: AsyncSession, dimensions: list[Dimension], scope: Scope, now: datetime
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     start, stop = _window(scope)
-    new = await query.run(session, dimensions, scope, now=now, start=start, stop=stop, tz=zone())
+    loaded = await columns.current(session)
+    zips = None
+    if Dimension.zip in dimensions:
+        zips = {row.tract: row.zip for row in await session.execute(text(TRACT_ZIP))}
+    new = tabulate.tabulate(
+        loaded.columns, dimensions, scope, now=now, start=start, stop=stop, tz=zone(), zips=zips
+    )
     old = await reference_sql.run(
         session, dimensions, scope, now=now, start=start, stop=stop, tz=zone().key
     )
