@@ -215,8 +215,14 @@ class Program(Versioned, Timestamped, Base):
     last_verified_at: Mapped[datetime | None]
 
     organization: Mapped[Organization] = relationship()
-    locations: Mapped[list[Location]] = relationship(secondary=program_locations)
-    taxonomy_terms: Mapped[list[TaxonomyTerm]] = relationship(secondary=program_taxonomy_terms)
+    # Parts in the order the stored document (migration 0011) lists them, so a write's
+    # response and a later read agree.
+    locations: Mapped[list[Location]] = relationship(
+        secondary=program_locations, order_by="(Location.name, Location.id)"
+    )
+    taxonomy_terms: Mapped[list[TaxonomyTerm]] = relationship(
+        secondary=program_taxonomy_terms, order_by="TaxonomyTerm.code"
+    )
     cost_options: Mapped[list[CostOption]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, order_by="CostOption.position"
     )
@@ -276,3 +282,15 @@ class Schedule(Base):
     valid_from: Mapped[date | None]
     valid_to: Mapped[date | None]
     description: Mapped[str | None] = mapped_column(Text)
+
+
+class ProgramDocument(Base):
+    """A program's whole ProgramOut JSON, written by PostgreSQL's triggers whenever the
+    program or anything it shows changes (migration 0011, documents.py); never by the ORM."""
+
+    __tablename__ = "program_documents"
+
+    program_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("programs.id", ondelete="CASCADE"), primary_key=True
+    )
+    body: Mapped[str] = mapped_column(Text, comment="The program's ProgramOut JSON")

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.service import record
 from service.auth.principal import Principal
+from service.catalog import documents
 from service.catalog import repository as repo
 from service.catalog.common import delete_or_conflict, not_found, require_write
 from service.catalog.enums import OrganizationType
@@ -143,10 +144,13 @@ async def upsert_school(
 
 
 async def relabel_locations(session: AsyncSession) -> int:
-    """Re-run the tract/ZCTA trigger on every located row after areas changed."""
+    """Re-run the tract/ZCTA trigger on every located row after areas changed (and then
+    rewrite the program documents, which show the labels, in one statement)."""
+    await documents.defer(session)
     result = await session.execute(
         update(Location).where(Location.point.is_not(None)).values(point=Location.point)
     )
+    await documents.write_all(session)
     return int(getattr(result, "rowcount", 0) or 0)
 
 

@@ -1,14 +1,13 @@
-"""Catalog reads on the hot path: one statement each, rows mapped once, JSON written out.
+"""Catalog reads on the hot path: one statement each, compiled once per scope shape and
+run on the driver (service/reader.py).
 
-A program read used to load an ORM object graph (five SELECTs and the mapping of every
-row into objects). Here one statement returns the program's columns with its locations,
-taxonomy terms, cost options and schedules already aggregated as JSON by PostgreSQL;
-it is compiled once per scope shape and run on the driver (service/reader.py); the row
-is turned into the API's dict once and validated by the response schema (TypeAdapter),
-which writes the same JSON the ORM path wrote. Scoping is auth.scope's. A list reads
-the ids of its page first (through the (name, id) index), then builds those rows only;
-its total comes from catalog/totals.py. Writes keep the ORM (service.py): they need
-the objects.
+A program is sent as its stored document: the whole ProgramOut JSON, which PostgreSQL
+writes when the program or anything it shows changes (catalog/documents.py, migration
+0011), so a read parses and maps nothing. Organizations and locations are rows turned
+into the API's dicts and validated by the response schema (TypeAdapter). Scoping is
+auth.scope's. A list reads the ids of its page first (through the (name, id) index),
+then those rows only; its total comes from catalog/totals.py. Writes keep the ORM
+(service.py): they need the objects.
 """
 
 from __future__ import annotations
@@ -23,12 +22,11 @@ from sqlalchemy import CTE, Integer, Select, Uuid, func, literal_column, select
 
 from service.auth import scope
 from service.auth.principal import Principal
-from service.catalog.enums import Category, Grade, ProgramStatus
-from service.catalog.models import Location, Organization, Program
+from service.catalog.enums import Category, ProgramStatus
+from service.catalog.models import Location, Organization, Program, ProgramDocument
 from service.catalog.schemas import LocationOut, OrganizationOut
 from service.catalog.totals import Totals
 from service.errors import NotFound
-from service.geometry import to_geojson
 from service.pagination import PageParams, envelope
 from service.reader import Prepared, Reader, param
 
@@ -37,122 +35,27 @@ _ORGANIZATIONS = TypeAdapter(list[OrganizationOut])
 _LOCATION = TypeAdapter(LocationOut)
 _LOCATIONS = TypeAdapter(list[LocationOut])
 
-_LOCATION_JSON = """json_build_object(
-    'id', l.id, 'organization_id', l.organization_id, 'name', l.name,
-    'address_1', l.address_1, 'city', l.city, 'state', l.state,
-    'postal_code', l.postal_code, 'country', l.country, 'is_virtual', l.is_virtual,
-    'latitude', ST_Y(l.point::geometry), 'longitude', ST_X(l.point::geometry),
-    'tract_geoid', l.tract_geoid, 'zcta', l.zcta, 'version', l.version)"""
 
-
-# A program's parts, aggregated where its row is read (correlated on programs.id).
-_PARTS = {
-    "locations_json": "(SELECT json_agg("  # noqa: S608 - constant SQL, no input
-    + _LOCATION_JSON
-    + """ ORDER BY l.name, l.id)
-        FROM program_locations pl JOIN locations l ON l.id = pl.location_id
-        WHERE pl.program_id = programs.id)""",
-    "terms_json": """(SELECT json_agg(json_build_object(
-            'id', t.id, 'code', t.code, 'name', t.name, 'name_es', t.name_es,
-            'description', t.description) ORDER BY t.code)
-        FROM program_taxonomy_terms pt JOIN taxonomy_terms t ON t.id = pt.taxonomy_term_id
-        WHERE pt.program_id = programs.id)""",
-    "costs_json": """(SELECT json_agg(json_build_object(
-            'free', c.free, 'amount', c.amount, 'currency', c.currency, 'period', c.period,
-            'sliding_scale', c.sliding_scale, 'scholarships', c.scholarships,
-            'description', c.description) ORDER BY c.position)
-        FROM cost_options c WHERE c.program_id = programs.id)""",
-    "schedules_json": """(SELECT json_agg(json_build_object(
-            'freq', s.freq, 'interval', s.interval, 'byday', s.byday,
-            'opens_at', to_char(s.opens_at, CASE WHEN extract(second FROM s.opens_at) >= 1
-                THEN 'HH24:MI:SS' ELSE 'HH24:MI' END),
-            'closes_at', to_char(s.closes_at, CASE WHEN extract(second FROM s.closes_at) >= 1
-                THEN 'HH24:MI:SS' ELSE 'HH24:MI' END),
-            'valid_from', s.valid_from,
-            'valid_to', s.valid_to, 'description', s.description) ORDER BY s.position)
-        FROM schedules s WHERE s.program_id = programs.id)""",
-}
-
-
-def _program_select() -> Select[Any]:
-    parts: list[Any] = [literal_column(sql).label(name) for name, sql in _PARTS.items()]
-    return select(Program.__table__, *parts)
-
-
-def _json(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return orjson.loads(value) if isinstance(value, str | bytes) else list(value)
-
-
-def _grade(rank: int | None) -> Grade | None:
-    return None if rank is None else Grade.from_rank(rank)
-
-
-def _program(row: Any) -> dict[str, Any]:
-    """A program row (with its aggregated parts) as ProgramOut's fields."""
-    return {
-        "id": row["id"],
-        "organization_id": row["organization_id"],
-        "name": row["name"],
-        "description": row["description"],
-        "url": row["url"],
-        "email": row["email"],
-        "category": row["category"],
-        "taxonomy_terms": _json(row["terms_json"]),
-        "min_age": None if row["min_age"] is None else float(row["min_age"]),
-        "max_age": None if row["max_age"] is None else float(row["max_age"]),
-        "min_grade": _grade(row["min_grade"]),
-        "max_grade": _grade(row["max_grade"]),
-        "cost_options": _json(row["costs_json"]),
-        "languages": list(row["languages"] or ()),
-        "schedules": _json(row["schedules_json"]),
-        "season": row["season"],
-        "starts_on": row["starts_on"],
-        "ends_on": row["ends_on"],
-        "enrollment_status": row["enrollment_status"],
-        "seats_available": row["seats_available"],
-        "registration_deadline": row["registration_deadline"],
-        "transportation_provided": row["transportation_provided"],
-        "accessibility": list(row["accessibility"] or ()),
-        "accepting_referrals": row["accepting_referrals"],
-        "status": row["status"],
-        "translations": row["translations"] or {},
-        "locations": _json(row["locations_json"]),
-        "service_area": to_geojson(row["service_area"]),
-        "last_verified_at": row["last_verified_at"],
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
-        "version": row["version"],
-    }
+def _program_select() -> Select[str, int]:
+    """A program's stored document (catalog/documents.py), or the same JSON written now
+    for a program that has none stored, with its version."""
+    body = func.coalesce(ProgramDocument.body, func.program_document(Program.id)).label("body")
+    stored = Program.__table__.outerjoin(
+        ProgramDocument.__table__, ProgramDocument.program_id == Program.id
+    )
+    return select(body, Program.version).select_from(stored)
 
 
 def programs_json(rows: Sequence[Any]) -> bytes:
-    """ProgramOut JSON of program rows (a list's, and one program's read), written
-    straight from them: the statement already gives every field in its output form
-    (times as schema_types.LocalTimeOut writes them: HH:MM, HH:MM:SS with seconds), so
-    no model is validated and dumped (that was about half a list's Python time).
-    tests/catalog/test_program_json.py holds it equal to ProgramOut's own dump, program
-    by program, over the sample catalog and the edge cases."""
-    return _raw([_program(r) for r in rows])
-
-
-def _raw(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_UTC_Z, default=_uuid)
-
-
-def _uuid(value: Any) -> str:
-    """asyncpg's own UUID type, which orjson does not know (any other type is a bug)."""
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+    """The JSON array of program rows' documents, as stored: nothing is parsed."""
+    return b"[" + ",".join(row["body"] for row in rows).encode() + b"]"
 
 
 def not_found(kind: str, ident: uuid.UUID) -> NotFound:
     return NotFound(f"No {kind} with id {ident} is visible to you.")
 
 
-def _paged(query: Select[Any], *order: Any) -> CTE:
+def _paged(query: Select[*tuple[Any, ...]], *order: Any) -> CTE:
     """The ids of one page of `query` (OFFSET :offset LIMIT :limit in `order`), as a CTE
     the page's rows are then built from."""
     offset = param("offset", Integer)
@@ -185,7 +88,7 @@ def _page_json(items: bytes, total: int, params: PageParams, size: int) -> bytes
 PROGRAM_ORDER = (Program.name, Program.id)
 
 
-def _program_by_id(shape: Principal) -> Select[Any]:
+def _program_by_id(shape: Principal) -> Select[str, int]:
     """The one statement of a program read (the read benchmark's reference runs it too)."""
     wanted = Program.id == param("program_id", Uuid)
     return _program_select().where(wanted, scope.readable(Program, shape))
@@ -197,8 +100,11 @@ def _programs(shape: Principal, *filters: str, count: bool = False) -> Select[An
     where += [getattr(Program, name) == param(name) for name in filters]
     if count:
         return select(func.count()).select_from(Program.__table__).where(*where)
-    page = _paged(select(Program.id).where(*where), *PROGRAM_ORDER)
-    return _program_select().join(page, page.c.id == Program.id).order_by(*PROGRAM_ORDER)
+    page = _paged(select(Program.id, Program.name).where(*where), *PROGRAM_ORDER)
+    # The page's documents straight from the page's ids: the programs were read once.
+    body = func.coalesce(ProgramDocument.body, func.program_document(page.c.id)).label("body")
+    stored = page.outerjoin(ProgramDocument, ProgramDocument.program_id == page.c.id)
+    return select(body).select_from(stored).order_by(page.c.name, page.c.id)
 
 
 PROGRAM = Prepared(_program_by_id)
@@ -220,7 +126,7 @@ async def program(reader: Reader, principal: Principal, program_id: uuid.UUID) -
     row = await reader.fetchrow(PROGRAM(scope.shape(principal)), program_id=program_id)
     if row is None:
         raise not_found("program", program_id)
-    return _raw(_program(row)), row["version"]
+    return row["body"].encode(), row["version"]
 
 
 async def programs_page(

@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 
+from service.catalog import documents
 from service.catalog.enums import (
     Accessibility,
     Category,
@@ -332,6 +333,7 @@ async def generate(conn: asyncpg.Connection, n_programs: int, seed: int = 42) ->
         "lat float8, lng float8) ON COMMIT DROP"
     )
     counts = SyntheticSummary(0, 0, 0)
+    await documents.defer(conn)  # one statement at the end, not a document per row
     for batch in _rows(n_programs, seed):
         await conn.copy_records_to_table(
             "organizations", records=batch["organizations"], columns=COLUMNS["organizations"]
@@ -349,6 +351,7 @@ async def generate(conn: asyncpg.Connection, n_programs: int, seed: int = 42) ->
         counts.organizations += len(batch["organizations"])
         counts.locations += len(batch["locations"])
         counts.programs += len(batch["programs"])
+    await documents.write_all(conn)
     return counts
 
 
