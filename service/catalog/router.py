@@ -22,8 +22,7 @@ from service.catalog.schemas import (
     TaxonomyTermOut,
 )
 from service.catalog.totals import TotalsDep
-from service.catalog.views import program_out
-from service.concurrency import IfMatch, etag_header, set_etag
+from service.concurrency import IfMatch, etag_header
 from service.db import ReaderDep, SessionDep
 from service.errors import problem_responses
 from service.local_time import today as local_today
@@ -34,6 +33,12 @@ from service.settings import get_settings
 router = APIRouter(tags=["programs"])
 Pages = Annotated[PageParams, Depends(page_params)]
 ProgramWriter = Annotated[Principal, require_roles(Role.provider, Role.admin)]
+
+
+def _answer(written: service.Written, code: int = 200, **headers: str) -> Response:
+    """A write's answer: the program's stored document, as a read would send it."""
+    headers = {**etag_header(written.version), **headers}
+    return Response(written.body, code, headers, media_type="application/json")
 
 
 @router.get(
@@ -73,22 +78,20 @@ async def programs_list(
     status_code=status.HTTP_201_CREATED,
     summary="Create a program",
     responses=problem_responses(401, 403, 404, 422),
+    response_model=ProgramOut,
 )
 async def programs_create(
     session: SessionDep,
     principal: ProgramWriter,
     body: ProgramCreate,
-    response: Response,
-) -> ProgramOut:
+) -> Response:
     """Creates a program and returns it with its ETag and a `Location` header. Provider keys create
     programs of their own organization; admins must give `organization_id` (422 without it), and an
     organization you may not write to answers 404. Taxonomy terms are given by code and must exist,
     and `location_ids` must be locations of the same organization (422 otherwise).
     """
-    program = await service.create_program(session, principal, body)
-    set_etag(response, program.version)
-    response.headers["Location"] = f"/programs/{program.id}"
-    return program_out(program)
+    written = await service.create_program(session, principal, body)
+    return _answer(written, status.HTTP_201_CREATED, Location=f"/programs/{written.id}")
 
 
 @router.get(
@@ -118,18 +121,16 @@ async def programs_get(
     "location_ids, taxonomy_terms...) are replaced whole. Send If-Match to refuse the write "
     "when the program changed since you read it.",
     responses=problem_responses(401, 403, 404, 412, 422),
+    response_model=ProgramOut,
 )
 async def programs_update(
     session: SessionDep,
     principal: ProgramWriter,
     program_id: uuid.UUID,
     body: ProgramUpdate,
-    response: Response,
     if_match: IfMatch = None,
-) -> ProgramOut:
-    program = await service.update_program(session, principal, program_id, body, if_match)
-    set_etag(response, program.version)
-    return program_out(program)
+) -> Response:
+    return _answer(await service.update_program(session, principal, program_id, body, if_match))
 
 
 @router.delete(
@@ -160,16 +161,12 @@ async def programs_delete(
     summary="Confirm a listing is current",
     description="Sets last_verified_at to now. Stale listings rank lower and can be filtered.",
     responses=problem_responses(401, 403, 404),
+    response_model=ProgramOut,
 )
 async def programs_verify(
-    session: SessionDep,
-    principal: ProgramWriter,
-    program_id: uuid.UUID,
-    response: Response,
-) -> ProgramOut:
-    program = await service.verify_program(session, principal, program_id)
-    set_etag(response, program.version)
-    return program_out(program)
+    session: SessionDep, principal: ProgramWriter, program_id: uuid.UUID
+) -> Response:
+    return _answer(await service.verify_program(session, principal, program_id))
 
 
 @router.get(

@@ -7,6 +7,7 @@ Services take (session, principal, ...), flush, and never commit.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.audit.service import record
 from service.auth import scope
 from service.auth.principal import Principal
+from service.catalog import documents
 from service.catalog import repository as repo
 from service.catalog.common import delete_or_conflict, not_found, require_write
 from service.catalog.models import CostOption, Program, Schedule
@@ -109,9 +111,22 @@ async def get_program(
     return program
 
 
+@dataclass(frozen=True)
+class Written:
+    """A program as a write leaves it: its id, version and ProgramOut JSON."""
+
+    id: uuid.UUID
+    version: int
+    body: bytes
+
+
+async def _written(session: AsyncSession, program: Program) -> Written:
+    return Written(program.id, program.version, await documents.stored(session, program.id))
+
+
 async def create_program(
     session: AsyncSession, principal: Principal, data: ProgramCreate
-) -> Program:
+) -> Written:
     org_id = data.organization_id or principal.organization_id
     if org_id is None:
         raise _invalid("organization_id", "organization_id is required for administrators")
@@ -125,12 +140,7 @@ async def create_program(
     session.add(program)
     await session.flush()
     record(session, principal, "program.create", "program", program.id)
-    return await _reload(session, principal, program.id)
-
-
-async def _reload(session: AsyncSession, principal: Principal, program_id: uuid.UUID) -> Program:
-    session.expire_all()
-    return await get_program(session, principal, program_id)
+    return await _written(session, program)
 
 
 def current_fields(program: Program) -> dict[str, Any]:
@@ -148,7 +158,7 @@ async def update_program(
     program_id: uuid.UUID,
     patch: ProgramUpdate,
     if_match: str | None,
-) -> Program:
+) -> Written:
     program = await repo.get_program(session, principal, program_id, for_update=True)
     if program is None:
         raise not_found("program", program_id)
@@ -169,7 +179,7 @@ async def update_program(
     program.version += 1
     await session.flush()
     record(session, principal, "program.update", "program", program.id)
-    return await _reload(session, principal, program.id)
+    return await _written(session, program)
 
 
 async def delete_program(
@@ -186,7 +196,7 @@ async def delete_program(
 
 async def verify_program(
     session: AsyncSession, principal: Principal, program_id: uuid.UUID
-) -> Program:
+) -> Written:
     """The provider confirms the listing is current: stamps last_verified_at."""
     program = await repo.get_program(session, principal, program_id, for_update=True)
     if program is None:
@@ -196,7 +206,7 @@ async def verify_program(
     program.version += 1
     await session.flush()
     record(session, principal, "program.verify", "program", program.id)
-    return await _reload(session, principal, program.id)
+    return await _written(session, program)
 
 
 async def occurrences(
