@@ -1,0 +1,71 @@
+"""Two transactions change one program at once, through different tables: the stored
+document (migration 0011) must end holding both changes. The second writer's trigger
+waits on the document's lock until the first commits, then builds the document in a new
+statement that sees the first writer's change. Real connections and commits, on a
+database of its own (the usual test transaction would hide the race)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from service.catalog import synthetic
+from tests.conftest import make_test_database
+
+
+def _dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="module")
+def dsn(worker_id_safe: str) -> str:
+    return _dsn(make_test_database(f"{worker_id_safe}_documents"))
+
+
+async def _document(conn: asyncpg.Connection, program_id: object) -> dict[str, object]:
+    body = await conn.fetchval(
+        "SELECT body FROM program_documents WHERE program_id = $1", program_id
+    )
+    return dict(json.loads(body))
+
+
+async def test_concurrent_writers_of_one_program_both_show(dsn: str) -> None:
+    setup = await asyncpg.connect(dsn)
+    first = await asyncpg.connect(dsn)
+    second = await asyncpg.connect(dsn)
+    try:
+        async with setup.transaction():
+            await synthetic.generate(setup, 20, seed=3)
+        program_id, location_id = await setup.fetchrow(
+            "SELECT p.id, pl.location_id FROM programs p "
+            "JOIN program_locations pl ON pl.program_id = p.id "
+            "JOIN schedules s ON s.program_id = p.id LIMIT 1"
+        )
+
+        one = first.transaction()
+        await one.start()
+        await first.execute(  # the first writer: a schedule's description
+            "UPDATE schedules SET description = 'first writer' WHERE program_id = $1",
+            program_id,
+        )
+        two = second.transaction()
+        await two.start()
+        waiting = asyncio.create_task(  # the second: the name of a location it is held at
+            second.execute("UPDATE locations SET name = 'second writer' WHERE id = $1", location_id)
+        )
+        await asyncio.sleep(0.5)
+        assert not waiting.done(), "the second writer did not wait for the document's lock"
+        await one.commit()
+        await asyncio.wait_for(waiting, 10)
+        await two.commit()
+
+        document = await _document(setup, program_id)
+        assert {s["description"] for s in document["schedules"]} == {"first writer"}
+        assert "second writer" in {site["name"] for site in document["locations"]}
+    finally:
+        for conn in (setup, first, second):
+            await conn.close()
