@@ -114,7 +114,8 @@ def protect(
     rectangle of partners in a table it is in (a cycle: the classic complement); any other
     entry the cheapest entry sharing a rule with it. The outcome does not depend on the
     order of `entries`."""
-    entries = sorted(entries, key=lambda e: str(e.key))
+    entries = sorted(entries, key=_name)
+    rules = _in_order(rules)
     _public(entries, rules, min_cell)
     for entry in entries:
         if not entry.locked and 0 < entry.students < min_cell:
@@ -179,6 +180,18 @@ def protect(
         if not added:
             log.error("metrics: %d withheld entries could not be protected", len(found))
             return
+
+
+def _name(entry: Cell) -> str:
+    return str(entry.key)
+
+
+def _in_order(rules: Sequence[Rule]) -> list[Rule]:
+    """The rules, and the parts of each, in the order of their entries' keys: which
+    partner a rule gives a withheld entry must not depend on the order the database
+    returned the rows in (it did: two orders of one table withheld different totals)."""
+    ordered = [(whole, sorted(parts, key=_name)) for whole, parts in rules]
+    return sorted(ordered, key=lambda rule: (_name(rule[0]), [_name(p) for p in rule[1]]))
 
 
 def _public(entries: Sequence[Cell], rules: Sequence[Rule], min_cell: int) -> None:

@@ -22,15 +22,20 @@ tests/metrics/test_suppression.py enumerates referrals only, without reasons.
 from __future__ import annotations
 
 import itertools
+import os
 from dataclasses import dataclass
 from random import Random
 
+import pytest
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from service.metrics.suppression import CODING_DENOMINATOR, Cell, coded_rate, link_totals, suppress
 
-PROPERTY = settings(max_examples=150, deadline=None)
+# Derandomized: every run (CI's included) draws the same examples, so a run fails only
+# for a change of the code. YOUTHLINK_PROPERTY_RANDOM=1 draws fresh ones to explore.
+FIXED = not os.environ.get("YOUTHLINK_PROPERTY_RANDOM")
+PROPERTY = settings(max_examples=150, deadline=None, derandomize=FIXED)
 QUANTITIES = ("students", "referrals")
 
 
@@ -184,7 +189,7 @@ def test_no_entry_from_fewer_students_than_the_minimum_is_published(
 
 
 @given(tables(), min_cells)
-@settings(max_examples=300, deadline=None)  # the property that matters: twice the budget
+@settings(max_examples=300, deadline=None, derandomize=FIXED)  # the one that matters: twice
 def test_no_withheld_value_can_be_recovered(entries: list[Cell], min_cell: int) -> None:
     suppress(entries, min_cell)
     note(_describe(entries, min_cell))
@@ -287,3 +292,55 @@ def _describe(entries: list[Cell], min_cell: int) -> str:
         for e in entries
     ]
     return f"min_cell={min_cell} " + " ".join(shown)
+
+
+def test_the_table_hypothesis_found_is_withheld_alike_in_every_order() -> None:
+    """A 2x2 table with an empty cell that two row orders once withheld differently (the
+    row-1 total in one, the all-students total in the other): the rules a withheld entry
+    takes partners from were walked in the order the rows came in."""
+    counts = {
+        (0, 0): 3,
+        (1, 0): 1,
+        (1, 1): 4,
+        (0, None): 3,
+        (1, None): 5,
+        (None, 0): 4,
+        (None, 1): 4,
+        (None, None): 8,
+    }
+    patterns = set()
+    for seed in range(200):
+        entries = [Cell(key, n, n) for key, n in counts.items()]
+        Random(seed).shuffle(entries)
+        link_totals(entries)
+        suppress(entries, 3)
+        patterns.add(tuple(sorted((str(k), r) for k, r in _pattern(entries).items())))
+    assert len(patterns) == 1, patterns
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap, found by a random run on 2026-12-04 (issue 18's note): in this 3x3 "
+    "table with empty cells the exact attacker still recovers a withheld small cell",
+)
+def test_the_recoverable_table_a_random_run_found() -> None:
+    counts = {
+        (0, 1): 2,
+        (1, 1): 8,
+        (1, 2): 1,
+        (2, 0): 11,
+        (2, 2): 1,
+        (0, None): 2,
+        (1, None): 9,
+        (2, None): 12,
+        (None, 0): 11,
+        (None, 1): 10,
+        (None, 2): 2,
+        (None, None): 23,
+    }
+    entries = [Cell(key, n, n) for key, n in counts.items()]
+    link_totals(entries)
+    suppress(entries, 10)
+    found = attack(entries, 10, "students")
+    recovered = [e.key for e in entries if e.suppressed and len(found[id(e)]) < 2]
+    assert recovered == []
