@@ -9,14 +9,12 @@ its end instead of once per inserted row.
 
 from __future__ import annotations
 
-import uuid
 from typing import TypeAlias
 
 import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-_STORED = text("SELECT body FROM program_documents WHERE program_id = :program_id")
 _DEFER = "SELECT set_config('youthlink.program_documents', 'deferred', true)"
 _RESUME = "SELECT set_config('youthlink.program_documents', 'immediate', true)"
 _ANALYZE = (
@@ -37,16 +35,6 @@ async def _run(conn: Connection, sql: str) -> None:
         await conn.execute(text(sql))
     else:
         await conn.execute(sql)
-
-
-async def stored(session: AsyncSession, program_id: uuid.UUID) -> bytes:
-    """The program's document as this transaction's triggers wrote it (after a flush):
-    a write answers with it, reading nothing else back."""
-    body = await session.scalar(_STORED, {"program_id": program_id})
-    if body is None:  # the triggers are deferred in this transaction (a bulk load)
-        body = await session.scalar(text("SELECT program_document(:id)"), {"id": program_id})
-    assert body is not None, f"program {program_id} is gone"
-    return str(body).encode()
 
 
 async def defer(conn: Connection) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.audit.service import record
 from service.auth import scope
 from service.auth.principal import Principal
-from service.catalog import documents
+from service.catalog import reads
 from service.catalog import repository as repo
 from service.catalog.common import delete_or_conflict, not_found, require_write
 from service.catalog.models import CostOption, Program, Schedule
@@ -38,6 +38,7 @@ from service.geometry import (
     multipolygon_element,
     to_geojson,
 )
+from service.reader import Reader
 
 MAX_OCCURRENCE_DAYS = 366
 
@@ -120,8 +121,11 @@ class Written:
     body: bytes
 
 
-async def _written(session: AsyncSession, program: Program) -> Written:
-    return Written(program.id, program.version, await documents.stored(session, program.id))
+async def _written(session: AsyncSession, principal: Principal, program: Program) -> Written:
+    """The program as the write left it: the document its triggers wrote in this
+    transaction, read by the statement a GET runs (reads.program), nothing else."""
+    body, version = await reads.program(Reader(session=session), principal, program.id)
+    return Written(program.id, version, body)
 
 
 async def create_program(
@@ -140,7 +144,7 @@ async def create_program(
     session.add(program)
     await session.flush()
     record(session, principal, "program.create", "program", program.id)
-    return await _written(session, program)
+    return await _written(session, principal, program)
 
 
 def current_fields(program: Program) -> dict[str, Any]:
@@ -179,7 +183,7 @@ async def update_program(
     program.version += 1
     await session.flush()
     record(session, principal, "program.update", "program", program.id)
-    return await _written(session, program)
+    return await _written(session, principal, program)
 
 
 async def delete_program(
@@ -206,7 +210,7 @@ async def verify_program(
     program.version += 1
     await session.flush()
     record(session, principal, "program.verify", "program", program.id)
-    return await _written(session, program)
+    return await _written(session, principal, program)
 
 
 async def occurrences(

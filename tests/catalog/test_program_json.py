@@ -126,7 +126,8 @@ async def test_the_document_follows_every_change_to_what_it_shows(
         headers=a.headers,
     )
     assert patched.status_code == 200, patched.text
-    assert (await _document(session, pid)) == patched.json()
+    assert patched.json()["schedules"][0]["byday"] == ["FR"]
+    assert (await _document(session, pid)) == (await _modelled(session))[pid]
 
     moved = await client.put(
         f"/locations/{site['id']}",
