@@ -48,23 +48,17 @@ def haversine_m(a: Point, lat: float, lng: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(h))
 
 
-def nearest_location(display: dict[str, Any], point: Point | None) -> dict[str, Any] | None:
-    """The program's site nearest to `point` (its first site when no point was given)."""
-    placed = [loc for loc in display["locations"] if loc["latitude"] is not None]
-    if not placed:
-        return None
-    if point is None:
-        return placed[0]
-    return min(placed, key=lambda loc: haversine_m(point, loc["latitude"], loc["longitude"]))
-
-
 @dataclass
 class Hit:
+    """One program found: its fixed JSON (service/search/hits.py) and what the query
+    decided (the text's language, the nearest site and its distance, highlights)."""
+
     program_id: uuid.UUID
-    display: dict[str, Any]
+    fixed: bytes
     name: str
     description: str
     language: str
+    site: dict[str, Any] | None = None
     distance_m: float | None = None
     highlights: dict[str, str] = field(default_factory=dict)
 

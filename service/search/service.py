@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.catalog.views import grade_of
 from service.errors import FieldError, Unprocessable
 from service.geo.service import LOAD_HINT, has_geodata
 from service.pagination import envelope
 from service.search.engines import Searching
-from service.search.port import Hit, SearchResult, nearest_location
+from service.search.hits import spliced
+from service.search.port import Hit, SearchResult
 from service.search.query import MAX_HITS, SearchQuery
 
 _KNOWN = text(
@@ -70,60 +68,27 @@ async def search(session: AsyncSession, searching: Searching, q: SearchQuery) ->
     return await searching.search(q)
 
 
-_NO_CONTACT = {"phone": None, "website": None, "email": None}
-
-
-def _grade(rank: int | None) -> str | None:
-    grade = grade_of(rank)
-    return None if grade is None else grade.value
-
-
-def hit(found: Hit, q: SearchQuery) -> dict[str, Any]:
-    """A hit as the SearchHit schema serializes it, built directly from the stored display
-    (already in its JSON form): no model validation on the hot path. tests/search checks
-    that every answer validates as SearchPage."""
-    d = found.display
-    return {
-        "id": d["id"],
-        "name": found.name,
-        "description": found.description,
-        "language": found.language,
-        "organization": d["organization"],
-        "category": d["category"],
-        "taxonomy_terms": d["taxonomy_terms"],
-        "min_age": d["min_age"],
-        "max_age": d["max_age"],
-        "min_grade": _grade(d["min_grade"]),
-        "max_grade": _grade(d["max_grade"]),
-        "languages": d["languages"],
-        "days": d["days"],
-        "season": d["season"],
-        "starts_on": d["starts_on"],
-        "ends_on": d["ends_on"],
-        "cost": d["cost"],
-        "enrollment_status": d["enrollment_status"],
-        "seats_available": d["seats_available"],
-        "registration_deadline": d["registration_deadline"],
-        "accepting_referrals": d["accepting_referrals"],
-        "transportation_provided": d["transportation_provided"],
-        "accessibility": d["accessibility"],
-        "last_verified_at": d["last_verified_at"],
-        "distance_m": None if found.distance_m is None else round(found.distance_m, 1),
-        "nearest_location": nearest_location(d, q.near),
-        "locations_count": len(d["locations"]),
-        # Documents indexed before these fields existed have neither until a reindex.
-        "contact": d.get("contact") or _NO_CONTACT,
-        "sessions": d.get("sessions") or [],
-        "highlights": {
-            "name": found.highlights.get("name"),
-            "description": found.highlights.get("description"),
+def hit(found: Hit) -> orjson.Fragment:
+    """A hit as the SearchHit schema serializes it: its fixed JSON and the query's part."""
+    return spliced(
+        found.fixed,
+        {
+            "name": found.name,
+            "description": found.description,
+            "language": found.language,
+            "distance_m": None if found.distance_m is None else round(found.distance_m, 1),
+            "nearest_location": found.site,
+            "highlights": {
+                "name": found.highlights.get("name"),
+                "description": found.highlights.get("description"),
+            },
         },
-    }
+    )
 
 
 def page(result: SearchResult, q: SearchQuery) -> bytes:
     """The SearchPage JSON of a result (HSDS page envelope, facets)."""
-    contents = [hit(h, q) for h in result.hits]
+    contents = [hit(h) for h in result.hits]
     return orjson.dumps(
         {
             **envelope(result.total, q.page, q.per_page, contents),
@@ -140,19 +105,18 @@ def features(result: SearchResult, q: SearchQuery) -> bytes:
     """The HitCollection (GeoJSON FeatureCollection) JSON of a result."""
     out = []
     for found in result.hits:
-        properties = hit(found, q)
-        site = properties["nearest_location"]
+        site = found.site
         geometry = (
             {"type": "Point", "coordinates": [site["longitude"], site["latitude"]]}
-            if site is not None and site["latitude"] is not None
+            if site is not None
             else None
         )
         out.append(
             {
                 "type": "Feature",
-                "id": properties["id"],
+                "id": str(found.program_id),
                 "geometry": geometry,
-                "properties": properties,
+                "properties": hit(found),
             }
         )
     return orjson.dumps(

@@ -252,7 +252,7 @@ async def test_applying_the_same_changes_again_changes_nothing(clean: Sessions) 
         )
     assert (await follower.step()).programs == 2
     after = await engine.search(SearchQuery(per_page=100))
-    assert [(h.program_id, h.display) for h in after.hits] == [
-        (h.program_id, h.display) for h in before.hits
+    assert [(h.program_id, h.fixed) for h in after.hits] == [
+        (h.program_id, h.fixed) for h in before.hits
     ]
     assert (await engine.stats()).documents == 2

@@ -18,6 +18,7 @@ import meilisearch
 
 from service.search.document import SearchDocument
 from service.search.filters import Facet
+from service.search.hits import fixed_json, nearest, sites
 from service.search.meili import mapping as m
 from service.search.port import (
     FacetValue,
@@ -26,8 +27,6 @@ from service.search.port import (
     SearchResult,
     SearchUnavailable,
     facet_order,
-    haversine_m,
-    nearest_location,
     ordered_facets,
     render_highlight,
 )
@@ -143,18 +142,14 @@ class MeiliEngine:
         for key in ("name", "description"):
             if (rendered := render_highlight(formatted.get(f"{key}{suffix}"))) is not None:
                 highlights[key] = rendered
-        site = nearest_location(raw["display"], q.near)
-        distance = (
-            haversine_m(q.near, site["latitude"], site["longitude"])
-            if q.near is not None and site is not None
-            else None
-        )
+        site, distance = nearest(sites(raw["display"]), q.near)
         return Hit(
             program_id=uuid.UUID(raw["program_id"]),
-            display=raw["display"],
+            fixed=fixed_json(raw["display"]),
             name=name,
             description=description,
             language="es" if spanish else "en",
+            site=site,
             distance_m=distance,
             highlights=highlights,
         )

@@ -19,6 +19,7 @@ import tantivy
 
 from service.search.document import WEEKDAYS, SearchDocument
 from service.search.filters import FACET_FIELDS, Facet
+from service.search.hits import nearest
 from service.search.port import (
     MARK_END,
     MARK_START,
@@ -27,8 +28,6 @@ from service.search.port import (
     IndexStats,
     SearchResult,
     facet_order,
-    haversine_m,
-    nearest_location,
     ordered_facets,
     render_highlight,
 )
@@ -256,7 +255,6 @@ class TantivyEngine:
 
         hits = []
         for doc in docs:
-            display = orjson.loads(_stored(doc, "display"))
             in_spanish = spanish and bool(doc.get_first("name_es"))
             suffix = "_es" if in_spanish else ""
             name = str(doc.get_first(f"name{suffix}"))
@@ -266,19 +264,15 @@ class TantivyEngine:
                 field = f"{key}{suffix}" if doc.get_first(f"{key}{suffix}") else key
                 if (marked := highlight(field, doc, chars)) is not None:
                     highlights[key] = marked
-            site = nearest_location(display, q.near)
-            distance = (
-                haversine_m(q.near, site["latitude"], site["longitude"])
-                if q.near is not None and site is not None
-                else None
-            )
+            site, distance = nearest(orjson.loads(_stored(doc, "placed")), q.near)
             hits.append(
                 Hit(
                     program_id=uuid.UUID(doc.get_first("program_id")),
-                    display=display,
+                    fixed=_stored(doc, "hit"),
                     name=name,
                     description=description,
                     language="es" if in_spanish else "en",
+                    site=site,
                     distance_m=distance,
                     highlights=highlights,
                 )

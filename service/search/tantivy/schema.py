@@ -4,7 +4,7 @@ Words are indexed per language: English fields through an English stemmer, the S
 translations through a Spanish one, both lower-cased and accent-folded first, so that
 "futbol" finds "Fútbol". Filters and facets read keyword fields (one term per value,
 `raw`), fast numeric fields and booleans; each physical site adds its grid cells
-(service/search/tantivy/geo.py). What a hit shows is stored as one JSON value.
+(service/search/tantivy/geo.py). What a hit shows is stored as JSON (service/search/hits.py).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import orjson
 import tantivy
 
 from service.search.document import SearchDocument
+from service.search.hits import fixed_json, sites
 from service.search.tantivy.geo import site_cells
 
 EN, ES, RAW = "yl_en", "yl_es", "raw"
@@ -120,7 +121,9 @@ def build_schema() -> tantivy.Schema:
     )
     builder.add_text_field("sort_verified", tokenizer_name=RAW, fast=True, index_option="basic")
     builder.add_bytes_field("points", stored=True)
-    builder.add_bytes_field("display", stored=True)
+    # What a hit shows: its fixed JSON, and its placed sites (for the nearest one).
+    builder.add_bytes_field("hit", stored=True)
+    builder.add_bytes_field("placed", stored=True)
     return builder.build()
 
 
@@ -200,5 +203,6 @@ def to_tantivy(doc: SearchDocument) -> tantivy.Document:
     out.add_text("sort_name", _sort_name(doc))
     out.add_text("sort_verified", _sort_verified(doc))
     out.add_bytes("points", pack_points(doc.points))
-    out.add_bytes("display", orjson.dumps(doc.display))
+    out.add_bytes("hit", fixed_json(doc.display))
+    out.add_bytes("placed", orjson.dumps(sites(doc.display)))
     return out
