@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import DateTime, Enum
 
+from service.connecting import tls_arguments
 from service.reader import Reader
 from service.settings import Settings
 
@@ -85,6 +86,7 @@ def make_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
             "application_name": "youthlink",
             "statement_timeout": str(settings.db_statement_timeout_ms),
         },
+        **tls_arguments(settings.database_url),
     }
     options: dict[str, Any] = {
         "pool_size": settings.db_pool_size,

@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from service.connecting import tls_arguments
 from service.errors import BUSY, Unavailable, database_refusal_of
 from service.settings import Settings
 
@@ -194,6 +195,7 @@ async def open_pool(settings: Settings) -> asyncpg.Pool:
             "application_name": "youthlink-reads",
             "statement_timeout": str(settings.db_statement_timeout_ms),
         },
+        **tls_arguments(settings.database_url),
     )
     return pool
 

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from service.auth.principal import ANONYMOUS
 from service.catalog.reads import PROGRAM, PROGRAMS
+from service.connecting import tls_arguments
 
 # The compiled statements Youthlink runs for an anonymous caller (text and parameter
 # order), as service/reader.py sends them to asyncpg.
@@ -31,9 +32,13 @@ LIST_ARGS = LIST.args({"offset": 0, "limit": 20})
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    url = make_url(os.environ["YOUTHLINK_DATABASE_URL"]).set(drivername="postgresql")
-    app.state.pool = await asyncpg.create_pool(
-        url.render_as_string(hide_password=False), min_size=10, max_size=10
+    given = os.environ["YOUTHLINK_DATABASE_URL"]
+    url = make_url(given).set(drivername="postgresql")
+    app.state.pool = await asyncpg.create_pool(  # connected as Youthlink connects
+        url.render_as_string(hide_password=False),
+        min_size=10,
+        max_size=10,
+        **tls_arguments(given),
     )
     yield
     await app.state.pool.close()
