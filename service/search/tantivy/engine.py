@@ -194,8 +194,10 @@ class TantivyEngine:
         radius = self._radius(searcher, t, q, words)
         main = _filtered(words, t.filters(q, radius))
         if q.effective_sort is Sort.distance and q.near is not None:
-            bounded = radius is not None
-            total, addresses = nearby.nearest_first(searcher, self.schema, q, main, bounded)
+            # Rings of cells around the point find the nearest: they measure distances
+            # themselves, so they search without the radius filter.
+            free = main if radius is None else _filtered(words, t.filters(q, None))
+            total, addresses = nearby.nearest_first(searcher, self.schema, q, main, free)
         else:
             total, addresses = self._ranked(searcher, q, main)
         hits = self._hits(searcher, q, words, addresses)

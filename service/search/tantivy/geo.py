@@ -85,16 +85,14 @@ def cover(lat: float, lng: float, radius_m: float) -> Cover:
     edge: list[int] = []
     for level in range(first, len(LEVELS)):
         size = LEVELS[level]
-        corners = [
-            metres(lat, lng, (rows + dr) * size, (cols + dc) * size)
-            for dr in (0, 1)
-            for dc in (0, 1)
-        ]
-        # A cell's farthest point from the centre is one of its corners. Its nearest point
-        # is taken by clamping the centre into it, which is exact on a plane and off by a
-        # little on the sphere: the margin keeps every touching cell (an extra edge cell
-        # only costs an exact check).
-        whole = np.maximum.reduce(corners) <= radius_m
+        # A cell's farthest point from the centre is one of its corners (measured in one
+        # call for all four). Its nearest point is taken by clamping the centre into it,
+        # which is exact on a plane and off by a little on the sphere: the margin keeps
+        # every touching cell (an extra edge cell only costs an exact check).
+        corner_rows = np.concatenate([rows, rows, rows + 1, rows + 1])
+        corner_cols = np.concatenate([cols, cols + 1, cols, cols + 1])
+        corners = metres(lat, lng, corner_rows * size, corner_cols * size)
+        whole = corners.reshape(4, len(rows)).max(axis=0) <= radius_m
         touching = _nearest_in_cells(lat, lng, rows, cols, size) <= radius_m * 1.01 + 10
         partial = touching & ~whole
         inside += cell_keys(level, rows[whole], cols[whole])

@@ -129,12 +129,15 @@ def nearest_first(
     schema: tantivy.Schema,
     q: SearchQuery,
     main: tantivy.Query,
-    bounded: bool,
+    free: tantivy.Query,
 ) -> tuple[int, list[tantivy.DocAddress]]:
     """(total, the page's documents): nearest site first, then by name; programs without
-    a physical site last, by name. `bounded`: the query has a radius (so every match has a
-    site)."""
+    a physical site last, by name. `main` is the whole query; `free` is `main` without
+    its radius filter (the same query when there is none): rings of cells measure
+    distances themselves, and a radius clause in every ring would be evaluated again."""
     assert q.near is not None
+    radius: float | None = q.get("radius_m")
+    bounded = radius is not None
     sited_query = main if bounded else _and(main, Q.term_query(schema, "in_person", True))
     needed = q.offset + q.per_page
     sited, first = matches(searcher, sited_query, max(FEW, needed))
@@ -146,9 +149,9 @@ def nearest_first(
             ranked = _nearest(distances(searcher, q.near, first), first, needed)
         else:
             # Start where about 4 x `needed` matches lie, if they spread evenly in the circle.
-            radius = q.get("radius_m") if bounded else None
             start = radius * (4 * needed / sited) ** 0.5 if radius else RING_START_M
-            ranked = _in_rings(searcher, schema, q.near, sited_query, needed, start)
+            in_person = _and(free, Q.term_query(schema, "in_person", True))
+            ranked = _in_rings(searcher, schema, q.near, in_person, needed, start, radius)
         page = _by_name_within_ties(searcher, ranked, q.offset, q.offset + q.per_page)
     if len(page) < q.per_page and q.offset + q.per_page > sited and total > sited:
         siteless = _and(main, Q.term_query(schema, "in_person", False))
@@ -171,18 +174,24 @@ def _in_rings(
     sited_query: tantivy.Query,
     needed: int,
     radius: float,
+    limit: float | None,
 ) -> list[tuple[float, tantivy.DocAddress]]:
     """At least `needed` matches, nearest first, from rings of cells growing around the
-    point (from `radius`) until enough matches lie within the ring's radius."""
+    point (from `radius`) until enough matches lie within the ring's radius; none
+    farther than `limit` (the query's radius) when there is one."""
+    top = RING_MAX_M if limit is None else min(limit, RING_MAX_M)
     while True:
+        radius = min(radius, top)
         ring = any_of(schema, "cells", geo.cover(near.lat, near.lng, radius).all)
         n, addresses = matches(searcher, _and(sited_query, ring))
-        if n >= needed or radius >= RING_MAX_M:
+        if n >= needed or radius >= top:
             if n > len(addresses):
                 addresses = every(searcher, _and(sited_query, ring), n)
             measured = distances(searcher, near, addresses)
-            if int((measured <= radius).sum()) >= needed or radius >= RING_MAX_M:
-                return _nearest(measured, addresses, needed)
+            inside = measured <= radius
+            if int(inside.sum()) >= needed or radius >= top:
+                kept = np.flatnonzero(inside)
+                return _nearest(measured[kept], [addresses[i] for i in kept], needed)
         radius *= 2
 
 
@@ -206,7 +215,7 @@ def _by_name_within_ties(
     end: int,
 ) -> list[tantivy.DocAddress]:
     """ranked[start:end], with programs at the same distance (one site, several programs)
-    ordered by name: names are read for the page and the ties across its edges only."""
+    ordered by name: names are read only for the ties in the page and across its edges."""
     if start >= len(ranked):
         return []
     low, high = start, min(end, len(ranked))
@@ -215,6 +224,12 @@ def _by_name_within_ties(
     while high < len(ranked) and ranked[high][0] == ranked[high - 1][0]:
         high += 1
     window = ranked[low:high]
-    names = [str(searcher.doc(a).get_first("sort_name")) for _, a in window]
-    ordered = sorted(zip(window, names, strict=True), key=lambda row: (row[0][0], row[1]))
-    return [a for (_, a), _ in ordered][start - low : end - low]
+    tied = {
+        i
+        for i in range(len(window))
+        if (i > 0 and window[i - 1][0] == window[i][0])
+        or (i + 1 < len(window) and window[i + 1][0] == window[i][0])
+    }
+    names = {i: str(searcher.doc(window[i][1]).get_first("sort_name")) for i in tied}
+    order = sorted(range(len(window)), key=lambda i: (window[i][0], names.get(i, "")))
+    return [window[i][1] for i in order][start - low : end - low]

@@ -1,0 +1,155 @@
+"""Distances at scale, on the embedded engine alone: more matches than a page measures at
+once (so nearest-first grows rings of cells), programs sharing a site (ties broken by
+name), multi-site programs (their nearest site counts), with and without a radius.
+Every answer is checked against the same question answered by brute force."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import date
+
+import pytest
+
+from service.catalog.enums import Season
+from service.search.document import LocationSource, ProgramSource, build
+from service.search.port import haversine_m
+from service.search.query import Point, SearchQuery, Sort, filters
+from service.search.tantivy import nearby
+from service.search.tantivy.engine import TantivyEngine
+from service.search.text import load_synonyms
+
+PROGRAMS = 3 * nearby.FEW  # well over what is measured directly
+BOX = (41.05, -73.55, 0.30)  # south, west, size in degrees
+
+
+def _site(rng: random.Random, shared: list[tuple[float, float]]) -> tuple[float, float]:
+    if shared and rng.random() < 0.2:  # a school or community centre many programs use
+        return rng.choice(shared)
+    south, west, size = BOX
+    return (round(south + rng.random() * size, 6), round(west + rng.random() * size, 6))
+
+
+def _programs(seed: int) -> list[ProgramSource]:
+    rng = random.Random(seed)
+    shared = [_site(rng, []) for _ in range(60)]
+    out = []
+    for i in range(PROGRAMS):
+        sites = [_site(rng, shared) for _ in range(rng.choice((1, 1, 1, 2, 3, 6)))]
+        out.append(
+            ProgramSource(
+                id=uuid.UUID(int=rng.getrandbits(128)),
+                organization_id=uuid.UUID(int=1),
+                organization_name="Partners",
+                name=f"Program {rng.choice('ABCDEFGH')} {i % 7}",  # many equal names too
+                description="",
+                translations={},
+                category="out_of_school_time",
+                min_age=None,
+                max_age=None,
+                min_grade=None,
+                max_grade=None,
+                languages=("en",),
+                season=Season.year_round,
+                starts_on=None,
+                ends_on=None,
+                enrollment_status="open",
+                seats_available=None,
+                registration_deadline=None,
+                transportation_provided=False,
+                accessibility=(),
+                accepting_referrals=True,
+                last_verified_at=None,
+                locations=tuple(
+                    LocationSource(
+                        id=uuid.UUID(int=rng.getrandbits(128)),
+                        name=f"Site {n}",
+                        address_1=None,
+                        city=None,
+                        state=None,
+                        postal_code=None,
+                        virtual=False,
+                        lat=lat,
+                        lng=lng,
+                        zcta=None,
+                        tract=None,
+                        in_city=False,
+                    )
+                    for n, (lat, lng) in enumerate(sites)
+                ),
+            )
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def indexed() -> tuple[TantivyEngine, list[ProgramSource]]:
+    programs = _programs(5)
+    engine = TantivyEngine(load_synonyms())
+    engine._apply([build(p) for p in programs], [])
+    return engine, programs
+
+
+def _expected(
+    programs: list[ProgramSource], near: Point, radius: float | None
+) -> list[tuple[float, str, str]]:
+    rows = []
+    for p in programs:
+        d = min(haversine_m(near, loc.lat, loc.lng) for loc in p.locations)  # type: ignore[arg-type]
+        if radius is None or d <= radius:
+            rows.append((d, f"{p.name.casefold()}\x00{p.id}", str(p.id)))
+    return sorted(rows)
+
+
+@pytest.mark.parametrize("radius", [None, 2_500.0, 9_000.0, 20_000.0])
+@pytest.mark.parametrize("page", [1, 4])
+def test_nearest_first_is_the_brute_force_order(
+    indexed: tuple[TantivyEngine, list[ProgramSource]], radius: float | None, page: int
+) -> None:
+    engine, programs = indexed
+    rng = random.Random(f"{radius}-{page}")
+    south, west, size = BOX
+    for _ in range(12):
+        near = Point(south + rng.random() * size, west + rng.random() * size)
+        if rng.random() < 0.3:  # at a program's site, often one many programs share
+            site = programs[rng.randrange(len(programs))].locations[0]
+            near = Point(site.lat, site.lng)  # type: ignore[arg-type]
+        q = SearchQuery(
+            filters=filters(radius_m=radius) if radius is not None else (),
+            near=near,
+            sort=Sort.distance,
+            page=page,
+            per_page=20,
+            today=date(2026, 12, 4),
+        )
+        expected = _expected(programs, near, radius)
+        result = engine.search_now(q)
+        assert result.total == min(len(expected), 1000)
+        want = [row[2] for row in expected[(page - 1) * 20 : page * 20]]
+        got = [str(h.program_id) for h in result.hits]
+        assert got == want, (near, radius, page)
+        for h, row in zip(result.hits, expected[(page - 1) * 20 : page * 20], strict=True):
+            assert h.distance_m == pytest.approx(row[0], abs=1e-6)
+
+
+@pytest.mark.parametrize("radius", [800.0, 2_500.0, 9_000.0])
+def test_a_radius_keeps_exactly_the_programs_inside_it(
+    indexed: tuple[TantivyEngine, list[ProgramSource]], radius: float
+) -> None:
+    """By name, so that the radius filter alone decides which programs come back."""
+    engine, programs = indexed
+    rng = random.Random(radius)
+    south, west, size = BOX
+    for _ in range(12):
+        near = Point(south + rng.random() * size, west + rng.random() * size)
+        expected = sorted(row[1:] for row in _expected(programs, near, radius))
+        q = SearchQuery(
+            filters=filters(radius_m=radius),
+            near=near,
+            sort=Sort.name,
+            per_page=100,
+            today=date(2026, 12, 4),
+        )
+        result = engine.search_now(q)
+        assert result.total == min(len(expected), 1000)
+        assert [str(h.program_id) for h in result.hits] == [row[1] for row in expected[:100]]
