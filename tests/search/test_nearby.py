@@ -101,11 +101,20 @@ def _expected(
     return sorted(rows)
 
 
+@pytest.mark.parametrize("one_pass", [True, False], ids=["one pass", "radius filter and rings"])
 @pytest.mark.parametrize("radius", [None, 2_500.0, 9_000.0, 20_000.0])
 @pytest.mark.parametrize("page", [1, 4])
 def test_nearest_first_is_the_brute_force_order(
-    indexed: tuple[TantivyEngine, list[ProgramSource]], radius: float | None, page: int
+    indexed: tuple[TantivyEngine, list[ProgramSource]],
+    radius: float | None,
+    page: int,
+    one_pass: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Inside a radius the engine measures every candidate in one pass while they are
+    few (nearby.DIRECT); else it builds the radius filter and grows rings: both checked."""
+    if not one_pass:
+        monkeypatch.setattr(nearby, "DIRECT", 0)
     engine, programs = indexed
     rng = random.Random(f"{radius}-{page}")
     south, west, size = BOX

@@ -191,9 +191,16 @@ class TantivyEngine:
         searcher = live.searcher
         t = Translator(self.schema, self.synonyms, live.vocabulary)
         words = t.words(q.text) if q.text else None
+        by_distance = q.effective_sort is Sort.distance and q.near is not None
+        if by_distance and q.get("radius_m") is not None and not q.facets:
+            free = _filtered(words, t.filters(q, None))
+            if (found := nearby.nearest_within(searcher, self.schema, q, free)) is not None:
+                total, addresses = found
+                hits = self._hits(searcher, q, words, addresses)
+                return SearchResult(hits=hits, total=min(total, MAX_HITS))
         radius = self._radius(searcher, t, q, words)
         main = _filtered(words, t.filters(q, radius))
-        if q.effective_sort is Sort.distance and q.near is not None:
+        if by_distance:
             # Rings of cells around the point find the nearest: they measure distances
             # themselves, so they search without the radius filter.
             free = main if radius is None else _filtered(words, t.filters(q, None))

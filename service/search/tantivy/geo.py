@@ -69,6 +69,20 @@ def _nearest_in_cells(
     return metres(lat, lng, near_lat, near_lng)
 
 
+def touching(lat: float, lng: float, radius_m: float) -> list[int]:
+    """The cells of one level, about a quarter of the circle's height each, that touch the
+    circle: the candidates a radius search measures in one pass."""
+    dlat = math.degrees(radius_m / EARTH_RADIUS_M)
+    dlng = dlat / max(math.cos(math.radians(lat)), 1e-6)
+    level = min(len(LEVELS) - 1, max(0, math.ceil(math.log2(LEVELS[0] / (dlat / 2)))))
+    size = LEVELS[level]
+    row_range = np.arange(math.floor((lat - dlat) / size), math.floor((lat + dlat) / size) + 1)
+    col_range = np.arange(math.floor((lng - dlng) / size), math.floor((lng + dlng) / size) + 1)
+    rows, cols = (a.ravel() for a in np.meshgrid(row_range, col_range, indexing="ij"))
+    near = _nearest_in_cells(lat, lng, rows, cols, size) <= radius_m * 1.01 + 10
+    return cell_keys(level, rows[near], cols[near])
+
+
 @lru_cache(maxsize=4096)
 def cover(lat: float, lng: float, radius_m: float) -> Cover:
     """The cells covering the circle of `radius_m` metres around (lat, lng)."""

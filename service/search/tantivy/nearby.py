@@ -68,10 +68,8 @@ def _and(*parts: tantivy.Query | None) -> tantivy.Query:
 
 
 def _column(searcher: tantivy.Searcher, field: str, addresses: list[tantivy.DocAddress]) -> Floats:
-    return np.asarray(
-        [np.nan if v is None else v for v in searcher.fast_field_values(field, addresses)],
-        dtype=np.float64,
-    )
+    """A float fast field's values (NaN where a document has none)."""
+    return np.array(searcher.fast_field_values(field, addresses), dtype=np.float64)
 
 
 def distances(
@@ -86,7 +84,7 @@ def distances(
         rows = np.flatnonzero(sites > i)
         if not len(rows):
             break
-        subset = [addresses[r] for r in rows]
+        subset = addresses if len(rows) == len(addresses) else [addresses[r] for r in rows]
         lats, lngs = _column(searcher, f"lat_{i}", subset), _column(searcher, f"lng_{i}", subset)
         best[rows] = np.minimum(best[rows], geo.metres(near.lat, near.lng, lats, lngs))
     for r in np.flatnonzero(sites > FAST_SITES):  # the rest of a program with many sites
@@ -122,6 +120,31 @@ def within(
     if not parts:
         return Q.empty_query()
     return Q.boolean_query([(Occur.Should, p) for p in parts])
+
+
+def nearest_within(
+    searcher: tantivy.Searcher, schema: tantivy.Schema, q: SearchQuery, free: tantivy.Query
+) -> tuple[int, list[tantivy.DocAddress]] | None:
+    """(total, the page's documents) of a search by distance inside a radius, in one pass:
+    every match in the cells of one level that touch the circle, measured. None when
+    those are more than DIRECT (a wide circle in a dense catalog): the caller then builds
+    the radius filter and grows rings. `free` is the query without its radius."""
+    assert q.near is not None
+    radius = float(q.get("radius_m"))
+    cells = geo.touching(q.near.lat, q.near.lng, radius)
+    candidates = _and(free, any_of(schema, "cells", cells))
+    n, addresses = matches(searcher, candidates, FEW)
+    if n > DIRECT:
+        return None
+    if n > len(addresses):
+        addresses = every(searcher, candidates, n)
+    measured = distances(searcher, q.near, addresses)
+    kept = np.flatnonzero(measured <= radius)
+    needed = min(q.offset + q.per_page, len(kept))
+    if not needed:
+        return len(kept), []
+    ranked = _nearest(measured[kept], [addresses[i] for i in kept], needed)
+    return len(kept), _by_name_within_ties(searcher, ranked, q.offset, q.offset + q.per_page)
 
 
 def nearest_first(
