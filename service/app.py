@@ -36,7 +36,7 @@ from service.referrals.message_routes import router as referral_messages_router
 from service.referrals.revocation import router as revocation_router
 from service.referrals.router import router as referrals_router
 from service.search.engines import serving
-from service.search.router import EXTRA_COMPONENTS, EXTRA_SCHEMAS
+from service.search.router import EXTRA_COMPONENTS, EXTRA_SCHEMAS, direct_routes
 from service.search.router import router as search_router
 from service.settings import Settings, get_settings
 from service.strict_query import reject_unknown_query
@@ -147,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         widget_router,
     ):
         app.include_router(router)
+    app.router.routes[:0] = direct_routes()  # matched before the documented operations
     openapi_doc.install(app, EXTRA_SCHEMAS, EXTRA_COMPONENTS)
 
     @app.get("/health", operation_id="health", tags=["operations"], summary="Liveness")

@@ -152,6 +152,13 @@ def _operation(path: str, method: str, operation: dict[str, Any]) -> None:
     for parameter in operation.get("parameters", []):
         if parameter["in"] == "query" and not parameter.get("required"):
             parameter["schema"] = _not_null(parameter["schema"])
+    keys = list(operation)
+    if "parameters" in keys and keys.index("parameters") > keys.index("responses"):
+        # Declared by hand (openapi_extra), they arrive last: put them where FastAPI
+        # writes its own, before the responses.
+        after = keys[keys.index("responses") : keys.index("parameters")]
+        moved = {key: operation.pop(key) for key in after}
+        operation.update(moved)
 
 
 def _problem(code: int, response: dict[str, Any]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.errors import FieldError, Unprocessable
 from service.geo.service import LOAD_HINT, has_geodata
@@ -31,8 +31,6 @@ async def check_references(session: AsyncSession, q: SearchQuery) -> None:
     """Unknown ZIPs, tracts and taxonomy terms are 422s, not silently empty results."""
     zips, tracts = q.get("zip") or (), q.get("tract") or ()
     within_city, terms = bool(q.get("within")), q.get("taxonomy_term") or ()
-    if not (zips or tracts or within_city or terms):
-        return
     rows = await session.execute(
         _KNOWN,
         {"zips": list(zips), "tracts": list(tracts), "city": within_city, "terms": list(terms)},
@@ -63,8 +61,18 @@ async def check_references(session: AsyncSession, q: SearchQuery) -> None:
         raise Unprocessable(detail, code="unknown_reference", errors=errors)
 
 
-async def search(session: AsyncSession, searching: Searching, q: SearchQuery) -> SearchResult:
-    await check_references(session, q)
+def _names_references(q: SearchQuery) -> bool:
+    return bool(q.get("zip") or q.get("tract") or q.get("within") or q.get("taxonomy_term"))
+
+
+async def search(
+    sessions: async_sessionmaker[AsyncSession], searching: Searching, q: SearchQuery
+) -> SearchResult:
+    """Check what the query names (a session only when it names areas or terms), then ask
+    the engine."""
+    if _names_references(q):
+        async with sessions() as session:
+            await check_references(session, q)
     return await searching.search(q)
 
 
