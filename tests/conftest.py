@@ -20,7 +20,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from fastapi import Request
+from fastapi import FastAPI, Request
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -157,7 +157,15 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
 
 @pytest.fixture
 async def client(session: AsyncSession, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
+    async with app_client(create_app(settings), session, settings) as client:
+        yield client
+
+
+@asynccontextmanager
+async def app_client(
+    app: FastAPI, session: AsyncSession, settings: Settings
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of `app` whose requests all run in the test's session."""
 
     async def test_session(request: Request) -> AsyncIterator[AsyncSession]:
         try:

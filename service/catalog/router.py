@@ -7,8 +7,9 @@ from datetime import timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
+from service import direct
 from service.auth.principal import OPTIONAL_AUTH, Principal, PrincipalDep, require_roles
 from service.auth.roles import Role
 from service.catalog import reads, service
@@ -23,7 +24,7 @@ from service.catalog.schemas import (
 )
 from service.catalog.totals import TotalsDep
 from service.concurrency import IfMatch, etag_header
-from service.db import ReaderDep, SessionDep
+from service.db import ReaderDep, SessionDep, get_reader
 from service.errors import problem_responses
 from service.local_time import today as local_today
 from service.pagination import Page, PageParams, page_params
@@ -111,6 +112,17 @@ async def programs_get(
     """
     body, version = await reads.program(reader, principal, program_id)
     return Response(body, media_type="application/json", headers=etag_header(version))
+
+
+async def program_read(request: Request) -> Response:
+    """GET /programs/{program_id} as served (service/direct.py): what programs_get does."""
+    principal = await direct.caller(request)
+    program_id = direct.path_uuid(request, "program_id")
+    body, version = await reads.program(await get_reader(request), principal, program_id)
+    return Response(body, media_type="application/json", headers=etag_header(version))
+
+
+DIRECT = [direct.route("/programs/{program_id}", program_read, "programs_get")]
 
 
 @router.patch(

@@ -1,0 +1,105 @@
+"""The busiest reads are served by plain routes in front of FastAPI's (service/direct.py).
+Each must answer exactly as the documented FastAPI operation it shadows: the same
+requests go to the app as it runs and to the same app with the plain routes taken out,
+and the answers are compared (status, body, the headers a client reads)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.app import create_app
+from service.catalog.router import DIRECT as PROGRAMS_DIRECT
+from service.search.router import DIRECT as SEARCH_DIRECT
+from service.settings import Settings
+from tests.conftest import Callers, app_client
+from tests.factories import create_program
+
+PLAIN = [*SEARCH_DIRECT, *PROGRAMS_DIRECT]
+COMPARED = ("content-type", "etag", "content-language", "allow", "www-authenticate", "vary")
+
+
+@pytest.fixture
+async def fastapi_only(
+    session: AsyncSession, settings: Settings
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    app.router.routes[:] = [r for r in app.router.routes if r not in PLAIN]
+    async with app_client(app, session, settings) as client:
+        yield client
+
+
+def _answer(response: httpx.Response) -> tuple[int, Any, dict[str, str]]:
+    kind = response.headers.get("content-type", "")
+    body = response.json() if "json" in kind and response.content else response.text
+    if isinstance(body, dict):
+        body.pop("instance", None)  # problem documents name the request they answer
+    return response.status_code, body, {h: response.headers.get(h, "") for h in COMPARED}
+
+
+async def test_the_plain_routes_are_the_ones_that_serve(client: httpx.AsyncClient) -> None:
+    app = client._transport.app  # type: ignore[attr-defined]
+    assert app.router.routes[: len(PLAIN)] == PLAIN
+
+
+async def test_each_answers_as_the_documented_operation(
+    client: httpx.AsyncClient, fastapi_only: httpx.AsyncClient, callers: Callers
+) -> None:
+    active = await create_program(client, callers.provider_a, name="Robotics Lab")
+    inactive = await create_program(
+        client, callers.provider_a, name="Closed Camp", status="inactive"
+    )
+    own, other = callers.provider_a.headers, callers.provider_b.headers
+    bad_key = {"Authorization": "Bearer yl_00000000_nope"}
+    requests: list[tuple[str, str, dict[str, Any], dict[str, str]]] = [
+        ("GET", f"/programs/{active['id']}", {}, {}),
+        ("GET", f"/programs/{inactive['id']}", {}, {}),  # 404 to the public
+        ("GET", f"/programs/{inactive['id']}", {}, own),  # the owner reads it
+        ("GET", f"/programs/{inactive['id']}", {}, other),
+        ("GET", f"/programs/{uuid.uuid4()}", {}, {}),
+        ("GET", "/programs/not-a-uuid", {}, {}),
+        ("GET", "/programs/not-a-uuid", {}, bad_key),  # the key is checked first
+        ("GET", f"/programs/{active['id']}", {"expand": "all"}, {}),  # unknown parameter
+        ("GET", f"/programs/{active['id']}", {}, bad_key),
+        ("GET", f"/programs/{active['id']}", {}, {"Authorization": "Basic eDp5"}),
+        ("HEAD", f"/programs/{active['id']}", {}, {}),
+        ("DELETE", f"/programs/{uuid.uuid4()}", {}, own),  # other methods reach FastAPI's
+        ("GET", "/search/programs", {"q": "robotics"}, {}),
+        ("GET", "/search/programs", {"q": "robotics"}, own),
+        ("GET", "/search/programs", {"q": "robotcs", "facets": "category"}, {}),
+        ("GET", "/search/programs", {"catgory": "x"}, {}),
+        ("GET", "/search/programs", {"q": "soc\x00cer"}, {}),
+        ("GET", "/search/programs", {"age": "old"}, {}),
+        ("GET", "/search/programs", {"zip": "99999"}, {}),
+        ("GET", "/search/programs", {}, bad_key),
+        ("GET", "/search/programs", {"age": "old"}, bad_key),
+        ("GET", "/search/programs", {}, {"Accept": "a" * 501}),
+        ("GET", "/search/programs", {}, {"Accept-Language": "e" * 201}),
+        ("GET", "/search/programs", {"q": "robotics"}, {"Accept": "application/geo+json"}),
+        ("GET", "/search/programs", {"q": "robotics"}, {"Accept-Language": "es"}),
+        ("HEAD", "/search/programs", {}, {}),
+        ("POST", "/search/programs", {}, {}),
+    ]
+    for method, path, params, headers in requests:
+        served = await client.request(method, path, params=params, headers=headers)
+        documented = await fastapi_only.request(method, path, params=params, headers=headers)
+        assert _answer(served) == _answer(documented), (method, path, params, headers)
+
+
+async def test_their_latency_is_observed_under_their_templates(
+    client: httpx.AsyncClient, callers: Callers
+) -> None:
+    program = await create_program(client, callers.provider_a)
+    await client.get(f"/programs/{program['id']}")
+    await client.get("/search/programs", params={"q": "soccer"})
+    body = (await client.get("/metrics")).text
+    for template in ("/programs/{program_id}", "/search/programs"):
+        assert (
+            'youthlink_http_request_duration_seconds_count{method="GET",'
+            f'route="{template}",status="200"}}' in body
+        ), template
