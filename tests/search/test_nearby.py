@@ -1,7 +1,8 @@
 """Distances at scale, on the embedded engine alone: more matches than a page measures at
 once (so nearest-first grows rings of cells), programs sharing a site (ties broken by
 name), multi-site programs (their nearest site counts), with and without a radius.
-Every answer is checked against the same question answered by brute force."""
+Every answer is checked against the same question answered by brute force; and a hit
+is written alike by both engines."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ import random
 import uuid
 from datetime import date
 
+import orjson
 import pytest
 
 from service.catalog.enums import Season
 from service.search.document import LocationSource, ProgramSource, build
+from service.search.meili.engine import MeiliEngine
+from service.search.meili.mapping import documents
 from service.search.port import haversine_m
 from service.search.query import Point, SearchQuery, Sort, filters
+from service.search.service import hit
 from service.search.tantivy import nearby
 from service.search.tantivy.engine import TantivyEngine
 from service.search.text import load_synonyms
@@ -162,3 +167,23 @@ def test_a_radius_keeps_exactly_the_programs_inside_it(
         result = engine.search_now(q)
         assert result.total == min(len(expected), 1000)
         assert [str(h.program_id) for h in result.hits] == [row[1] for row in expected[:100]]
+
+
+def test_both_engines_write_a_hit_alike(
+    indexed: tuple[TantivyEngine, list[ProgramSource]],
+) -> None:
+    """Meilisearch hits make their fixed JSON from the display their documents store;
+    tantivy stores it: the same program answers the same hit (nearest site, distance and
+    every fixed member) from either. No server is needed for the Meilisearch half: the
+    hit is made from a document as Meilisearch returns it (JSON)."""
+    engine, programs = indexed
+    near = Point(BOX[0] + BOX[2] / 2, BOX[1] + BOX[2] / 2)
+    q = SearchQuery(near=near, sort=Sort.name, per_page=100, today=date(2026, 12, 4))
+    by_id = {str(p.id): p for p in programs}
+    meili = object.__new__(MeiliEngine)
+    hits = engine.search_now(q).hits
+    assert len(hits) == 100
+    for found in hits:
+        stored = orjson.loads(orjson.dumps(documents(build(by_id[str(found.program_id)]))[0]))
+        from_meili = meili._hit(stored, q)
+        assert orjson.loads(orjson.dumps(hit(from_meili))) == orjson.loads(orjson.dumps(hit(found)))

@@ -256,3 +256,15 @@ async def test_applying_the_same_changes_again_changes_nothing(clean: Sessions) 
         (h.program_id, h.fixed) for h in before.hits
     ]
     assert (await engine.stats()).documents == 2
+
+
+async def test_a_program_without_a_description_is_found_with_an_empty_one(
+    client: httpx.AsyncClient, callers: Callers
+) -> None:
+    """An empty text is not stored in the embedded index; the hit said "None" (a family
+    read it in the widget) until the engine read it back as empty."""
+    await create_program(client, callers.provider_a, name="Quiet Reading Hour", description="")
+    found = await client.get("/search/programs", params={"q": "quiet reading"})
+    assert found.status_code == 200, found.text
+    (hit,) = found.json()["contents"]
+    assert (hit["name"], hit["description"]) == ("Quiet Reading Hour", "")

@@ -267,7 +267,9 @@ class TantivyEngine:
             in_spanish = spanish and bool(doc.get_first("name_es"))
             suffix = "_es" if in_spanish else ""
             name = str(doc.get_first(f"name{suffix}"))
-            description = str(doc.get_first(f"description{suffix}") or doc.get_first("description"))
+            # An empty text is not stored: an empty description reads back as None.
+            described = doc.get_first(f"description{suffix}") or doc.get_first("description")
+            description = str(described or "")
             highlights = {}
             for key, chars in (("name", NAME_CHARS), ("description", DESCRIPTION_CHARS)):
                 field = f"{key}{suffix}" if doc.get_first(f"{key}{suffix}") else key
