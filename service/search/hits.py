@@ -62,7 +62,8 @@ def fixed_json(display: dict[str, Any]) -> bytes:
 
 
 def sites(display: dict[str, Any]) -> list[dict[str, Any]]:
-    """The program's sites with coordinates, in the display's order (nearest_location)."""
+    """The program's sites with coordinates, in the display's order: what `nearest`
+    chooses from."""
     return [loc for loc in display["locations"] if loc["latitude"] is not None]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,10 +29,24 @@ _KNOWN = text(
 )
 
 
-async def check_references(session: AsyncSession, q: SearchQuery) -> None:
-    """Unknown ZIPs, tracts and taxonomy terms are 422s, not silently empty results."""
+async def check_references(sessions: async_sessionmaker[AsyncSession], q: SearchQuery) -> None:
+    """Unknown ZIPs, tracts and taxonomy terms are 422s, not silently empty results. A
+    session is opened only for a query that names some."""
     zips, tracts = q.get("zip") or (), q.get("tract") or ()
     within_city, terms = bool(q.get("within")), q.get("taxonomy_term") or ()
+    if not (zips or tracts or within_city or terms):
+        return
+    async with sessions() as session:
+        await _check(session, zips, tracts, within_city, terms)
+
+
+async def _check(
+    session: AsyncSession,
+    zips: Sequence[str],
+    tracts: Sequence[str],
+    within_city: bool,
+    terms: Sequence[str],
+) -> None:
     rows = await session.execute(
         _KNOWN,
         {"zips": list(zips), "tracts": list(tracts), "city": within_city, "terms": list(terms)},
@@ -61,18 +77,11 @@ async def check_references(session: AsyncSession, q: SearchQuery) -> None:
         raise Unprocessable(detail, code="unknown_reference", errors=errors)
 
 
-def _names_references(q: SearchQuery) -> bool:
-    return bool(q.get("zip") or q.get("tract") or q.get("within") or q.get("taxonomy_term"))
-
-
 async def search(
     sessions: async_sessionmaker[AsyncSession], searching: Searching, q: SearchQuery
 ) -> SearchResult:
-    """Check what the query names (a session only when it names areas or terms), then ask
-    the engine."""
-    if _names_references(q):
-        async with sessions() as session:
-            await check_references(session, q)
+    """Check what the query names, then ask the engine."""
+    await check_references(sessions, q)
     return await searching.search(q)
 
 

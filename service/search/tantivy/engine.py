@@ -192,18 +192,17 @@ class TantivyEngine:
         t = Translator(self.schema, self.synonyms, live.vocabulary)
         words = t.words(q.text) if q.text else None
         by_distance = q.effective_sort is Sort.distance and q.near is not None
-        if by_distance and q.get("radius_m") is not None and not q.facets:
-            free = _filtered(words, t.filters(q, None))
-            if (found := nearby.nearest_within(searcher, self.schema, q, free)) is not None:
+        # By distance, candidates are measured, so they are searched without the radius.
+        free = _filtered(words, t.filters(q, None)) if by_distance else None
+        if free is not None and q.get("radius_m") is not None and not q.facets:
+            found = nearby.nearest_within(searcher, self.schema, q, free)
+            if found is not None:  # few enough candidates to measure in one pass
                 total, addresses = found
                 hits = self._hits(searcher, q, words, addresses)
                 return SearchResult(hits=hits, total=min(total, MAX_HITS))
         radius = self._radius(searcher, t, q, words)
         main = _filtered(words, t.filters(q, radius))
-        if by_distance:
-            # Rings of cells around the point find the nearest: they measure distances
-            # themselves, so they search without the radius filter.
-            free = main if radius is None else _filtered(words, t.filters(q, None))
+        if free is not None:
             total, addresses = nearby.nearest_first(searcher, self.schema, q, main, free)
         else:
             total, addresses = self._ranked(searcher, q, main)
