@@ -46,7 +46,17 @@ def _iso_text(value: Any) -> Any:
 Flag = Annotated[bool, Strict()]
 Int = Annotated[int, Strict()]
 Num = Annotated[float, Strict()]
-Day = Annotated[date, BeforeValidator(_iso_text)]
+
+
+def _finite(value: date) -> date:
+    """asyncpg stores the first and last dates Python has (0001-01-01, 9999-12-31) as
+    PostgreSQL's -infinity and infinity, which PostgreSQL then writes as those words."""
+    if value in (date.min, date.max):
+        raise ValueError("give a date after 0001-01-01 and before 9999-12-31")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_iso_text), AfterValidator(_finite)]
 
 
 def _iso_date_text(value: Any) -> Any:

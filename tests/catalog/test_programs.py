@@ -59,6 +59,10 @@ async def test_provider_creates_program_and_reads_it_back(
         ({"unexpected": 1}, "unexpected"),
         ({"taxonomy_terms": ["no_such_term"]}, "no_such_term"),
         ({"service_area": {"type": "Point", "coordinates": [0, 0]}}, "Polygon"),
+        # The driver would store these as -infinity and infinity (schemathesis found it:
+        # the stored document then said "-infinity").
+        ({"starts_on": "0001-01-01"}, "starts_on"),
+        ({"registration_deadline": "9999-12-31"}, "registration_deadline"),
     ],
 )
 async def test_invalid_program_is_refused_with_problem_details_and_writes_nothing(
