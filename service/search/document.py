@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -19,6 +19,7 @@ from pydantic import TypeAdapter
 from service.catalog.enums import CostPeriod, Season, Weekday
 
 WEEKDAYS: tuple[Weekday, ...] = tuple(Weekday)
+_DAY_NAMES = tuple(day.value for day in WEEKDAYS)  # by index MO=0, read per slot
 _DAY_INDEX = {day.value: i for i, day in enumerate(WEEKDAYS)}  # MO=0
 # Instants in the display as the API writes them (RFC 3339, "Z" for UTC), so that hits are
 # served as stored.
@@ -224,17 +225,21 @@ def monthly_cost(cost: CostSource, meeting_days_per_week: int) -> Decimal | None
         return Decimal(0)
     if cost.amount is None or cost.period is None:
         return None
-    per_week = Decimal(max(meeting_days_per_week, 1))
-    factor = {
-        CostPeriod.once: Decimal(1),
-        CostPeriod.session: per_week * WEEKS_PER_MONTH,
-        CostPeriod.day: per_week * WEEKS_PER_MONTH,
-        CostPeriod.week: WEEKS_PER_MONTH,
-        CostPeriod.month: Decimal(1),
-        CostPeriod.term: 1 / MONTHS_PER_TERM,
-        CostPeriod.year: Decimal(1) / Decimal(12),
-    }[cost.period]
+    if cost.period in _PER_MEETING:
+        factor = Decimal(max(meeting_days_per_week, 1)) * WEEKS_PER_MONTH
+    else:
+        factor = _PER_PERIOD[cost.period]
     return _cents(cost.amount * factor)
+
+
+_PER_MEETING = frozenset({CostPeriod.session, CostPeriod.day})
+_PER_PERIOD = {
+    CostPeriod.once: Decimal(1),
+    CostPeriod.week: WEEKS_PER_MONTH,
+    CostPeriod.month: Decimal(1),
+    CostPeriod.term: 1 / MONTHS_PER_TERM,
+    CostPeriod.year: Decimal(1) / Decimal(12),
+}
 
 
 def cost_band(monthly: Decimal | None) -> str:
@@ -282,8 +287,7 @@ def slots(schedules: tuple[ScheduleSource, ...]) -> tuple[Slot, ...]:
     return tuple(sorted(found))
 
 
-def _clock(minute: int) -> str:
-    return f"{minute // 60:02d}:{minute % 60:02d}"
+_CLOCK = tuple(f"{m // 60:02d}:{m % 60:02d}" for m in range(24 * 60 + 1))  # "HH:MM" by minute
 
 
 def _location_display(loc: LocationSource) -> dict[str, Any]:
@@ -312,7 +316,7 @@ def build(source: ProgramSource) -> SearchDocument:
     monthly_options = [m for c in source.costs if (m := monthly_cost(c, meeting_days)) is not None]
     monthly = min(monthly_options) if monthly_options else None
     placed = [loc for loc in source.locations if loc.lat is not None and loc.lng is not None]
-    days = tuple(WEEKDAYS[i].value for i in sorted({s[0] for s in week}))
+    days = tuple(_DAY_NAMES[i] for i in sorted({s[0] for s in week}))
     display = {
         "id": str(source.id),
         "organization": {"id": str(source.organization_id), "name": source.organization_name},
@@ -343,9 +347,13 @@ def build(source: ProgramSource) -> SearchDocument:
         "last_verified_at": _INSTANT.dump_python(source.last_verified_at, mode="json"),
         "taxonomy_terms": [t.code for t in source.terms],
         "locations": [_location_display(loc) for loc in source.locations],
-        "contact": asdict(source.contact),
+        "contact": {
+            "phone": source.contact.phone,
+            "website": source.contact.website,
+            "email": source.contact.email,
+        },
         "sessions": [
-            {"day": WEEKDAYS[d].value, "opens": _clock(o), "closes": _clock(c)} for d, o, c in week
+            {"day": _DAY_NAMES[d], "opens": _CLOCK[o], "closes": _CLOCK[c]} for d, o, c in week
         ],
     }
     return SearchDocument(

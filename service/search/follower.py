@@ -28,10 +28,11 @@ from typing import Protocol
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from service import collecting
 from service.search import changelog
 from service.search.document import build
 from service.search.port import SearchEngine
-from service.search.sources import active_program_ids, load_sources
+from service.search.sources import load_page, load_sources
 
 log = logging.getLogger("youthlink.search")
 
@@ -169,18 +170,34 @@ class Follower:
         """The whole index from one snapshot, taken as the cursor."""
         started = time.perf_counter()
         cursor = await _consistent_snapshot(session)
+        with collecting.bulk():
+            documents = await self._fill(session)
+        self.state.built_at = datetime.now(UTC)
+        self.state.last_rebuild_s = round(time.perf_counter() - started, 3)
+        log.info(
+            "search index %s rebuilt: %d documents in %.1f s",
+            self.name,
+            documents,
+            self.state.last_rebuild_s,
+        )
+        await self._advance(session, cursor)
+        return Step(rebuilt=documents)
+
+    async def _fill(self, session: AsyncSession) -> int:
+        """Every searchable program into a new index, made live at the end."""
         rebuild = await self.engine.rebuild()
         documents, after = 0, None
         adding: asyncio.Future[None] | None = None  # the previous batch, going in meanwhile
         try:
-            while ids := await active_program_ids(session, after, self.batch):
-                sources = await load_sources(session, ids)
-                batch = [build(s) for s in sources.values()]
+            while True:
+                sources, after = await load_page(session, after, self.batch)
+                if after is None:
+                    break
+                batch = [build(s) for s in sources]
                 if adding is not None:
                     await adding
                 adding = asyncio.ensure_future(rebuild.add(batch))
                 documents += len(sources)
-                after = ids[-1]
             if adding is not None:
                 await adding
             await rebuild.finish()
@@ -189,12 +206,7 @@ class Follower:
                 await asyncio.gather(adding, return_exceptions=True)
             await rebuild.abort()
             raise
-        seconds = time.perf_counter() - started
-        self.state.built_at = datetime.now(UTC)
-        self.state.last_rebuild_s = round(seconds, 3)
-        log.info("search index %s rebuilt: %d documents in %.1f s", self.name, documents, seconds)
-        await self._advance(session, cursor)
-        return Step(rebuilt=documents)
+        return documents
 
     # ------------------------------------------------------------------ running
 

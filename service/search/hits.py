@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from service.catalog.views import grade_of
+from service.catalog.enums import Grade
 from service.search.port import haversine_m
 from service.search.query import Point
 
@@ -22,9 +22,7 @@ from service.search.query import Point
 _NO_CONTACT = {"phone": None, "website": None, "email": None}
 
 
-def _grade(rank: int | None) -> str | None:
-    grade = grade_of(rank)
-    return None if grade is None else grade.value
+_GRADES: dict[int | None, str | None] = {g.rank: g.value for g in Grade} | {None: None}
 
 
 def fixed_json(display: dict[str, Any]) -> bytes:
@@ -39,8 +37,8 @@ def fixed_json(display: dict[str, Any]) -> bytes:
             "taxonomy_terms": d["taxonomy_terms"],
             "min_age": d["min_age"],
             "max_age": d["max_age"],
-            "min_grade": _grade(d["min_grade"]),
-            "max_grade": _grade(d["max_grade"]),
+            "min_grade": _GRADES[d["min_grade"]],
+            "max_grade": _GRADES[d["max_grade"]],
             "languages": d["languages"],
             "days": d["days"],
             "season": d["season"],

@@ -28,10 +28,10 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from service.catalog import synthetic
+from service.db import make_engine as make_db_engine
 from service.search.engines import make_engine, meili_follower
 from service.search.follower import Follower
 from service.search.tantivy.engine import TantivyEngine
@@ -137,8 +137,8 @@ def _database(worker: str, size: int) -> tuple[str, bool]:
 
 
 async def _build(url: str, settings: Settings, meili: bool) -> tuple[float, int]:
-    """A full rebuild in this process: (seconds, documents)."""
-    engine = create_async_engine(url, poolclass=NullPool)
+    """A full rebuild in this process, connected as the API connects: (seconds, documents)."""
+    engine = make_db_engine(settings.model_copy(update={"database_url": url}), pool_size=1)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     try:
         if meili:

@@ -30,14 +30,15 @@ def cell_keys(level: int, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int6
     return ((level << 42) | ((rows + _OFFSET) << 21) | (cols + _OFFSET)).tolist()
 
 
-def site_cells(lat: float, lng: float) -> list[int]:
-    """The cell of a point at every level."""
-    return [
+@lru_cache(maxsize=65_536)
+def site_cells(lat: float, lng: float) -> tuple[int, ...]:
+    """The cell of a point at every level (cached: programs share their sites)."""
+    return tuple(
         (level << 42)
         | ((math.floor(lat / size) + _OFFSET) << 21)
         | (math.floor(lng / size) + _OFFSET)
         for level, size in enumerate(LEVELS)
-    ]
+    )
 
 
 @dataclass(frozen=True)
