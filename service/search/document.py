@@ -210,6 +210,12 @@ class SearchDocument:
         )
 
 
+def name_key(name: str, program_id: uuid.UUID) -> str:
+    """The search's name order: the case-folded name, then the program id (a total order,
+    compared as code points, as tantivy compares its terms)."""
+    return f"{name.casefold()}\x00{program_id}"
+
+
 def _cents(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 

@@ -32,7 +32,7 @@ from service import collecting
 from service.search import changelog
 from service.search.document import build
 from service.search.port import SearchEngine
-from service.search.sources import load_page, load_sources
+from service.search.sources import in_name_order, load_sources
 
 log = logging.getLogger("youthlink.search")
 
@@ -186,18 +186,18 @@ class Follower:
     async def _fill(self, session: AsyncSession) -> int:
         """Every searchable program into a new index, made live at the end."""
         rebuild = await self.engine.rebuild()
-        documents, after = 0, None
+        documents = 0
         adding: asyncio.Future[None] | None = None  # the previous batch, going in meanwhile
         try:
-            while True:
-                sources, after = await load_page(session, after, self.batch)
-                if after is None:
-                    break
-                batch = [build(s) for s in sources]
+            order = await in_name_order(session)
+            for start in range(0, len(order), self.batch):
+                ids = order[start : start + self.batch]
+                sources = await load_sources(session, ids)  # the snapshot has them all
+                batch = [build(sources[i]) for i in ids]
                 if adding is not None:
                     await adding
                 adding = asyncio.ensure_future(rebuild.add(batch))
-                documents += len(sources)
+                documents += len(batch)
             if adding is not None:
                 await adding
             await rebuild.finish()

@@ -86,7 +86,8 @@ class Rebuild(Protocol):
     """A whole new index being filled, made live at once by `finish` (or dropped)."""
 
     async def add(self, documents: Sequence[SearchDocument]) -> None:
-        """Add one batch of documents."""
+        """Add one batch of documents. A rebuild's documents come in name order
+        (document.name_key), batch after batch, so that an engine can number them."""
 
     async def finish(self) -> None:
         """Make the new index the live one."""

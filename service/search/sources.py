@@ -21,6 +21,7 @@ from service.search.document import (
     ProgramSource,
     ScheduleSource,
     TermSource,
+    name_key,
 )
 
 # Only public programs (auth.scope) are searchable; any other status removes the document.
@@ -69,10 +70,8 @@ _TERMS = text("SELECT id, code, name, name_es, parent_id FROM taxonomy_terms")
 # Run on the driver (service/reader.py): a rebuild reads every program, and SQLAlchemy's
 # row processing took as long as PostgreSQL's own work.
 _PROGRAMS_SQL = compile_statement(_PROGRAMS)
-# A rebuild reads pages in id order: the first, then each after the last id read.
-_FIRST_PAGE = compile_statement(text(_SELECT.replace("{which}", "true ORDER BY p.id LIMIT :limit")))
-_NEXT_PAGE = compile_statement(
-    text(_SELECT.replace("{which}", "p.id > :after ORDER BY p.id LIMIT :limit"))
+_NAMES = compile_statement(
+    text("SELECT id, name FROM programs p WHERE " + public_program_sql("p"))  # noqa: S608
 )
 # Enum members by value: a dict lookup is a tenth of an enum call, once per program.
 _SEASONS = {s.value: s for s in Season}
@@ -200,18 +199,11 @@ async def load_sources(
     return {row["id"]: _source(row, terms) for row in rows}
 
 
-async def load_page(
-    session: AsyncSession, after: uuid.UUID | None, limit: int
-) -> tuple[list[ProgramSource], uuid.UUID | None]:
-    """Up to `limit` searchable programs in id order after `after` (None: from the first),
-    and the last id read (None when there were none): a rebuild's pages."""
-    terms = TermIndex((await session.execute(_TERMS)).all())
-    reader = Reader(session=session)
-    if after is None:
-        rows = await reader.fetch(_FIRST_PAGE, limit=limit)
-    else:
-        rows = await reader.fetch(_NEXT_PAGE, after=after, limit=limit)
-    return [_source(row, terms) for row in rows], (rows[-1]["id"] if rows else None)
+async def in_name_order(session: AsyncSession) -> list[uuid.UUID]:
+    """Every searchable program's id, in the search's name order (document.name_key):
+    the order a rebuild adds documents in, so that an engine can number them."""
+    rows = await Reader(session=session).fetch(_NAMES)
+    return [r["id"] for r in sorted(rows, key=lambda r: name_key(r["name"], r["id"]))]
 
 
 async def active_program_ids(

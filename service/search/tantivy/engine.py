@@ -32,7 +32,7 @@ from service.search.port import (
     render_highlight,
 )
 from service.search.query import MAX_HITS, SearchQuery, Sort
-from service.search.tantivy import nearby
+from service.search.tantivy import names, nearby
 from service.search.tantivy.query import Occur, Q, Translator, Vocabulary
 from service.search.tantivy.schema import ANALYZERS, build_schema, to_tantivy
 from service.search.text import Synonyms
@@ -47,11 +47,13 @@ DESCRIPTION_CHARS = 160  # about 24 words, as Meilisearch crops
 
 @dataclass
 class _Live:
-    """An index with its searcher and the vocabulary read from that searcher."""
+    """An index with its searcher, the vocabulary read from that searcher, and what the
+    index knows of its name order."""
 
     index: tantivy.Index
     searcher: tantivy.Searcher
     vocabulary: Vocabulary
+    order: names.Order
 
 
 def _and(parts: Sequence[tantivy.Query | None]) -> tantivy.Query:
@@ -93,17 +95,19 @@ def _marked(snippet: tantivy.Snippet) -> str | None:
 
 
 class TantivyRebuild:
-    """A new index filled batch by batch, then made live at once (or dropped)."""
+    """A new index filled batch by batch, then made live at once (or dropped). Its
+    documents come in name order (the port's promise), numbered as they come."""
 
     def __init__(self, engine: TantivyEngine) -> None:
         self.engine = engine
         self.index = engine.new_index()
         self.writer = self.index.writer(REBUILD_HEAP, 2)
+        self.numbering = names.Numbering()
         self.documents = 0
 
     def _add(self, documents: Sequence[SearchDocument]) -> None:
         for doc in documents:
-            self.writer.add_document(to_tantivy(doc))
+            self.writer.add_document(to_tantivy(doc, self.numbering.next(doc)))
         self.documents += len(documents)
 
     def _finish(self) -> None:
@@ -115,7 +119,7 @@ class TantivyRebuild:
 
     async def finish(self) -> None:
         await anyio.to_thread.run_sync(self._finish)
-        self.engine.swap(self.index)
+        self.engine.swap(self.index, self.numbering.order)
 
     async def abort(self) -> None:
         self.writer.rollback()
@@ -129,7 +133,7 @@ class TantivyEngine:
         self.synonyms = synonyms
         self.generation = 0  # changes whenever what searches see changes
         self._writer: tantivy.IndexWriter | None = None
-        self._live = self._open(self.new_index())
+        self._live = self._open(self.new_index(), names.Order())
 
     # ------------------------------------------------------------------ the index
 
@@ -139,14 +143,14 @@ class TantivyEngine:
             index.register_tokenizer(name, analyzer)
         return index
 
-    def _open(self, index: tantivy.Index) -> _Live:
+    def _open(self, index: tantivy.Index, order: names.Order) -> _Live:
         index.reload()
         searcher = index.searcher()
-        return _Live(index, searcher, Vocabulary(searcher))
+        return _Live(index, searcher, Vocabulary(searcher), order)
 
-    def swap(self, index: tantivy.Index) -> None:
+    def swap(self, index: tantivy.Index, order: names.Order) -> None:
         self._writer = None  # the old index's writer goes with it
-        self._live = self._open(index)
+        self._live = self._open(index, order)
         self.generation += 1
 
     async def rebuild(self) -> TantivyRebuild:
@@ -169,12 +173,13 @@ class TantivyEngine:
         if self._writer is None:
             self._writer = live.index.writer(UPDATE_HEAP, 1)
         writer = self._writer
+        ranks = names.assign(live.searcher, self.schema, live.order, documents)
         for program_id in [*(d.program_id for d in documents), *removed]:
             writer.delete_documents_by_term("program_id", str(program_id))
-        for doc in documents:
-            writer.add_document(to_tantivy(doc))
+        for doc, rank in zip(documents, ranks, strict=True):
+            writer.add_document(to_tantivy(doc, rank))
         writer.commit()
-        self._live = self._open(live.index)
+        self._live = self._open(live.index, live.order)
         self.generation += 1
 
     async def stats(self) -> IndexStats:
@@ -195,7 +200,7 @@ class TantivyEngine:
         # By distance, candidates are measured, so they are searched without the radius.
         free = _filtered(words, t.filters(q, None)) if by_distance else None
         if free is not None and q.get("radius_m") is not None and not q.facets:
-            found = nearby.nearest_within(searcher, self.schema, q, free)
+            found = nearby.nearest_within(searcher, self.schema, live.order, q, free)
             if found is not None:  # few enough candidates to measure in one pass
                 total, addresses = found
                 hits = self._hits(searcher, q, words, addresses)
@@ -203,21 +208,23 @@ class TantivyEngine:
         radius = self._radius(searcher, t, q, words)
         main = _filtered(words, t.filters(q, radius))
         if free is not None:
-            total, addresses = nearby.nearest_first(searcher, self.schema, q, main, free)
+            total, addresses = nearby.nearest_first(
+                searcher, self.schema, live.order, q, main, free
+            )
         else:
-            total, addresses = self._ranked(searcher, q, main)
+            total, addresses = self._ranked(live, q, main)
         hits = self._hits(searcher, q, words, addresses)
         facets = self._facets(searcher, t, q, words, radius) if q.facets else {}
         return SearchResult(hits=hits, total=min(total, MAX_HITS), facets=facets)
 
     def _ranked(
-        self, searcher: tantivy.Searcher, q: SearchQuery, main: tantivy.Query
+        self, live: _Live, q: SearchQuery, main: tantivy.Query
     ) -> tuple[int, list[tantivy.DocAddress]]:
-        sort = q.effective_sort
-        options: dict[str, Any] = {}
+        sort, searcher = q.effective_sort, live.searcher
         if sort is Sort.name or sort is Sort.distance:
-            options = {"order_by_field": "sort_name", "order": tantivy.Order.Asc}
-        elif sort is Sort.recently_verified:
+            return names.by_name(searcher, self.schema, live.order, main, q.offset, q.per_page)
+        options: dict[str, Any] = {}
+        if sort is Sort.recently_verified:
             options = {"order_by_field": "sort_verified", "order": tantivy.Order.Asc}
         found = searcher.search(main, q.per_page, count=True, offset=q.offset, **options)
         return _count_of(found), [address for _, address in found.hits]

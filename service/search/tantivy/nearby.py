@@ -8,6 +8,7 @@ sites' coordinates are read in bulk from fast fields and measured with numpy.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +17,7 @@ import numpy.typing as npt
 import tantivy
 
 from service.search.query import Point, SearchQuery
-from service.search.tantivy import geo
+from service.search.tantivy import geo, names
 from service.search.tantivy.schema import FAST_SITES, unpack_points
 
 Q = tantivy.Query
@@ -123,7 +124,11 @@ def within(
 
 
 def nearest_within(
-    searcher: tantivy.Searcher, schema: tantivy.Schema, q: SearchQuery, free: tantivy.Query
+    searcher: tantivy.Searcher,
+    schema: tantivy.Schema,
+    order: names.Order,
+    q: SearchQuery,
+    free: tantivy.Query,
 ) -> tuple[int, list[tantivy.DocAddress]] | None:
     """(total, the page's documents) of a search by distance inside a radius, in one pass:
     every match in the cells of one level that touch the circle, measured. None when
@@ -133,11 +138,9 @@ def nearest_within(
     radius = float(q.get("radius_m"))
     cells = geo.touching(q.near.lat, q.near.lng, radius)
     candidates = _and(free, any_of(schema, "cells", cells))
-    n, addresses = matches(searcher, candidates, FEW)
+    n, addresses = matches(searcher, candidates, max(DIRECT, 1))  # all of them at once
     if n > DIRECT:
         return None
-    if n > len(addresses):
-        addresses = every(searcher, candidates, n)
     measured = distances(searcher, q.near, addresses)
     kept = np.flatnonzero(measured <= radius)
     needed = min(q.offset + q.per_page, len(kept))
@@ -150,6 +153,7 @@ def nearest_within(
 def nearest_first(
     searcher: tantivy.Searcher,
     schema: tantivy.Schema,
+    order: names.Order,
     q: SearchQuery,
     main: tantivy.Query,
     free: tantivy.Query,
@@ -178,15 +182,8 @@ def nearest_first(
         page = _by_name_within_ties(searcher, ranked, q.offset, q.offset + q.per_page)
     if len(page) < q.per_page and q.offset + q.per_page > sited and total > sited:
         siteless = _and(main, Q.term_query(schema, "in_person", False))
-        found = searcher.search(
-            siteless,
-            q.per_page - len(page),
-            count=False,
-            offset=max(0, q.offset - sited),
-            order_by_field="sort_name",
-            order=tantivy.Order.Asc,
-        )
-        page += [a for _, a in found.hits]
+        skip = max(0, q.offset - sited)
+        page += names.by_name(searcher, schema, order, siteless, skip, q.per_page - len(page))[1]
     return total, page
 
 
@@ -238,7 +235,8 @@ def _by_name_within_ties(
     end: int,
 ) -> list[tantivy.DocAddress]:
     """ranked[start:end], with programs at the same distance (one site, several programs)
-    ordered by name: names are read only for the ties in the page and across its edges."""
+    ordered by name: name ranks are read only for the ties in the page and across its
+    edges, and their keys only where ranks repeat too."""
     if start >= len(ranked):
         return []
     low, high = start, min(end, len(ranked))
@@ -247,12 +245,19 @@ def _by_name_within_ties(
     while high < len(ranked) and ranked[high][0] == ranked[high - 1][0]:
         high += 1
     window = ranked[low:high]
-    tied = {
+    tied = [
         i
         for i in range(len(window))
         if (i > 0 and window[i - 1][0] == window[i][0])
         or (i + 1 < len(window) and window[i + 1][0] == window[i][0])
-    }
-    names = {i: str(searcher.doc(window[i][1]).get_first("sort_name")) for i in tied}
-    order = sorted(range(len(window)), key=lambda i: (window[i][0], names.get(i, "")))
-    return [window[i][1] for i in order][start - low : end - low]
+    ]
+    if not tied:
+        return [a for _, a in window][start - low : end - low]
+    ranks = dict(zip(tied, names.ranks(searcher, [window[i][1] for i in tied]), strict=True))
+    same = Counter((window[i][0], ranks[i]) for i in tied)  # one distance and one rank
+    again = [i for i in tied if same[window[i][0], ranks[i]] > 1]
+    keys = dict(zip(again, names.keys(searcher, [window[i][1] for i in again]), strict=True))
+    ordered = sorted(
+        range(len(window)), key=lambda i: (window[i][0], ranks.get(i, 0), keys.get(i, ""))
+    )
+    return [window[i][1] for i in ordered][start - low : end - low]

@@ -17,7 +17,7 @@ from functools import lru_cache
 import orjson
 import tantivy
 
-from service.search.document import SearchDocument
+from service.search.document import SearchDocument, name_key
 from service.search.hits import fixed_json, sites
 from service.search.tantivy.geo import site_cells
 
@@ -116,9 +116,9 @@ def build_schema() -> tantivy.Schema:
     # over a fast field scans the whole column (a millisecond at 100,000 programs).
     builder.add_unsigned_field("key", fast=True)
     builder.add_unsigned_field("key_term", indexed=True)
-    builder.add_text_field(
-        "sort_name", stored=True, tokenizer_name=RAW, fast=True, index_option="basic"
-    )
+    # Name order: the key (stored, read to break ties) and its rank (tantivy/names.py).
+    builder.add_text_field("sort_name", stored=True, tokenizer_name=RAW, index_option="basic")
+    builder.add_unsigned_field("name_rank", indexed=True, fast=True)
     builder.add_text_field("sort_verified", tokenizer_name=RAW, fast=True, index_option="basic")
     builder.add_bytes_field("points", stored=True)
     # What a hit shows: its fixed JSON, and its placed sites (for the nearest one).
@@ -154,19 +154,15 @@ def program_key(program_id: uuid.UUID) -> int:
     return program_id.int >> 64
 
 
-def _sort_name(doc: SearchDocument) -> str:
-    return f"{doc.name.casefold()}\x00{doc.program_id}"
-
-
 def _sort_verified(doc: SearchDocument, sort_name: str) -> str:
     """Most recently verified first, then by name, as one ascending key (never last)."""
     newest_first = 10**12 - epoch(doc.last_verified_at) if doc.last_verified_at else 10**12
     return f"{newest_first:013d}{sort_name}"
 
 
-def to_tantivy(doc: SearchDocument) -> tantivy.Document:
-    """A program's tantivy document (the methods bound once: some sixty calls a program,
-    a rebuild's hottest loop)."""
+def to_tantivy(doc: SearchDocument, name_rank: int) -> tantivy.Document:
+    """A program's tantivy document, at `name_rank` in the name order (the methods bound
+    once: some sixty calls a program, a rebuild's hottest loop)."""
     out = tantivy.Document()
     add_text, add_unsigned, add_integer = out.add_text, out.add_unsigned, out.add_integer
     add_text("program_id", str(doc.program_id))
@@ -207,8 +203,9 @@ def to_tantivy(doc: SearchDocument) -> tantivy.Document:
     key = program_key(doc.program_id)
     add_unsigned("key", key)
     add_unsigned("key_term", key)
-    sort_name = _sort_name(doc)
+    sort_name = name_key(doc.name, doc.program_id)
     add_text("sort_name", sort_name)
+    add_unsigned("name_rank", name_rank)
     add_text("sort_verified", _sort_verified(doc, sort_name))
     out.add_bytes("points", pack_points(doc.points))
     out.add_bytes("hit", fixed_json(doc.display))
