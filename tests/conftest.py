@@ -57,8 +57,15 @@ def _dsn(url: str) -> str:
 
 
 # A live Meilisearch for the contract suite's second engine (tests/search/conftest.py).
-# Every other test runs on the default, embedded engine, so it leaves the environment.
-MEILI_URL = os.environ.pop("YOUTHLINK_MEILI_URL", None)
+# Every other test runs on the default, embedded engine, so it leaves the environment;
+# it goes on as YOUTHLINK_TEST_MEILI_URL, which the app never reads and the test workers
+# (pytest-xdist starts them after this file is loaded) inherit: before, `make test`
+# with the URL set skipped the contract on every worker.
+MEILI_URL = os.environ.pop("YOUTHLINK_MEILI_URL", None) or os.environ.get(
+    "YOUTHLINK_TEST_MEILI_URL"
+)
+if MEILI_URL:
+    os.environ["YOUTHLINK_TEST_MEILI_URL"] = MEILI_URL
 
 # Two checkouts can run their suites side by side when each sets its own prefix.
 TEST_DB_PREFIX = os.environ.get("YOUTHLINK_TEST_DB_PREFIX", "youthlink_test")
