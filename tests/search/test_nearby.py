@@ -117,9 +117,11 @@ def test_nearest_first_is_the_brute_force_order(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Inside a radius the engine measures every candidate in one pass while they are
-    few (nearby.DIRECT); else it builds the radius filter and grows rings: both checked."""
+    few (nearby.DIRECT, fetched FIRST at a time); else it builds the radius filter and grows rings: both checked."""
     if not one_pass:
         monkeypatch.setattr(nearby, "DIRECT", 0)
+    else:  # a first search that does not hold them all: the rest fetched in a second
+        monkeypatch.setattr(nearby, "FIRST", 100)
     engine, programs = indexed
     rng = random.Random(f"{radius}-{page}")
     south, west, size = BOX
