@@ -33,6 +33,7 @@ from service.search.port import (
 )
 from service.search.query import MAX_HITS, SearchQuery, Sort
 from service.search.tantivy import names, nearby
+from service.search.tantivy.geo import site_cells
 from service.search.tantivy.query import Occur, Q, Translator, Vocabulary
 from service.search.tantivy.schema import ANALYZERS, build_schema, to_tantivy
 from service.search.text import Synonyms
@@ -113,6 +114,7 @@ class TantivyRebuild:
     def _finish(self) -> None:
         self.writer.commit()
         self.writer.wait_merging_threads()
+        site_cells.cache_clear()  # it served the rebuild; later changes are few
 
     async def add(self, documents: Sequence[SearchDocument]) -> None:
         await anyio.to_thread.run_sync(self._add, documents)
