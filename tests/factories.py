@@ -2,13 +2,46 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
 
+from service.catalog.enums import Season
+from service.search.document import ProgramSource
 from tests.conftest import Caller
 
 NORWALK_GREEN = (41.1177, -73.4082)  # a point inside Norwalk (tract 09001044100 area)
+
+
+def program_source(**overrides: Any) -> ProgramSource:
+    """A searchable program as the catalog would give it to the search mapping: a plain,
+    free-for-all, year-round program unless `overrides` say otherwise."""
+    fields: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "organization_id": uuid.UUID(int=1),
+        "organization_name": "Partners",
+        "name": "Program",
+        "description": "",
+        "translations": {},
+        "category": "out_of_school_time",
+        "min_age": None,
+        "max_age": None,
+        "min_grade": None,
+        "max_grade": None,
+        "languages": ("en",),
+        "season": Season.year_round,
+        "starts_on": None,
+        "ends_on": None,
+        "enrollment_status": "open",
+        "seats_available": None,
+        "registration_deadline": None,
+        "transportation_provided": False,
+        "accessibility": (),
+        "accepting_referrals": True,
+        "last_verified_at": None,
+    }
+    return ProgramSource(**(fields | overrides))
 
 
 def program_body(**overrides: Any) -> dict[str, Any]:

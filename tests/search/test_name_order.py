@@ -12,41 +12,19 @@ from datetime import date
 
 import pytest
 
-from service.catalog.enums import Season
 from service.search.document import ProgramSource, SearchDocument, build, name_key
 from service.search.query import SearchQuery, Sort, filters
 from service.search.tantivy import names
 from service.search.tantivy.engine import TantivyEngine
 from service.search.text import load_synonyms
+from tests.factories import program_source
 
 WORDS = ["Cedar", "Bayview", "Oak Hill", "Ñandú", "Zumba", "cedar", "Éclair", "Strauß"]
 
 
 def _program(rng: random.Random, name: str, free: bool | None = None) -> ProgramSource:
-    return ProgramSource(
-        id=uuid.UUID(int=rng.getrandbits(128)),
-        organization_id=uuid.UUID(int=1),
-        organization_name="Partners",
-        name=name,
-        description="",
-        translations={},
-        category="out_of_school_time" if free in (None, True) else "social_emotional_health",
-        min_age=None,
-        max_age=None,
-        min_grade=None,
-        max_grade=None,
-        languages=("en",),
-        season=Season.year_round,
-        starts_on=None,
-        ends_on=None,
-        enrollment_status="open",
-        seats_available=None,
-        registration_deadline=None,
-        transportation_provided=False,
-        accessibility=(),
-        accepting_referrals=True,
-        last_verified_at=None,
-    )
+    category = "out_of_school_time" if free in (None, True) else "social_emotional_health"
+    return program_source(id=uuid.UUID(int=rng.getrandbits(128)), name=name, category=category)
 
 
 def _name(rng: random.Random) -> str:

@@ -13,7 +13,6 @@ from datetime import date
 import orjson
 import pytest
 
-from service.catalog.enums import Season
 from service.search.document import LocationSource, ProgramSource, build
 from service.search.meili.engine import MeiliEngine
 from service.search.meili.mapping import documents
@@ -23,6 +22,7 @@ from service.search.service import hit
 from service.search.tantivy import nearby
 from service.search.tantivy.engine import TantivyEngine
 from service.search.text import load_synonyms
+from tests.factories import program_source
 
 PROGRAMS = 3 * nearby.FEW  # well over what is measured directly
 BOX = (41.05, -73.55, 0.30)  # south, west, size in degrees
@@ -42,29 +42,9 @@ def _programs(seed: int) -> list[ProgramSource]:
     for i in range(PROGRAMS):
         sites = [_site(rng, shared) for _ in range(rng.choice((1, 1, 1, 2, 3, 6)))]
         out.append(
-            ProgramSource(
+            program_source(
                 id=uuid.UUID(int=rng.getrandbits(128)),
-                organization_id=uuid.UUID(int=1),
-                organization_name="Partners",
                 name=f"Program {rng.choice('ABCDEFGH')} {i % 7}",  # many equal names too
-                description="",
-                translations={},
-                category="out_of_school_time",
-                min_age=None,
-                max_age=None,
-                min_grade=None,
-                max_grade=None,
-                languages=("en",),
-                season=Season.year_round,
-                starts_on=None,
-                ends_on=None,
-                enrollment_status="open",
-                seats_available=None,
-                registration_deadline=None,
-                transportation_provided=False,
-                accessibility=(),
-                accepting_referrals=True,
-                last_verified_at=None,
                 locations=tuple(
                     LocationSource(
                         id=uuid.UUID(int=rng.getrandbits(128)),
@@ -117,7 +97,8 @@ def test_nearest_first_is_the_brute_force_order(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Inside a radius the engine measures every candidate in one pass while they are
-    few (nearby.DIRECT, fetched FIRST at a time); else it builds the radius filter and grows rings: both checked."""
+    few (nearby.DIRECT, fetched FIRST at a time); else it builds the radius filter and
+    grows rings: both checked."""
     if not one_pass:
         monkeypatch.setattr(nearby, "DIRECT", 0)
     else:  # a first search that does not hold them all: the rest fetched in a second
