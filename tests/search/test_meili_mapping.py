@@ -22,6 +22,7 @@ from service.search.meili import mapping as m
 from service.search.query import Facet, Point, SearchQuery, Sort, filters
 from service.search.stopwords import STOP_WORDS
 from service.search.text import load_synonyms
+from tests.factories import program_source
 
 PID = uuid.UUID("00000000-0000-0000-0000-000000000001")
 
@@ -35,35 +36,30 @@ def _site(n: int, lat: float | None, lng: float | None, virtual: bool = False) -
 
 
 def _source(**overrides: object) -> ProgramSource:
-    fields: dict[str, object] = {
-        "id": PID,
-        "organization_id": uuid.UUID(int=2),
-        "organization_name": "Harbor",
-        "name": "Lions Soccer Club",
-        "description": "Soccer for kids",
-        "translations": {"es": {"name": "Club de Fútbol", "description": "Fútbol"}},
-        "category": "out_of_school_time",
-        "min_age": Decimal(6),
-        "max_age": None,
-        "min_grade": None,
-        "max_grade": None,
-        "languages": ("es", "en"),
-        "season": Season.school_year,
-        "starts_on": None,
-        "ends_on": date(2027, 6, 1),
-        "enrollment_status": "open",
-        "seats_available": None,
-        "registration_deadline": None,
-        "transportation_provided": False,
-        "accessibility": (),
-        "accepting_referrals": True,
-        "last_verified_at": datetime(2026, 11, 1, tzinfo=UTC),
-        "costs": (CostSource(False, None, None),),
-        "schedules": (ScheduleSource(("MO", "WE"), 930, 1020),),
-        "locations": (_site(0, 41.1, -73.4), _site(1, 41.2, -73.5), _site(2, None, None, True)),
-    }
-    fields.update(overrides)
-    return ProgramSource(**fields)  # type: ignore[arg-type]
+    """A Spanish-translated, multi-site program (one site virtual) with a schedule."""
+    return program_source(
+        **{
+            "id": PID,
+            "organization_id": uuid.UUID(int=2),
+            "organization_name": "Harbor",
+            "name": "Lions Soccer Club",
+            "description": "Soccer for kids",
+            "translations": {"es": {"name": "Club de Fútbol", "description": "Fútbol"}},
+            "min_age": Decimal(6),
+            "languages": ("es", "en"),
+            "season": Season.school_year,
+            "ends_on": date(2027, 6, 1),
+            "last_verified_at": datetime(2026, 11, 1, tzinfo=UTC),
+            "costs": (CostSource(False, None, None),),
+            "schedules": (ScheduleSource(("MO", "WE"), 930, 1020),),
+            "locations": (
+                _site(0, 41.1, -73.4),
+                _site(1, 41.2, -73.5),
+                _site(2, None, None, True),
+            ),
+            **overrides,
+        }
+    )
 
 
 def test_settings_share_the_synonyms_file_and_the_typo_policy() -> None:

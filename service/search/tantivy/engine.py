@@ -316,7 +316,7 @@ class TantivyEngine:
                 base = t.filters(free, radius)
                 for day in WEEKDAYS:
                     query = _filtered(words, [*base, t.window(q, [day.value])])
-                    if n := nearby.count(searcher, query):
+                    if n := names.count(searcher, query):
                         counts[facet][day.value] = n
             elif q.filters_facet(facet):
                 query = _filtered(words, t.filters(q.without(facet), radius))

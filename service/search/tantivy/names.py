@@ -98,7 +98,7 @@ def _block(
 ) -> list[tuple[str, int]]:
     """(key, rank) of the live documents ranked within [low, high]."""
     within = Q.range_query(schema, "name_rank", tantivy.FieldType.Unsigned, low, high)
-    n = _count(searcher, within)
+    n = count(searcher, within)
     if not n:
         return []
     found = searcher.search(within, n, order_by_field="name_rank", order=tantivy.Order.Asc)
@@ -128,7 +128,8 @@ def _spread(anchors: list[tuple[str, int]], new: list[tuple[str, int]], ranks: l
     return tied
 
 
-def _count(searcher: tantivy.Searcher, query: tantivy.Query) -> int:
+def count(searcher: tantivy.Searcher, query: tantivy.Query) -> int:
+    """How many documents match (a limit of 0 would panic; tantivy's stub lacks .count)."""
     return int(searcher.search(query, 1, count=True).count or 0)  # type: ignore[attr-defined]
 
 
@@ -166,7 +167,7 @@ def _untie(
             [(Occur.Must, query), (Occur.Must, Q.term_query(schema, "name_rank", last))]
         )
         ranked = [x for x in ranked if x[0] != last]
-        ranked += [(last, a) for _, a in searcher.search(same, _count(searcher, same)).hits]
+        ranked += [(last, a) for _, a in searcher.search(same, count(searcher, same)).hits]
     counts = Counter(r for r, _ in ranked)
     tied = [i for i, (r, _) in enumerate(ranked) if counts[r] > 1]
     key_of = dict(zip(tied, keys(searcher, [ranked[i][1] for i in tied]), strict=True))

@@ -18,6 +18,7 @@ import tantivy
 
 from service.search.query import Point, SearchQuery
 from service.search.tantivy import geo, names
+from service.search.tantivy.names import count
 from service.search.tantivy.schema import FAST_SITES, unpack_points
 
 Q = tantivy.Query
@@ -33,11 +34,6 @@ FEW = 1000  # up to this many matches (or the page's depth) are measured directl
 RING_START_M = 1_000.0
 RING_MAX_M = 2_000_000.0
 Floats = npt.NDArray[np.float64]
-
-
-def count(searcher: tantivy.Searcher, query: tantivy.Query) -> int:
-    """How many documents match (a limit of 0 would panic; tantivy's stub lacks .count)."""
-    return int(searcher.search(query, 1, count=True).count or 0)  # type: ignore[attr-defined]
 
 
 def matches(
