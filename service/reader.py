@@ -144,7 +144,14 @@ class Reader:
 
 
 async def _on(session: AsyncSession, sql: str, args: list[Any]) -> Sequence[asyncpg.Record]:
+    """Run on the session's connection, inside its transaction. SQLAlchemy's asyncpg
+    adapter sends BEGIN lazily, with the first statement *it* runs: one run here first
+    would run outside any transaction (a row lock released at once, a write that a
+    rollback cannot undo), so the transaction is started here when it has not been."""
     raw = await (await session.connection()).get_raw_connection()
+    adapter: Any = raw.dbapi_connection
+    if adapter._transaction is None:
+        await adapter._start_transaction()
     driver: Any = raw.driver_connection
     rows: Sequence[asyncpg.Record] = await driver.fetch(sql, *args)
     return rows

@@ -53,7 +53,7 @@ async def create_organization(
     org = Organization(**data.model_dump(mode="json"))
     session.add(org)
     await session.flush()
-    record(session, principal, "organization.create", "organization", org.id)
+    await record(session, principal, "organization.create", "organization", org.id)
     return org
 
 
@@ -85,7 +85,7 @@ async def update_organization(
         setattr(org, key, value)
     org.version += 1
     await session.flush()
-    record(session, principal, "organization.update", "organization", org.id)
+    await record(session, principal, "organization.update", "organization", org.id)
     return org
 
 
@@ -97,7 +97,7 @@ async def delete_organization(
         raise not_found("organization", org_id)
     check_if_match(if_match, org.version)
     await delete_or_conflict(session, org, "organization")
-    record(session, principal, "organization.delete", "organization", org_id)
+    await record(session, principal, "organization.delete", "organization", org_id)
 
 
 async def upsert_school(
@@ -178,7 +178,7 @@ async def create_location(
     session.add(location)
     await session.flush()
     await session.refresh(location)  # tract and ZCTA come from the database trigger
-    record(session, principal, "location.create", "location", location.id)
+    await record(session, principal, "location.create", "location", location.id)
     return location
 
 
@@ -214,7 +214,7 @@ async def replace_location(
     location.version += 1
     await session.flush()
     await session.refresh(location)
-    record(session, principal, "location.replace", "location", location.id)
+    await record(session, principal, "location.replace", "location", location.id)
     return location
 
 
@@ -228,4 +228,4 @@ async def delete_location(
     check_if_match(if_match, location.version)
     await session.delete(location)
     await session.flush()
-    record(session, principal, "location.delete", "location", location_id)
+    await record(session, principal, "location.delete", "location", location_id)

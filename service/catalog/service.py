@@ -143,7 +143,7 @@ async def create_program(
     await apply_program_fields(session, program, data)
     session.add(program)
     await session.flush()
-    record(session, principal, "program.create", "program", program.id)
+    await record(session, principal, "program.create", "program", program.id)
     return await _written(session, principal, program)
 
 
@@ -182,7 +182,7 @@ async def update_program(
     await apply_program_fields(session, program, data)
     program.version += 1
     await session.flush()
-    record(session, principal, "program.update", "program", program.id)
+    await record(session, principal, "program.update", "program", program.id)
     return await _written(session, principal, program)
 
 
@@ -195,7 +195,7 @@ async def delete_program(
     require_write(principal, program.organization_id, "program", program_id)
     check_if_match(if_match, program.version)
     await delete_or_conflict(session, program, "program")
-    record(session, principal, "program.delete", "program", program_id)
+    await record(session, principal, "program.delete", "program", program_id)
 
 
 async def verify_program(
@@ -209,7 +209,7 @@ async def verify_program(
     program.last_verified_at = utcnow()
     program.version += 1
     await session.flush()
-    record(session, principal, "program.verify", "program", program.id)
+    await record(session, principal, "program.verify", "program", program.id)
     return await _written(session, principal, program)
 
 

@@ -92,7 +92,7 @@ async def create_consent(
     seal_signer(keyring(), consent, body.signer_name)
     session.add(consent)
     await session.flush()
-    record(session, principal, "consent.create", "consent", consent.id, student.id)
+    await record(session, principal, "consent.create", "consent", consent.id, student.id)
     return consent
 
 

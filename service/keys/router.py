@@ -37,7 +37,7 @@ async def api_keys_create(session: SessionDep, principal: Admin, body: KeyCreate
     row, token = await service.create_key(
         session, name=body.name, role=body.role, organization_id=body.organization_id
     )
-    record(session, principal, "api_key.create", "api_key", row.id)
+    await record(session, principal, "api_key.create", "api_key", row.id)
     return KeyCreated.model_validate({**KeyOut.model_validate(row).model_dump(), "key": token})
 
 
@@ -69,5 +69,5 @@ async def api_keys_revoke(session: SessionDep, principal: Admin, key_id: uuid.UU
     keys only; an unknown key answers 404.
     """
     row = await service.revoke_key(session, str(key_id))
-    record(session, principal, "api_key.revoke", "api_key", row.id)
+    await record(session, principal, "api_key.revoke", "api_key", row.id)
     return KeyOut.model_validate(row)

@@ -21,10 +21,10 @@ from service.consent.models import Consent
 from service.db import utcnow
 from service.errors import Conflict, FieldError, Forbidden, Unprocessable
 from service.local_time import today, zone
-from service.referrals import capacity
+from service.referrals import capacity, writes
 from service.referrals.models import Referral
 from service.referrals.schemas import ReferralCreate
-from service.referrals.service import event_row, payload
+from service.referrals.service import payload
 from service.referrals.states import OPEN, Side, Status
 from service.referrals.views import ReferralRows
 from service.referrals.windows import due_dates
@@ -190,10 +190,10 @@ async def create_referral(
             raise
         existing = await _open_duplicate(session, student.id, program.id)
         raise _duplicate(existing or referral.id) from None
-    first = event_row(
-        session, referral, Side.school, principal, None, Status.sent, None, None, sent_at
+    first = await writes.append_event(
+        session, referral.id, 1, Side.school, principal, None, Status.sent, None, None, sent_at
     )
-    record(session, principal, "referral.create", "referral", referral.id, student.id)
+    await record(session, principal, "referral.create", "referral", referral.id, student.id)
     await emit(
         session,
         EventType.referral_created,

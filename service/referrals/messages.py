@@ -126,7 +126,7 @@ async def post_message(
     seal_message(keyring(), message, body.text, body.attachment_url)
     session.add(message)
     await session.flush()
-    record(
+    await record(
         session,
         principal,
         f"referral.{body.kind.value}",
@@ -158,7 +158,7 @@ async def thread(
     reads as the school does)."""
     rows = await reading.one(session, principal, referral_id)
     side = side_of(principal, rows.referral)
-    record(
+    await record(
         session,
         principal,
         "referral.messages.read",

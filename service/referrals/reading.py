@@ -10,12 +10,13 @@ which the handlers call in the open.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import Select, and_, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, Uuid, and_, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +27,9 @@ from service.catalog.models import Organization, Program
 from service.consent.models import Consent
 from service.db import utcnow
 from service.errors import NotFound
+from service.hydrate import Columns
 from service.pagination import PageParams, counted_page
+from service.reader import Prepared, Reader, param
 from service.referrals.models import Referral, ReferralEvent, ReferralMessage
 from service.referrals.states import AWAITING_RESPONSE, Side, Status
 from service.referrals.views import Event, Message, ReferralRows
@@ -80,18 +83,27 @@ def _messages() -> Any:
     )
 
 
+REFERRAL = Columns(Referral, "r_")
+STUDENT = Columns(Student, "s_")
+CONSENT = Columns(Consent, "c_")
+
+
+@cache
 def _with_parts() -> Select[Any]:
+    """Built once: constructing it (two JSON aggregates of a dozen pairs each) cost more
+    Python than running it."""
     return (
         select(
-            Referral,
-            Student,
-            Consent,
+            *REFERRAL.labeled,
+            *STUDENT.labeled,
+            *CONSENT.labeled,
             Program.name.label("program_name"),
             Program.seats_available.label("program_seats"),
             Organization.name.label("school_name"),
             _timeline().label("timeline"),
             _messages().label("messages"),
         )
+        .select_from(Referral)
         .join(Student, Student.id == Referral.student_id)
         .join(Consent, Consent.id == Referral.consent_id)
         .join(Program, Program.id == Referral.program_id)
@@ -107,39 +119,49 @@ def _parsed(adapter: TypeAdapter[Any], value: Any) -> Any:
     )
 
 
-def _rows(row: Any) -> ReferralRows:
+def _rows(row: Mapping[str, Any], *, on_driver: bool) -> ReferralRows:
+    """The parts of a referral from one row of `_with_parts()`: a driver row (values as
+    asyncpg gives them) or a SQLAlchemy result row (already converted)."""
+    load = "load" if on_driver else "load_processed"
     return ReferralRows(
-        referral=row.Referral,
-        student=row.Student,
-        consent=row.Consent,
-        program_name=row.program_name,
-        program_seats=row.program_seats,
-        school_name=row.school_name,
-        events=_parsed(_TIMELINE, row.timeline),
-        messages=_parsed(_MESSAGES, row.messages),
+        referral=getattr(REFERRAL, load)(row),
+        student=getattr(STUDENT, load)(row),
+        consent=getattr(CONSENT, load)(row),
+        program_name=row["program_name"],
+        program_seats=row["program_seats"],
+        school_name=row["school_name"],
+        events=_parsed(_TIMELINE, row["timeline"]),
+        messages=_parsed(_MESSAGES, row["messages"]),
     )
+
+
+def _visible(shape: Principal) -> tuple[ColumnElement[bool], ...]:
+    return (Referral.id == param("referral_id", Uuid), scope.readable(Referral, shape))
+
+
+# Compiled once per scope shape (service/reader.py); run on the session's connection.
+_ONE = Prepared(lambda shape: _with_parts().where(*_visible(shape)))
+_LOCK = Prepared(lambda shape: select(Referral.id).where(*_visible(shape)).with_for_update())
 
 
 async def one(
     session: AsyncSession, principal: Principal, referral_id: uuid.UUID, *, lock: bool = False
 ) -> ReferralRows:
-    """A referral the principal may read, with its parts; 404 otherwise.
+    """A referral the principal may read, with its parts; 404 otherwise. Its objects are
+    transient (service/hydrate.py): a move writes them by statement (service._apply).
 
     `lock` row-locks the referral first, then reads it as committed now. That is two
     statements, because one cannot do: a SELECT ... FOR UPDATE that waited for another
     transaction returns the referral row as that one left it but computes the timeline
-    from the snapshot it started with, so a concurrent move would be missing from it.
-    (populate_existing refreshes an object this session read before the lock.)"""
-    visible = (Referral.id == referral_id, scope.readable(Referral, principal))
-    query = _with_parts().where(*visible)
-    if lock:
-        if await session.scalar(select(Referral.id).where(*visible).with_for_update()) is None:
-            raise not_found(referral_id)
-        query = query.execution_options(populate_existing=True)
-    row = (await session.execute(query)).first()
+    from the snapshot it started with, so a concurrent move would be missing from it."""
+    reader = Reader(session=session)
+    shape = scope.shape(principal)
+    if lock and await reader.fetchrow(_LOCK(shape), referral_id=referral_id) is None:
+        raise not_found(referral_id)
+    row = await reader.fetchrow(_ONE(shape), referral_id=referral_id)
     if row is None:
         raise not_found(referral_id)
-    return _rows(row)
+    return _rows(row, on_driver=True)
 
 
 @dataclass(frozen=True)
@@ -170,4 +192,4 @@ async def list_referrals(
     if not principal.is_admin:
         query = query.where(column == principal.organization_id)
     found, total = await counted_page(session, query, pages, Referral.sent_at.desc(), Referral.id)
-    return [_rows(row) for row in found], total
+    return [_rows(row._mapping, on_driver=False) for row in found], total

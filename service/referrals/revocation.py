@@ -48,7 +48,7 @@ async def revoke_consent(
     consent.revocation_note = body.note
     await session.flush()
     ended = await close_referrals(session, consent, Reason.consent_revoked)
-    record(session, principal, "consent.revoke", "consent", consent.id, consent.student_id)
+    await record(session, principal, "consent.revoke", "consent", consent.id, consent.student_id)
     when = {"revoked_at": rfc3339(consent.revoked_at)}
     await announce(session, consent, EventType.consent_revoked, when, ended)
     return consent

@@ -31,8 +31,8 @@ from service.consent.schemas import ConsentState
 from service.db import utcnow
 from service.errors import AppError, Conflict, Forbidden
 from service.local_time import today
-from service.referrals import capacity, reading, states
-from service.referrals.models import Referral, ReferralEvent
+from service.referrals import capacity, reading, states, writes
+from service.referrals.models import Referral
 from service.referrals.reading import side_of
 from service.referrals.schemas import TransitionCreate
 from service.referrals.states import AWAITING_RESPONSE, OPEN, Reason, Side, Status
@@ -67,35 +67,6 @@ def payload(referral: Referral, previous: Status | None = None) -> dict[str, Any
     return data
 
 
-def event_row(
-    session: AsyncSession,
-    referral: Referral,
-    side: Side,
-    principal: Principal | None,
-    from_status: Status | None,
-    to_status: Status,
-    reason: Reason | None,
-    note: str | None,
-    at: datetime,
-) -> Event:
-    event = ReferralEvent(
-        referral_id=referral.id,
-        occurred_at=at,
-        side=side,
-        actor_organization_id=principal.organization_id if principal else None,
-        actor_key_id=principal.key_id if principal else None,
-        actor_subject=principal.subject if principal else None,
-        actor_name=principal.display_name if principal else None,
-        version=referral.version,
-        from_status=from_status,
-        to_status=to_status,
-        reason=reason,
-        note=note,
-    )
-    session.add(event)
-    return Event.of(event)
-
-
 async def move(
     session: AsyncSession,
     referral: Referral,
@@ -127,15 +98,20 @@ async def _apply(
 ) -> Event:
     await capacity.follow(session, referral, planned.target)  # may refuse: before any change
     now = utcnow()
-    referral.status = planned.target
+    changes: dict[str, Any] = {
+        "status": planned.target,
+        "version": referral.version + 1,
+        "seat_held": referral.seat_held,  # capacity.follow may have changed these two
+        "waitlisted": referral.waitlisted,
+    }
     if planned.sets_reason:
-        referral.status_reason = planned.reason
-    for stamp in planned.stamps:
-        setattr(referral, stamp, now)
-    referral.version += 1
-    event = event_row(
+        changes["status_reason"] = planned.reason
+    changes.update((stamp, now) for stamp in planned.stamps)
+    await writes.save(session, referral, changes)
+    event = await writes.append_event(
         session,
-        referral,
+        referral.id,
+        referral.version,
         planned.side,
         principal,
         planned.current,
@@ -144,7 +120,6 @@ async def _apply(
         note,
         now,
     )
-    await session.flush()  # the move is in the transaction when move() returns
     await emit(
         session,
         EventType.referral_status_changed,
@@ -183,7 +158,7 @@ async def transition(
         # A provider answering a referral it never opened has received it.
         events.append(await move(session, referral, Status.received, Side.system, principal))
     events.append(await move(session, referral, body.to, side, principal, body.reason, body.note))
-    record(
+    await record(
         session,
         principal,
         f"referral.{body.to.value}",
@@ -217,7 +192,9 @@ async def record_reads(
     """An audit entry per referral read (the record of who saw a student's referral)."""
     for rows in read:
         referral = rows.referral
-        record(session, principal, "referral.read", "referral", referral.id, referral.student_id)
+        await record(
+            session, principal, "referral.read", "referral", referral.id, referral.student_id
+        )
 
 
 async def receive_on_first_read(

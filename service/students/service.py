@@ -113,7 +113,7 @@ async def read_student(
     session: AsyncSession, principal: Principal, student_id: uuid.UUID
 ) -> Student:
     student = await get_student(session, principal, student_id)
-    record(session, principal, "student.read", "student", student.id, student.id)
+    await record(session, principal, "student.read", "student", student.id, student.id)
     return student
 
 
@@ -218,7 +218,7 @@ async def create_student(
     seal_student(keyring(), student, pii)
     session.add(student)
     await _flush(session, body.student_number)
-    record(session, principal, "student.create", "student", student.id, student.id)
+    await record(session, principal, "student.create", "student", student.id, student.id)
     return student
 
 
@@ -255,7 +255,7 @@ async def update_student(
         student.home_tract = await _home_tract(session, body)
     student.version += 1
     await _flush(session, student.student_number)
-    record(session, principal, "student.update", "student", student.id, student.id)
+    await record(session, principal, "student.update", "student", student.id, student.id)
     return student
 
 
@@ -273,7 +273,7 @@ async def list_students(
         query = query.where(Student.student_number == student_number)
     rows, total = await fetch_page(session, query, pages, Student.student_number, Student.id)
     for student in rows:
-        record(session, principal, "student.read", "student", student.id, student.id)
+        await record(session, principal, "student.read", "student", student.id, student.id)
     return rows, total
 
 
@@ -285,5 +285,5 @@ async def lookup_students(
     query = same_identity(school_id, body.first_name, body.last_name, body.date_of_birth)
     rows = (await session.scalars(query)).all()
     for student in rows:
-        record(session, principal, "student.read", "student", student.id, student.id)
+        await record(session, principal, "student.read", "student", student.id, student.id)
     return rows

@@ -13,8 +13,9 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import String, func, insert, literal, select
-from sqlalchemy.dialects.postgresql import JSONB
+import orjson
+from sqlalchemy import String, Uuid, any_, func, insert, literal_column, select
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.service import record
@@ -24,6 +25,7 @@ from service.catalog.models import Organization
 from service.db import rfc3339, utcnow
 from service.errors import FieldError, NotFound, Unprocessable
 from service.pagination import PageParams, fetch_page
+from service.reader import Compiled, Reader, compile_statement, param
 from service.sealing.keyring import Keyring, keyring
 from service.settings import get_settings
 from service.webhooks.destinations import destination_refusal
@@ -70,32 +72,51 @@ async def _check_url(url: str, field: str = "url") -> None:
         )
 
 
+def _outbox() -> Compiled:
+    """A message per active endpoint of the organizations that subscribed to the event,
+    in one statement that loads no endpoint; compiled once (service/reader.py)."""
+    endpoints = WebhookEndpoint.__table__.c
+    subscribed = select(
+        func.gen_random_uuid(),
+        endpoints.id,
+        param("event_type", String),
+        param("payload", JSONB),
+        literal_column("0"),
+    ).where(
+        endpoints.organization_id == any_(param("organizations", ARRAY(Uuid))),
+        endpoints.active.is_(True),
+        endpoints.events.contains(param("subscribed", ARRAY(String))),
+    )
+    columns = ["id", "endpoint_id", "event_type", "payload", "attempts"]
+    return compile_statement(
+        insert(WebhookMessage).from_select(columns, subscribed).returning(WebhookMessage.id)
+    )
+
+
+_OUTBOX = _outbox()
+
+
 async def emit(
     session: AsyncSession,
     event: EventType | str,
     organization_ids: Iterable[uuid.UUID],
     data: dict[str, Any],
 ) -> int:
-    """Queue `event` for every active endpoint of these organizations that subscribed."""
+    """Queue `event` for every active endpoint of these organizations that subscribed;
+    how many messages were queued."""
     event_type = EventType(event).value
-    orgs = set(organization_ids)
+    orgs = list(set(organization_ids))
     if not orgs:
         return 0
     payload = {"type": event_type, "timestamp": rfc3339(utcnow()), "data": data}
-    # One statement: a message per subscribed endpoint, without loading the endpoints.
-    subscribed = select(
-        func.gen_random_uuid(),
-        WebhookEndpoint.id,
-        literal(event_type, String),
-        literal(payload, JSONB),
-    ).where(
-        WebhookEndpoint.organization_id.in_(orgs),
-        WebhookEndpoint.active.is_(True),
-        WebhookEndpoint.events.contains([event_type]),
+    queued = await Reader(session=session).fetch(
+        _OUTBOX,
+        event_type=event_type,
+        payload=orjson.dumps(payload).decode(),  # the session's driver takes JSON text
+        organizations=orgs,
+        subscribed=[event_type],
     )
-    columns = ["id", "endpoint_id", "event_type", "payload"]
-    result = await session.execute(insert(WebhookMessage).from_select(columns, subscribed))
-    return int(getattr(result, "rowcount", 0) or 0)
+    return len(queued)
 
 
 async def create_endpoint(
@@ -123,7 +144,7 @@ async def create_endpoint(
     seal_secret(keyring(), endpoint, secret)
     session.add(endpoint)
     await session.flush()
-    record(session, principal, "webhook_endpoint.create", "webhook_endpoint", endpoint.id)
+    await record(session, principal, "webhook_endpoint.create", "webhook_endpoint", endpoint.id)
     return endpoint, secret
 
 
@@ -149,7 +170,7 @@ async def update_endpoint(
     if "active" in fields and body.active is not None:
         endpoint.active = body.active
     await session.flush()
-    record(session, principal, "webhook_endpoint.update", "webhook_endpoint", endpoint.id)
+    await record(session, principal, "webhook_endpoint.update", "webhook_endpoint", endpoint.id)
     return endpoint
 
 
@@ -185,7 +206,7 @@ async def delete_endpoint(
     endpoint = await get_endpoint(session, principal, endpoint_id)
     await session.delete(endpoint)
     await session.flush()
-    record(session, principal, "webhook_endpoint.delete", "webhook_endpoint", endpoint_id)
+    await record(session, principal, "webhook_endpoint.delete", "webhook_endpoint", endpoint_id)
 
 
 async def list_messages(
