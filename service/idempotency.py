@@ -20,10 +20,11 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Header
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from sqlalchemy import Integer, LargeBinary, String, Uuid, delete, func, select, update
+from sqlalchemy import DateTime, Integer, LargeBinary, String, Uuid, delete, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -31,6 +32,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from service.auth.principal import Principal
 from service.db import Base, utcnow
 from service.errors import Conflict, Unprocessable
+from service.reader import Compiled, Reader, compile_statement, param
 from service.sealing.keyring import Keyring, keyring
 
 RETENTION = timedelta(hours=24)
@@ -108,47 +110,88 @@ async def idempotent(
     body: BaseModel,
     produce: Produce,
     scope: dict[str, Any] | None = None,
-) -> JSONResponse:
+) -> Response:
     """Run `produce` once per (caller, Idempotency-Key); replay its response after that.
 
     `scope` holds what besides the body identifies the request (path parameters).
     """
     owner = owner_of(principal)
     if key is None or owner is None:
-        return _response(*await produce())
+        return _response(*await produce())[0]
     ring = keyring()
     digests = request_hashes(ring, operation, scope or {}, body)
+    reader = Reader(session=session)
+    claimed = await reader.fetchrow(
+        _CLAIM,
+        owner=owner,
+        key=key,
+        operation=operation,
+        request_hash=digests[0],
+        stale=utcnow() - RETENTION,
+    )
+    if claimed is None:
+        return await _replay(session, ring, owner, key, digests)
+    status, model, headers = await produce()
+    response, body_json = _response(status, model, headers)
+    key_id, sealed = ring.seal(body_json, _context(owner, key))
+    await reader.fetch(
+        _STORE,
+        owner=owner,
+        key=key,
+        status_code=status,
+        key_id=key_id,
+        response=sealed,
+        headers=orjson.dumps(headers).decode(),  # the session's driver takes JSON text
+    )
+    return response
+
+
+def _claim() -> Compiled:
+    """Claim the key in one statement; a key older than RETENTION (`stale`) is free
+    again (claimed anew), even before the worker deletes it. Returns a row when claimed."""
     table = IdempotencyRecord.__table__.c
-    mine = (table.api_key_id == owner) & (table.key == key)
-    # Claim the key in one statement; a key older than RETENTION is free again (claimed
-    # anew), even before the worker deletes it.
-    fresh = {"operation": operation, "request_hash": digests[0]}
-    claim = insert(IdempotencyRecord).values(api_key_id=owner, key=key, **fresh)
-    claimed = await session.execute(
+    claim = insert(IdempotencyRecord).values(
+        api_key_id=param("owner", Uuid),
+        key=param("key", String),
+        operation=param("operation", String),
+        request_hash=param("request_hash", String),
+    )
+    return compile_statement(
         claim.on_conflict_do_update(
             index_elements=[table.api_key_id, table.key],
             set_={
-                **fresh,
+                "operation": claim.excluded.operation,
+                "request_hash": claim.excluded.request_hash,
                 "status_code": None,
                 "response": None,
                 "key_id": None,
                 "headers": None,
                 "created_at": func.now(),
             },
-            where=table.created_at < utcnow() - RETENTION,
+            where=table.created_at < param("stale", DateTime(timezone=True)),
         ).returning(table.key)
     )
-    if claimed.first() is None:
-        return await _replay(session, ring, owner, key, digests)
-    status, model, headers = await produce()
-    response = _response(status, model, headers)
-    key_id, sealed = ring.seal(model.model_dump_json().encode(), _context(owner, key))
-    await session.execute(
+
+
+def _store() -> Compiled:
+    """Keep the response of the request that claimed the key."""
+    table = IdempotencyRecord.__table__.c
+    return compile_statement(
         update(IdempotencyRecord)
-        .where(mine)
-        .values(status_code=status, key_id=key_id, response=sealed, headers=headers)
+        .where(table.api_key_id == param("owner", Uuid), table.key == param("key", String))
+        .values(
+            status_code=param("status_code", Integer),
+            key_id=param("key_id", String),
+            response=param("response", LargeBinary),
+            headers=param("headers", JSONB),
+        )
     )
-    return response
+
+
+# Compiled once and run on the session's connection (service/reader.py): through the ORM
+# the claim and the store cost about 1.5 ms of Python a request.
+_CLAIM = _claim()
+_STORE = _store()
 
 
 async def _replay(
@@ -180,8 +223,11 @@ async def _replay(
     return JSONResponse(body, status_code=record.status_code, headers=headers)
 
 
-def _response(status: int, model: BaseModel, headers: dict[str, str]) -> JSONResponse:
-    return JSONResponse(model.model_dump(mode="json"), status_code=status, headers=headers)
+def _response(status: int, model: BaseModel, headers: dict[str, str]) -> tuple[Response, bytes]:
+    """The response, and its JSON (serialized once, by pydantic: it is also what a key
+    stores for replay)."""
+    body = model.model_dump_json().encode()
+    return Response(body, status_code=status, headers=headers, media_type="application/json"), body
 
 
 async def forget_expired(session: AsyncSession) -> int:
