@@ -147,14 +147,25 @@ async def _on(session: AsyncSession, sql: str, args: list[Any]) -> Sequence[asyn
     """Run on the session's connection, inside its transaction. SQLAlchemy's asyncpg
     adapter sends BEGIN lazily, with the first statement *it* runs: one run here first
     would run outside any transaction (a row lock released at once, a write that a
-    rollback cannot undo), so the transaction is started here when it has not been."""
-    raw = await (await session.connection()).get_raw_connection()
+    rollback cannot undo), so the transaction is started here when it has not been.
+    A connection found lost (PostgreSQL restarted) is invalidated, as SQLAlchemy does
+    with a disconnect it sees itself, so the pool connects anew."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
     adapter: Any = raw.dbapi_connection
-    if adapter._transaction is None:
-        await adapter._start_transaction()
-    driver: Any = raw.driver_connection
-    rows: Sequence[asyncpg.Record] = await driver.fetch(sql, *args)
-    return rows
+    try:
+        if adapter._transaction is None:
+            try:
+                await adapter._start_transaction()
+            except Exception as error:  # the adapter's translation of the driver's error
+                raise (error.__cause__ or error) from None  # the driver's own: _run maps it
+        driver: Any = raw.driver_connection
+        rows: Sequence[asyncpg.Record] = await driver.fetch(sql, *args)
+        return rows
+    except _DRIVER_ERRORS as error:
+        if _lost(error):
+            await connection.invalidate()
+        raise
 
 
 # What the driver raises when the database refuses or the connection breaks.
