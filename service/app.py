@@ -82,8 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = make_sessionmaker(engine)
         reads = await open_pool(settings)
         app.state.reader = Reader(pool=reads, wait_s=settings.db_pool_timeout_s)
-        app.state.search = search = serving(settings, app.state.sessionmaker)
-        app.state.after_write.append(search.wrote)
+        app.state.search = search = serving(settings, app.state.sessionmaker, app.state.reader)
+        app.state.after_catalog_write = [search.wrote]
         # Metrics hold their columns in memory, and the embedded search engine its index:
         # build them now, not on the first request.
         app.openapi()  # built now: the first request that checks its query would wait for it

@@ -129,8 +129,9 @@ WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request; commit when the path operation returned, else roll back.
 
-    After a write commits, the callables in `app.state.after_write` run (search uses it
-    to make this process's next search read the write)."""
+    After a write commits, the callables in `app.state.after_write` run, and after a
+    catalog write those in `app.state.after_catalog_write` (search uses it to make this
+    process's next search read the write)."""
     maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with maker() as session:
         try:
@@ -143,10 +144,23 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             wrote(request)
 
 
+# The paths whose writes change what the search indexes hold (programs, their
+# organizations and locations, an HSDS import). Other writes can change a program as a
+# side effect (an enrolment takes a seat): those reach every index through the change
+# log within search_poll_s, as another process's edits do.
+CATALOG_WRITES = ("/programs", "/organizations", "/locations", "/hsds/")
+
+
 def wrote(request: Request) -> None:
-    """Run `app.state.after_write` after a write request committed."""
-    if request.method in WRITES:
-        for hook in getattr(request.app.state, "after_write", ()):
+    """Run `app.state.after_write` after a write request committed, and
+    `app.state.after_catalog_write` after a write to the catalog."""
+    if request.method not in WRITES:
+        return
+    state = request.app.state
+    for hook in getattr(state, "after_write", ()):
+        hook()
+    if request.url.path.startswith(CATALOG_WRITES):
+        for hook in getattr(state, "after_catalog_write", ()):
             hook()
 
 

@@ -194,7 +194,7 @@ async def app_client(
     # What the (unrun) lifespan sets: the embedded index, following the log through the
     # test's session (it sees the test's own writes).
     app.state.search = serving(settings, same_session)
-    app.state.after_write.append(app.state.search.wrote)
+    app.state.after_catalog_write = [app.state.search.wrote]
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield client

@@ -13,11 +13,15 @@ that does not see that writer may have missed a trimmed change and must rebuild.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.reader import Reader, compile_statement
 
 _CHANGES = text(
     """
@@ -79,9 +83,24 @@ async def snapshot(session: AsyncSession) -> str:
 async def since(session: AsyncSession, cursor: str, limit: int) -> Changes:
     """The changes new to `cursor`; more than `limit` programs means: rebuild."""
     row = (await session.execute(_CHANGES, {"cursor": cursor, "limit": limit + 1})).one()
-    ids = list(row.program_ids)
-    rebuild = bool(row.trimmed or row.everything or len(ids) > limit)
-    return Changes(cursor=row.snapshot, program_ids=ids, rows=int(row.rows), rebuild=rebuild)
+    return _changes(dict(row._mapping), limit)
+
+
+_CHANGES_COMPILED = compile_statement(_CHANGES)
+
+
+async def since_on(reader: Reader, cursor: str, limit: int) -> Changes:
+    """`since`, in one statement on the reads pool: no session, no transaction. The
+    follower checks this way after each write of its process, before the next search."""
+    row = await reader.fetchrow(_CHANGES_COMPILED, cursor=cursor, limit=limit + 1)
+    assert row is not None  # the statement always returns one row
+    return _changes(row, limit)
+
+
+def _changes(row: Mapping[str, Any], limit: int) -> Changes:
+    ids = list(row["program_ids"])
+    rebuild = bool(row["trimmed"] or row["everything"] or len(ids) > limit)
+    return Changes(cursor=row["snapshot"], program_ids=ids, rows=int(row["rows"]), rebuild=rebuild)
 
 
 async def request_rebuild(session: AsyncSession) -> None:

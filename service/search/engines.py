@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.reader import Reader
 from service.search import changelog
 from service.search.cache import ResultCache
 from service.search.follower import Follower, Sessions, TableCursor
@@ -126,11 +127,13 @@ class Searching:
         )
 
 
-def serving(settings: Settings, sessions: Sessions) -> Searching:
+def serving(settings: Settings, sessions: Sessions, reader: Reader | None = None) -> Searching:
+    """The API process's search: its embedded index and follower (checking the log on
+    `reader`, the reads pool, when given), or Meilisearch; and the result cache."""
     engine = make_engine(settings)
     embedded = not settings.meili_url
     follower = (
-        Follower(sessions, engine, name="embedded", poll_s=settings.search_poll_s)
+        Follower(sessions, engine, name="embedded", poll_s=settings.search_poll_s, reader=reader)
         if embedded
         else None
     )

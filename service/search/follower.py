@@ -29,6 +29,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from service import collecting
+from service.reader import Reader
 from service.search import changelog
 from service.search.document import build
 from service.search.port import SearchEngine
@@ -81,8 +82,10 @@ class Follower:
         poll_s: float = 0.25,
         batch: int = 1000,
         rebuild_above: int = 20_000,
+        reader: Reader | None = None,
     ) -> None:
         self.sessions = sessions
+        self.reader = reader
         self.engine = engine
         self.name = name
         self.store = store
@@ -135,6 +138,15 @@ class Follower:
         return done
 
     async def _step(self) -> Step:
+        cursor = self.state.cursor
+        if self.reader is not None and self.store is None and cursor is not None:
+            # The usual step finds nothing new (a search after a referral write of this
+            # process): one statement on the reads pool says so. A session only when
+            # there is something to apply.
+            changes = await changelog.since_on(self.reader, cursor, self.rebuild_above)
+            if not changes.rebuild and not changes.program_ids:
+                self.state.cursor = changes.cursor
+                return Step(programs=0)
         async with self.sessions() as session:
             cursor = self.state.cursor
             if self.store is not None:

@@ -169,7 +169,7 @@ async def world(faults_database: str, settings: Settings) -> AsyncIterator[World
     app = create_app(settings.model_copy(update={"database_url": faults_database}))
     app.state.sessionmaker = sessions
     app.state.search = serving(settings.model_copy(update={"meili_url": None}), sessions)
-    app.state.after_write.append(app.state.search.wrote)
+    app.state.after_catalog_write = [app.state.search.wrote]
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield World(faults_database, app, client, sessions, school, provider, admin)

@@ -18,7 +18,7 @@ from service.catalog.enums import OrganizationType
 from tests.conftest import make_caller, make_org, make_test_database
 from tests.perf.harness import serve, wait_ready
 
-LAG_BOUND_S = 1.5  # "about a second": the poll interval (0.25 s) plus a rebuild's worth
+LAG_BOUND_S = 1.5  # "about a second": the poll interval (0.5 s) plus a rebuild's worth
 
 
 @pytest.fixture(scope="module")
