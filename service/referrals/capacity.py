@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select, update
+from sqlalchemy import DateTime, Integer, Uuid, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.catalog.enums import EnrollmentStatus
 from service.catalog.models import Program
 from service.db import utcnow
 from service.errors import Conflict, Unprocessable
+from service.reader import Compiled, Reader, compile_statement, param
 from service.referrals.models import Referral
 from service.referrals.states import Status
 
@@ -48,22 +49,37 @@ def admission(seats_available: int | None, enrollment: EnrollmentStatus) -> bool
     raise Unprocessable("This program has no free seat and keeps no waitlist.", code="program_full")
 
 
-async def _change(session: AsyncSession, program_id: uuid.UUID, delta: int) -> int | None:
-    """Add `delta` to a counted program's free seats (never below 0); the new count, or
-    None when the row did not change (no seat left, or seats not counted)."""
+def _change_statement() -> Compiled:
+    """Add `delta` to a counted program's free seats (never below 0), bumping its version;
+    the new count, or no row when nothing changed (no seat left, or seats not counted)."""
     seats = Program.seats_available
-    changed = await session.scalar(
+    delta = param("delta", Integer)
+    return compile_statement(
         update(Program)
-        .where(Program.id == program_id, seats.is_not(None), seats + delta >= 0)
+        .where(Program.id == param("program_id", Uuid), seats.is_not(None), seats + delta >= 0)
         .values(
             seats_available=seats + delta,
             version=Program.version + 1,
-            updated_at=utcnow(),
+            updated_at=param("now", DateTime(timezone=True)),
         )
         .returning(seats)
-        .execution_options(synchronize_session=False)
     )
-    return None if changed is None else int(changed)
+
+
+# Compiled once and run on the session's connection (service/reader.py), like the move
+# they belong to (referrals/writes.py).
+_CHANGE = _change_statement()
+_COUNTED = compile_statement(
+    select(Program.seats_available).where(Program.id == param("program_id", Uuid))
+)
+
+
+async def _change(session: AsyncSession, program_id: uuid.UUID, delta: int) -> int | None:
+    """The program's new count of free seats, or None when the row did not change."""
+    row = await Reader(session=session).fetchrow(
+        _CHANGE, program_id=program_id, delta=delta, now=utcnow()
+    )
+    return None if row is None else int(row[0])
 
 
 async def take_seat(session: AsyncSession, referral: Referral) -> None:
@@ -72,10 +88,8 @@ async def take_seat(session: AsyncSession, referral: Referral) -> None:
         referral.seat_held = True
         referral.waitlisted = False
         return
-    counted = await session.scalar(
-        select(Program.seats_available).where(Program.id == referral.program_id)
-    )
-    if counted is not None:
+    counted = await Reader(session=session).fetchrow(_COUNTED, program_id=referral.program_id)
+    if counted is not None and counted[0] is not None:
         raise Conflict(
             "This program has no free seat: enrol when one frees up (a completed or "
             "ended enrolment gives one back), or raise seats_available on the program.",
