@@ -35,6 +35,7 @@ from tests.perf.test_bench_search import shapes
 from tests.referrals.conftest import consent_body, student_body
 
 WEIGHTS = {"search": 30, "program": 20, "referral_read": 20, "create": 12, "transition": 18}
+WRITES = {"create": 12, "transition": 18}  # BENCH_LOAD_MIX=writes: the referral writes alone
 HOT = 32  # transitions pick among the newest open referrals half the time: races
 CLOSED = {s.value for s in TERMINAL}
 # Where a provider takes a referral from its status, with weights.
@@ -179,6 +180,7 @@ class Load:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     statuses: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     acked: Acked = field(default_factory=Acked)
+    weights: dict[str, int] = field(default_factory=lambda: dict(WEIGHTS))
     refs: dict[str, Ref] = field(default_factory=dict)
     ids: list[str] = field(default_factory=list)
     open: list[str] = field(default_factory=list)
@@ -325,7 +327,7 @@ class Load:
             await self.referral_read(client, ref)
 
     async def client(self, client: aiohttp.ClientSession, deadline: float) -> None:
-        kinds, weights = list(WEIGHTS), list(WEIGHTS.values())
+        kinds, weights = list(self.weights), list(self.weights.values())
         while time.monotonic() < deadline:
             kind = self.rng.choices(kinds, weights=weights)[0]
             await getattr(self, kind)(client)

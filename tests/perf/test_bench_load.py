@@ -4,6 +4,7 @@ check that every acknowledged write is in the database and consistent.
     make bench                                            # with the other benchmarks
     BENCH_LOAD_SECONDS=60 BENCH_LOAD_CLIENTS=16 .venv/bin/python -m pytest \\
         tests/perf/test_bench_load.py -m perf -s -p no:cacheprovider
+    BENCH_LOAD_MIX=writes ...        # referral creation and transitions only
 
 A fresh database gets BENCH_LOAD_PROGRAMS synthetic programs (reindexed), several schools
 and provider organizations with API keys, students with consents, and a webhook endpoint
@@ -39,7 +40,7 @@ from service.sealing.keyring import keyring
 from service.settings import Settings
 from tests.conftest import make_test_database
 from tests.perf.harness import free_port, pct, serve, wait_ready
-from tests.perf.load_mix import CLOSED, Acked, Load, _dsn, enrol, make_world, run
+from tests.perf.load_mix import CLOSED, WEIGHTS, WRITES, Acked, Load, _dsn, enrol, make_world, run
 from tests.perf.test_bench_search import _generate
 
 pytestmark = pytest.mark.perf
@@ -48,6 +49,7 @@ SECONDS = float(os.environ.get("BENCH_LOAD_SECONDS", "60"))
 CLIENTS = int(os.environ.get("BENCH_LOAD_CLIENTS", "16"))
 PROGRAMS = int(os.environ.get("BENCH_LOAD_PROGRAMS", "3000"))
 WORKERS = int(os.environ.get("BENCH_LOAD_WORKERS", "2"))
+MIX = {"all": WEIGHTS, "writes": WRITES}[os.environ.get("BENCH_LOAD_MIX", "all")]
 SCHOOLS, PROVIDERS, STUDENTS_PER_SCHOOL = 4, 8, 50
 # 409 duplicate or key in use, 412 a lost If-Match race, 422 program_full once enrolments
 # in the mix took a program's last seat (referrals/capacity.py).
@@ -65,6 +67,13 @@ def _report(load: Load, seconds: float) -> None:
         timing = f"{pct(lat, 50):6.1f}ms {pct(lat, 95):6.1f}ms {pct(lat, 99):6.1f}ms" if lat else ""
         codes = " ".join(f"{c}:{n}" for c, n in sorted(load.statuses[kind].items()))
         print(f"{kind:14s} {count:7d} {count / seconds:7.1f} {timing}  {codes}")
+    writes = [x for k in ("create", "create_retry", "transition") for x in load.latencies[k]]
+    if writes:
+        print(
+            f"{'writes':14s} {len(writes):7d} {len(writes) / seconds:7.1f} "
+            f"{pct(writes, 50):6.1f}ms {pct(writes, 95):6.1f}ms {pct(writes, 99):6.1f}ms  "
+            "(create, its retries and transitions together)"
+        )
     print(f"{'all':14s} {total:7d} {total / seconds:7.1f}")
 
 
@@ -207,10 +216,11 @@ def test_sustained_mix_keeps_every_acknowledged_write(
         print(
             f"\n== load: {PROGRAMS:,} programs (generated {load_s:.1f} s), "
             f"{SCHOOLS} schools x {STUDENTS_PER_SCHOOL} students, {len(world.providers)} providers "
-            f"({len(world.referable)} referable programs); {CLIENTS} clients for {SECONDS:g} s, "
+            f"({len(world.referable)} referable programs); {CLIENTS} clients for {SECONDS:g} s "
+            f"sending {MIX}, "
             f"{WORKERS} uvicorn workers; load average before {os.getloadavg()[0]:.2f}"
         )
-        load = Load(world, random.Random(7))
+        load = Load(world, random.Random(7), weights=dict(MIX))
         cpu = time.process_time()
         elapsed = asyncio.run(run(base, load, CLIENTS, SECONDS))
         print(
