@@ -1,18 +1,20 @@
-"""Hot reads on the driver: SQLAlchemy builds a statement and compiles it once per shape;
-asyncpg runs the compiled text.
+"""Hot statements on the driver: SQLAlchemy builds a statement and compiles it once per
+shape; asyncpg runs the compiled text.
 
 A SQLAlchemy execution costs several hundred microseconds of Python per statement
 (the execution context, result metadata, row processing) on top of the driver's own
-~0.2 ms. The catalog reads (service/catalog/reads.py) are one statement each and run
-thousands of times a second, so they skip that layer:
+~0.2 ms. The catalog reads (service/catalog/reads.py) run thousands of times a second,
+and the referral loop's reads and writes (referrals/reading.py, writes.py, creating.py;
+the audit entry, the webhook outbox, Idempotency-Key) several statements a request, so
+they skip that layer:
 
 - `Prepared(build)` compiles `build(*key)` for asyncpg the first time a key is seen
   (the key is what the statement's *shape* depends on: the scoped principal, which
   filters are set) and keeps the SQL text with its parameter order. Values that vary
   per request (ids, filters, offsets) are `param`s, given at run time.
 - `Reader` runs compiled statements on a connection of the worker's reads pool (plain
-  asyncpg, `open_pool`) or on a session's connection (inside a transaction, as the
-  tests run everything).
+  asyncpg, `open_pool`; autocommit) or on a session's connection, inside its
+  transaction (the request's unit of work, and the tests' transaction).
 
 There is no ping before use: a connection found dead (PostgreSQL restarted) answers
 that request 503 to retry (errors.Unavailable) and the pool replaces it.

@@ -38,22 +38,14 @@ async def _count(engine: AsyncEngine) -> int:
         return int(await session.scalar(text("SELECT count(*) FROM reader_probe")) or 0)
 
 
-async def test_a_write_first_on_the_driver_is_rolled_back_with_the_session(
-    engine: AsyncEngine, probe: str
+@pytest.mark.parametrize(("end", "rows"), [("rollback", 1), ("commit", 2)])
+async def test_a_write_first_on_the_driver_ends_with_the_session(
+    engine: AsyncEngine, probe: str, end: str, rows: int
 ) -> None:
     async with AsyncSession(engine) as session:
         await Reader(session=session).fetch(_sql("INSERT INTO reader_probe VALUES (2)"))
-        await session.rollback()
-    assert await _count(engine) == 1
-
-
-async def test_a_write_first_on_the_driver_commits_with_the_session(
-    engine: AsyncEngine, probe: str
-) -> None:
-    async with AsyncSession(engine) as session:
-        await Reader(session=session).fetch(_sql("INSERT INTO reader_probe VALUES (3)"))
-        await session.commit()
-    assert await _count(engine) == 2
+        await getattr(session, end)()
+    assert await _count(engine) == rows
 
 
 async def test_a_row_lock_first_on_the_driver_holds_until_the_session_ends(

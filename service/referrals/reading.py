@@ -122,11 +122,11 @@ def _parsed(adapter: TypeAdapter[Any], value: Any) -> Any:
 def _rows(row: Mapping[str, Any], *, on_driver: bool) -> ReferralRows:
     """The parts of a referral from one row of `_with_parts()`: a driver row (values as
     asyncpg gives them) or a SQLAlchemy result row (already converted)."""
-    load = "load" if on_driver else "load_processed"
+    load = Columns.load if on_driver else Columns.load_processed
     return ReferralRows(
-        referral=getattr(REFERRAL, load)(row),
-        student=getattr(STUDENT, load)(row),
-        consent=getattr(CONSENT, load)(row),
+        referral=load(REFERRAL, row),
+        student=load(STUDENT, row),
+        consent=load(CONSENT, row),
         program_name=row["program_name"],
         program_seats=row["program_seats"],
         school_name=row["school_name"],
