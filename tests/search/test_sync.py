@@ -9,14 +9,17 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import select, text, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from service.catalog.enums import OrganizationType, ProgramStatus
 from service.catalog.models import Location, Organization, Program
+from service.reader import Reader
 from service.search import changelog
 from service.search.document import SearchDocument
 from service.search.follower import Follower, TableCursor
@@ -103,9 +106,28 @@ def _follower(sessions: Sessions, **options: Any) -> tuple[Follower, TantivyEngi
     return Follower(sessions, engine, name="test", **options), engine
 
 
-async def test_a_follower_builds_then_applies_changes_and_removals(clean: Sessions) -> None:
+@pytest.fixture(params=["in a session", "on the reads pool"])
+async def reader(
+    request: pytest.FixtureRequest, sync_database: str
+) -> AsyncIterator[Reader | None]:
+    """How a follower reads the log: in a session (the worker, tests' apps), or first on
+    the reads pool, as an API process does (a session only when there is news)."""
+    if request.param == "in a session":
+        yield None
+        return
+    dsn = make_url(sync_database).set(drivername="postgresql")
+    pool = await asyncpg.create_pool(
+        dsn.render_as_string(hide_password=False), min_size=0, max_size=2
+    )
+    yield Reader(pool=pool)
+    await pool.close()
+
+
+async def test_a_follower_builds_then_applies_changes_and_removals(
+    clean: Sessions, reader: Reader | None
+) -> None:
     first = await _add_program(clean, "Robotics Club")
-    follower, engine = _follower(clean)
+    follower, engine = _follower(clean, reader=reader)
     built = await follower.step()
     assert built.rebuilt == 1 and await _names(engine) == ["Robotics Club"]
     assert follower.state.cursor is not None and follower.state.built_at is not None
@@ -121,10 +143,12 @@ async def test_a_follower_builds_then_applies_changes_and_removals(clean: Sessio
     assert (await follower.step()).programs == 0  # nothing new
 
 
-async def test_a_transaction_that_commits_late_is_not_skipped(clean: Sessions) -> None:
+async def test_a_transaction_that_commits_late_is_not_skipped(
+    clean: Sessions, reader: Reader | None
+) -> None:
     """Cursors are snapshots, not row ids: a change logged before a later one but committed
     after the follower read the later one is still applied."""
-    follower, engine = _follower(clean)
+    follower, engine = _follower(clean, reader=reader)
     await follower.step()
     async with clean() as slow:
         await slow.begin()
@@ -137,8 +161,10 @@ async def test_a_transaction_that_commits_late_is_not_skipped(clean: Sessions) -
     assert await _names(engine) == ["Quick Finisher", "Slow Starter"]
 
 
-async def test_a_rebuild_request_or_a_trimmed_log_rebuilds(clean: Sessions) -> None:
-    follower, engine = _follower(clean)
+async def test_a_rebuild_request_or_a_trimmed_log_rebuilds(
+    clean: Sessions, reader: Reader | None
+) -> None:
+    follower, engine = _follower(clean, reader=reader)
     await follower.step()
     async with clean() as session, session.begin():
         await changelog.request_rebuild(session)
@@ -154,8 +180,8 @@ async def test_a_rebuild_request_or_a_trimmed_log_rebuilds(clean: Sessions) -> N
     assert step.rebuilt == 1 and await _names(engine) == ["Missed"]
 
 
-async def test_many_changes_at_once_are_one_rebuild(clean: Sessions) -> None:
-    follower, engine = _follower(clean, rebuild_above=3)
+async def test_many_changes_at_once_are_one_rebuild(clean: Sessions, reader: Reader | None) -> None:
+    follower, engine = _follower(clean, rebuild_above=3, reader=reader)
     await follower.step()
     for n in range(5):
         await _add_program(clean, f"Program {n}")

@@ -18,7 +18,6 @@ import tantivy
 
 from service.search.query import Point, SearchQuery
 from service.search.tantivy import geo, names
-from service.search.tantivy.names import count
 from service.search.tantivy.schema import FAST_SITES, unpack_points
 
 Q = tantivy.Query
@@ -171,7 +170,7 @@ def nearest_first(
     sited_query = main if bounded else _and(main, Q.term_query(schema, "in_person", True))
     needed = q.offset + q.per_page
     sited, first = matches(searcher, sited_query, max(FEW, needed))
-    total = sited if bounded else count(searcher, main)
+    total = sited if bounded else names.count(searcher, main)
     needed = min(needed, sited)
     page: list[tantivy.DocAddress] = []
     if needed:
