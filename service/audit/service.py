@@ -5,22 +5,26 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import ColumnElement, Insert, String, cast, insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.audit.models import AuditEntry
 from service.auth import scope
 from service.auth.principal import Principal
 from service.pagination import PageParams, fetch_page
-from service.reader import Reader, column_params, column_values, compile_statement
+from service.reader import Reader, column_params, column_values, compile_statement, param
 
-_ENTRY_COLUMNS = (
+_ACTOR_COLUMNS = (
     "actor_key_id",
     "actor_role",
     "actor_organization_id",
     "actor_subject",
     "actor_name",
+)
+_ENTRY_COLUMNS = (
+    *_ACTOR_COLUMNS,
     "action",
     "subject_type",
     "subject_id",
@@ -34,6 +38,18 @@ _ENTRY = compile_statement(
 )
 
 
+def _actor(principal: Principal) -> dict[str, Any]:
+    """Who did it: the key (key_id) or the person (subject and name), with their role and
+    organization."""
+    return {
+        "actor_key_id": principal.key_id,
+        "actor_role": principal.role.value if principal.role else None,
+        "actor_organization_id": principal.organization_id,
+        "actor_subject": principal.subject,
+        "actor_name": principal.display_name,
+    }
+
+
 async def record(
     session: AsyncSession,
     principal: Principal,
@@ -42,21 +58,39 @@ async def record(
     subject_id: uuid.UUID | str,
     student_id: uuid.UUID | None = None,
 ) -> None:
-    """Note that `principal` did `action` (e.g. "student.read") to a subject: the key
-    (key_id) or the person (subject and name), with their role and organization. Written
-    at once, in the session's transaction: it commits or rolls back with what it records."""
+    """Note that `principal` did `action` (e.g. "student.read") to a subject. Written at
+    once, in the session's transaction: it commits or rolls back with what it records."""
     entry = {
-        "actor_key_id": principal.key_id,
-        "actor_role": principal.role.value if principal.role else None,
-        "actor_organization_id": principal.organization_id,
-        "actor_subject": principal.subject,
-        "actor_name": principal.display_name,
+        **_actor(principal),
         "action": action,
         "subject_type": subject_type,
         "subject_id": str(subject_id),
         "student_id": student_id,
     }
     await Reader(session=session).fetch(_ENTRY, **column_values(entry))
+
+
+def recorded_with(
+    action: str,
+    subject_type: str,
+    subject_id: ColumnElement[Any],
+    student_id: ColumnElement[Any],
+) -> Insert:
+    """An entry for each row a statement reads, written by that same statement (as a
+    data-modifying WITH of it): `subject_id` and `student_id` are columns of what it read,
+    the actor is given at run time as `actor_values(principal)`. A read and the record of
+    it are then one round trip, and there is no record of a read that found nothing."""
+    table = AuditEntry.__table__
+    actor = [param(f"a_{c}", table.c[c].type) for c in _ACTOR_COLUMNS]
+    entries = select(
+        *actor, literal(action), literal(subject_type), cast(subject_id, String), student_id
+    )
+    return insert(AuditEntry).from_select(list(_ENTRY_COLUMNS), entries)
+
+
+def actor_values(principal: Principal) -> dict[str, Any]:
+    """The run-time values of a `recorded_with` statement's actor."""
+    return {f"a_{column}": value for column, value in _actor(principal).items()}
 
 
 async def trail_of_student(

@@ -2,9 +2,11 @@
 and school names and its whole timeline; the provider inbox and school outbox, a page
 with its count.
 
-Reads write nothing. What a read of a referral causes (the audit entry, and the system
-move to received on the provider's first read) is written by service.record_reads,
-which the handlers call in the open.
+Reads write nothing, with one exception in the open: `read_recorded`, the read behind
+GET /referrals/{id}, writes the audit entry of that read in the same statement (a
+data-modifying WITH), on the reads pool without a transaction of its own. The other
+write a read causes, the move to received on the provider's first read, is
+service.receive_on_first_read, which the handler calls after it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy import ColumnElement, Select, Uuid, and_, func, literal, or_, se
 from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.audit.service import actor_values, recorded_with
 from service.auth import scope
 from service.auth.principal import Principal
 from service.auth.roles import Role
@@ -142,6 +145,32 @@ def _visible(shape: Principal) -> tuple[ColumnElement[bool], ...]:
 # Compiled once per scope shape (service/reader.py); run on the session's connection.
 _ONE = Prepared(lambda shape: _with_parts().where(*_visible(shape)))
 _LOCK = Prepared(lambda shape: select(Referral.id).where(*_visible(shape)).with_for_update())
+
+
+def _read_recorded(shape: Principal) -> Select[Any]:
+    read = _with_parts().where(*_visible(shape)).cte("read")
+    audited = recorded_with("referral.read", "referral", read.c.r_id, read.c.r_student_id)
+    return select(read).add_cte(audited.cte("audited"))
+
+
+_READ_RECORDED = Prepared(_read_recorded)
+
+
+async def read_recorded(
+    reader: Reader, principal: Principal, referral_id: uuid.UUID
+) -> ReferralRows:
+    """A referral the principal may read, with its parts, and its audit entry (who read
+    which student's referral) written by the same statement: one round trip, on the
+    reads pool (autocommit: the entry commits with the read) or in a session; 404 when
+    it is not visible, and then nothing is recorded."""
+    row = await reader.fetchrow(
+        _READ_RECORDED(scope.shape(principal)),
+        referral_id=referral_id,
+        **actor_values(principal),
+    )
+    if row is None:
+        raise not_found(referral_id)
+    return _rows(row, on_driver=True)
 
 
 async def one(

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from service.auth.principal import Principal, require_roles
 from service.auth.roles import Role
 from service.concurrency import IfMatch, etag, set_etag
-from service.db import SessionDep, utcnow
+from service.db import ReaderDep, SessionDep, utcnow
 from service.errors import problem_responses
 from service.idempotency import IdempotencyKey, idempotent
 from service.local_time import today
@@ -131,11 +131,14 @@ async def referrals_outbox(
     responses=problem_responses(401, 403, 404),
 )
 async def referrals_get(
-    session: SessionDep, principal: Party, referral_id: uuid.UUID, response: Response
+    reader: ReaderDep,
+    session: SessionDep,
+    principal: Party,
+    referral_id: uuid.UUID,
+    response: Response,
 ) -> ReferralOut:
-    rows = await reading.one(session, principal, referral_id)
-    rows = await service.receive_on_first_read(session, principal, rows)
-    await service.record_reads(session, principal, [rows])
+    rows = await reading.read_recorded(reader, principal, referral_id)
+    rows = await service.receive_on_first_read(session, principal, rows)  # the session: only then
     set_etag(response, rows.referral.version)
     return _out(principal, rows)
 

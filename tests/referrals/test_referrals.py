@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.audit.models import AuditEntry
 from service.local_time import today as local_today
 from service.referrals.models import Referral, ReferralEvent
 from service.referrals.states import Reason, Side, Status
@@ -153,7 +154,17 @@ async def test_if_match_is_required_and_must_be_current(world: World) -> None:
     assert stale.status_code == 412
 
 
-async def test_other_organizations_see_nothing(world: World) -> None:
+async def _reads_recorded(session: AsyncSession, referral_id: str) -> list[uuid.UUID | None]:
+    """Who the audit trail says read this referral (the organization of each entry)."""
+    entries = await session.scalars(
+        select(AuditEntry).where(
+            AuditEntry.action == "referral.read", AuditEntry.subject_id == referral_id
+        )
+    )
+    return [e.actor_organization_id for e in entries]
+
+
+async def test_other_organizations_see_nothing(world: World, session: AsyncSession) -> None:
     referral = await world.referral()
     path = f"/referrals/{referral['id']}"
     c = world.callers
@@ -164,6 +175,10 @@ async def test_other_organizations_see_nothing(world: World) -> None:
         (c.anonymous, 401),
     ):
         assert (await world.client.get(path, headers=caller.headers)).status_code == status
+    # A refused read is not recorded as a read (the read and its record are one statement).
+    assert await _reads_recorded(session, referral["id"]) == []
+    assert (await world.client.get(path, headers=c.provider_a.headers)).status_code == 200
+    assert await _reads_recorded(session, referral["id"]) == [c.provider_a.organization_id]
     inbox = await world.client.get("/referrals/inbox", headers=c.provider_b.headers)
     assert inbox.json()["total_items"] == 0
     moved = await world.client.post(
