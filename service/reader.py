@@ -62,16 +62,19 @@ def param(name: str, type_: Any = None) -> BindParameter[Any]:
     return bindparam(name, type_=type_, required=False)
 
 
-def column_params(table: Any, columns: Iterable[str]) -> dict[str, BindParameter[Any]]:
+def column_params(
+    table: Any, columns: Iterable[str], prefix: str = "v_"
+) -> dict[str, BindParameter[Any]]:
     """INSERT or UPDATE values for these columns of `table`, given at run time as
-    `column_values(...)` (named `v_<column>`: SQLAlchemy keeps a column's own name for
-    itself in a VALUES or SET clause)."""
-    return {c: param(f"v_{c}", table.c[c].type) for c in columns}
+    `column_values(...)` (named `<prefix><column>`: SQLAlchemy keeps a column's own name
+    for itself in a VALUES or SET clause; statements joined in one WITH take a prefix
+    each)."""
+    return {c: param(f"{prefix}{c}", table.c[c].type) for c in columns}
 
 
-def column_values(values: Mapping[str, Any]) -> dict[str, Any]:
+def column_values(values: Mapping[str, Any], prefix: str = "v_") -> dict[str, Any]:
     """Run-time values (column -> value) for the params of `column_params`."""
-    return {f"v_{column}": value for column, value in values.items()}
+    return {f"{prefix}{column}": value for column, value in values.items()}
 
 
 def compile_statement(statement: ClauseElement) -> Compiled:

@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, Uuid, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.audit.service import record
 from service.auth import scope
 from service.auth.principal import Principal
 from service.auth.roles import Role
@@ -23,11 +21,8 @@ from service.db import utcnow
 from service.errors import Conflict, FieldError, Forbidden, Unprocessable
 from service.local_time import today, zone
 from service.reader import (
-    Compiled,
     Prepared,
     Reader,
-    column_params,
-    column_values,
     compile_statement,
     param,
 )
@@ -36,14 +31,13 @@ from service.referrals.models import Referral
 from service.referrals.reading import CONSENT, STUDENT
 from service.referrals.schemas import ReferralCreate
 from service.referrals.service import payload
-from service.referrals.states import OPEN, Side, Status
+from service.referrals.states import OPEN, Status
 from service.referrals.views import ReferralRows
 from service.referrals.windows import due_dates
 from service.settings import get_settings
 from service.students.models import Student
 from service.students.service import not_found as student_not_found
 from service.webhooks.events import EventType
-from service.webhooks.service import emit
 
 
 def _student_query(shape: Principal) -> Select[Any]:
@@ -164,23 +158,6 @@ async def _open_duplicate(
     )
 
 
-def _insert() -> Compiled:
-    """The new referral, unless the unique index of open referrals (student, program)
-    already holds one: then nothing (ON CONFLICT DO NOTHING, which also settles two
-    concurrent attempts: the second waits for the first, then finds it)."""
-    table = Referral.__table__
-    columns = [c.name for c in table.c if c.name not in ("created_at", "updated_at")]
-    return compile_statement(
-        insert(Referral)
-        .values(**column_params(table, columns))
-        .on_conflict_do_nothing()
-        .returning(Referral.created_at, Referral.updated_at)
-    )
-
-
-_INSERT = _insert()
-
-
 def _duplicate(existing: uuid.UUID) -> Conflict:
     link = f"/referrals/{existing}"
     return Conflict(
@@ -242,21 +219,13 @@ async def create_referral(
         "seat_held": False,
         "version": 1,
     }
-    inserted = await reader.fetchrow(_INSERT, **column_values(values))
-    if inserted is None:  # ON CONFLICT: the unique index of open referrals refused it
+    webhook = (EventType.referral_created, payload(Referral(**values)))
+    record = writes.Record(principal, "referral.create")
+    created = await writes.create(session, values, principal, webhook, record)
+    if created is None:  # ON CONFLICT: the unique index of open referrals refused it
         existing = await _open_duplicate(session, student.id, program.id)
         raise _duplicate(existing or values["id"])
-    referral = Referral(**values, **inserted)
-    first = await writes.append_event(
-        session, referral.id, 1, Side.school, principal, None, Status.sent, None, None, sent_at
-    )
-    await record(session, principal, "referral.create", "referral", referral.id, student.id)
-    await emit(
-        session,
-        EventType.referral_created,
-        [referral.provider_id, referral.school_id],
-        payload(referral),
-    )
+    referral, first = created
     return ReferralRows(
         referral,
         student,

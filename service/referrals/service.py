@@ -14,7 +14,7 @@ hold: nothing is read twice.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,7 +39,6 @@ from service.referrals.states import AWAITING_RESPONSE, OPEN, Reason, Side, Stat
 from service.referrals.views import Event, ReferralRows
 from service.settings import get_settings
 from service.webhooks.events import EventType
-from service.webhooks.service import emit
 
 
 class PreconditionRequired(AppError):
@@ -50,20 +49,25 @@ class PreconditionRequired(AppError):
 # ---------------------------------------------------------------- moving
 
 
-def payload(referral: Referral, previous: Status | None = None) -> dict[str, Any]:
-    """Webhook data: ids and statuses, never the student's personal data."""
+def payload(
+    referral: Referral, previous: Status | None = None, changes: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Webhook data: ids and statuses, never the student's personal data; as the referral
+    is with `changes` (column -> value) made."""
+    after = {**{k: getattr(referral, k) for k in ("status", "version", "status_reason")}}
+    after.update((k, v) for k, v in (changes or {}).items() if k in after)
     data: dict[str, Any] = {
         "referral_id": str(referral.id),
         "program_id": str(referral.program_id),
         "provider_id": str(referral.provider_id),
         "school_id": str(referral.school_id),
-        "status": referral.status.value,
+        "status": after["status"].value,
         "urgency": referral.urgency.value,
-        "version": referral.version,
+        "version": after["version"],
     }
     if previous is not None:
         data["previous_status"] = previous.value
-        data["status_reason"] = referral.status_reason.value if referral.status_reason else None
+        data["status_reason"] = after["status_reason"].value if after["status_reason"] else None
     return data
 
 
@@ -75,10 +79,13 @@ async def move(
     principal: Principal | None,
     reason: Reason | None = None,
     note: str | None = None,
+    *,
+    recorded: bool = False,
 ) -> Event:
     """THE transition function: every move of a referral, the system's included. The
     state machine decides (states.plan: allowed?, which timestamps, which refusal); a
-    refused move raises the problem it names and changes nothing. Returns the event."""
+    refused move raises the problem it names and changes nothing. With `recorded`, the
+    principal's audit entry (referral.<to>) is written with the move. Returns the event."""
     planned = states.plan(
         referral.status, to, side, reason, contacted=referral.contacted_at is not None
     )
@@ -86,7 +93,10 @@ async def move(
         refusal = planned.refusal
         extra = {"next_statuses": [s.value for s in refusal.next_statuses]}
         raise AppError(refusal.detail, code=refusal.code, status=refusal.status, extra=extra)
-    return await _apply(session, referral, planned, principal, note)
+    record = None
+    if recorded and principal is not None:
+        record = writes.Record(principal, f"referral.{to.value}")
+    return await _apply(session, referral, planned, principal, note, record)
 
 
 async def _apply(
@@ -95,6 +105,7 @@ async def _apply(
     planned: states.Transition,
     principal: Principal | None,
     note: str | None,
+    record: writes.Record | None,
 ) -> Event:
     await capacity.follow(session, referral, planned.target)  # may refuse: before any change
     now = utcnow()
@@ -107,26 +118,16 @@ async def _apply(
     if planned.sets_reason:
         changes["status_reason"] = planned.reason
     changes.update((stamp, now) for stamp in planned.stamps)
-    await writes.save(session, referral, changes)
-    event = await writes.append_event(
+    return await writes.move(
         session,
-        referral.id,
-        referral.version,
-        planned.side,
-        principal,
-        planned.current,
-        planned.target,
-        planned.reason,
+        referral,
+        changes,
+        (planned.side, principal, (planned.current, planned.target, planned.reason)),
         note,
         now,
+        (EventType.referral_status_changed, payload(referral, planned.current, changes)),
+        record,
     )
-    await emit(
-        session,
-        EventType.referral_status_changed,
-        [referral.provider_id, referral.school_id],
-        payload(referral, planned.current),
-    )
-    return event
 
 
 async def transition(
@@ -157,16 +158,10 @@ async def transition(
     if side is Side.provider and referral.status is Status.sent:
         # A provider answering a referral it never opened has received it.
         events.append(await move(session, referral, Status.received, Side.system, principal))
-    events.append(await move(session, referral, body.to, side, principal, body.reason, body.note))
-    await record(
-        session,
-        principal,
-        f"referral.{body.to.value}",
-        "referral",
-        referral.id,
-        referral.student_id,
+    moved = await move(
+        session, referral, body.to, side, principal, body.reason, body.note, recorded=True
     )
-    return replace(rows, events=events)
+    return replace(rows, events=[*events, moved])
 
 
 def refuse_when_consent_ended(consent: Consent) -> None:

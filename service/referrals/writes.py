@@ -1,9 +1,12 @@
-"""What a move writes, as statements compiled once and run on the session's connection
-(service/reader.py): the referral row's new state, and the event appended to its
-timeline. Through the unit of work a move (with its webhook messages) cost 1.3-3.0 ms
-of Python (dirty-state tracking, an UPDATE ... RETURNING built per flush, an INSERT
-with its own); this way about 0.8 ms (measured in process).
+"""What a move or a new referral writes, each as ONE statement compiled once per shape
+and run on the session's connection (service/reader.py): the referral row, the event
+appended to its timeline, the webhook messages it queues and, when the request records
+it, its audit entry, joined as data-modifying WITHs of one statement. Written one
+statement each they were four round trips a move; each round trip costs the worker
+about 90 µs of driver CPU and PostgreSQL a statement's overhead.
 
+Through the unit of work a move (with its webhook messages) cost 1.3-3.0 ms of Python
+(dirty-state tracking, an UPDATE ... RETURNING built per flush, an INSERT with its own).
 The referral object (transient, service/hydrate.py; or one a system job loaded) takes
 the new values without history, so no flush writes them again.
 """
@@ -11,70 +14,105 @@ the new values without history, so no flush writes them again.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import CTE, ColumnElement, Insert, Select, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.sql import Update
 
+from service.audit.service import entry, entry_values
 from service.auth.principal import Principal
-from service.reader import (
-    Prepared,
-    Reader,
-    column_params,
-    column_values,
-    compile_statement,
-    param,
-)
+from service.reader import Prepared, Reader, column_params, column_values, param
 from service.referrals.models import Referral, ReferralEvent
 from service.referrals.states import Reason, Side, Status
 from service.referrals.views import Event
+from service.webhooks.events import EventType
+from service.webhooks.service import queue_values, queued
 
 _REFERRALS = Referral.__table__
 _EVENTS = ReferralEvent.__table__
+_EVENT_COLUMNS = tuple(c.name for c in _EVENTS.c if c.name != "id")
+_NEW_COLUMNS = tuple(c.name for c in _REFERRALS.c if c.name not in ("created_at", "updated_at"))
 
 
-def _moved(columns: tuple[str, ...]) -> Update:
-    """UPDATE of these columns and updated_at, by id."""
-    return (
+@dataclass(frozen=True)
+class Record:
+    """An audit entry written with the change it records (audit.service.entry_values)."""
+
+    principal: Principal
+    action: str
+
+
+def _event(when: ColumnElement[bool] | None = None) -> Insert:
+    """INSERT of the event (values `e_<column>`); with `when`, only if that holds."""
+    params = column_params(_EVENTS, _EVENT_COLUMNS, "e_")
+    if when is None:
+        return insert(ReferralEvent).values(**params)
+    return insert(ReferralEvent).from_select(list(params), select(*params.values()).where(when))
+
+
+def _joined(main: Select[Any], recorded: bool) -> Select[Any]:
+    """`main` with the event, the webhook messages and (when `recorded`) the audit entry
+    written by the same statement."""
+    ctes: list[CTE] = [_event().cte("event"), queued().cte("queued")]
+    if recorded:
+        ctes.append(entry("a_").cte("audited"))
+    return main.add_cte(*ctes)
+
+
+def _move(columns: tuple[str, ...], recorded: bool) -> Select[Any]:
+    """UPDATE of these columns and updated_at, by id, with what the move writes besides."""
+    moved = (
         update(Referral)
         .where(_REFERRALS.c.id == param("referral_id", _REFERRALS.c.id.type))
         .values(**column_params(_REFERRALS, columns), updated_at=func.now())
         .returning(_REFERRALS.c.updated_at)
+        .cte("moved")
     )
+    return _joined(select(moved.c.updated_at), recorded)
 
 
-_MOVED = Prepared(_moved)
-_EVENT_COLUMNS = tuple(c.name for c in _EVENTS.c if c.name != "id")
-_EVENT = compile_statement(insert(ReferralEvent).values(**column_params(_EVENTS, _EVENT_COLUMNS)))
-
-
-async def save(session: AsyncSession, referral: Referral, changes: dict[str, Any]) -> None:
-    """Write `changes` (column -> value) to the referral's row, then onto the object."""
-    row = await Reader(session=session).fetchrow(
-        _MOVED(tuple(changes)), referral_id=referral.id, **column_values(changes)
+def _create(recorded: bool) -> Select[Any]:
+    """The new referral, unless the unique index of open referrals (student, program)
+    already holds one: then nothing at all is written (ON CONFLICT DO NOTHING, which
+    also settles two concurrent attempts: the second waits for the first, then finds
+    it). The event, messages and entry are written only with the row: each is a SELECT
+    of its values from the inserted row."""
+    created = (
+        pg_insert(Referral)
+        .values(**column_params(_REFERRALS, _NEW_COLUMNS))
+        .on_conflict_do_nothing()
+        .returning(Referral.created_at, Referral.updated_at)
+        .cte("created")
     )
-    assert row is not None, "the referral row is locked by this transaction"
-    for column, value in (*changes.items(), ("updated_at", row["updated_at"])):
-        set_committed_value(referral, column, value)
+    written = select(created.c.created_at).exists()
+    ctes = [_event(written).cte("event"), queued(written).cte("queued")]
+    if recorded:
+        ctes.append(entry("a_", written).cte("audited"))
+    return select(created.c.created_at, created.c.updated_at).add_cte(*ctes)
 
 
-async def append_event(
-    session: AsyncSession,
+_MOVE = Prepared(_move)
+_CREATE = Prepared(_create)
+
+
+def _event_values(
     referral_id: uuid.UUID,
     version: int,
     side: Side,
     principal: Principal | None,
-    from_status: Status | None,
-    to_status: Status,
-    reason: Reason | None,
+    change: tuple[Status | None, Status, Reason | None],
     note: str | None,
     at: datetime,
-) -> Event:
-    """The timeline's next event (the referral's `version` after it)."""
-    event: dict[str, Any] = {
+) -> tuple[dict[str, Any], Event]:
+    """The timeline's next event (the referral's `version` after it): its row's values
+    and the view of it."""
+    from_status, to_status, reason = change
+    values: dict[str, Any] = {
         "referral_id": referral_id,
         "occurred_at": at,
         "side": side,
@@ -88,15 +126,95 @@ async def append_event(
         "reason": reason,
         "note": note,
     }
-    await Reader(session=session).fetch(_EVENT, **column_values(event))
-    return Event(
+    event = Event(
         occurred_at=at,
         version=version,
         side=side,
-        actor_organization_id=event["actor_organization_id"],
-        actor_name=event["actor_name"],
+        actor_organization_id=values["actor_organization_id"],
+        actor_name=values["actor_name"],
         from_status=from_status,
         to_status=to_status,
         reason=reason,
         note=note,
     )
+    return column_values(values, "e_"), event
+
+
+def _besides(
+    referral: Referral, webhook: tuple[EventType, Mapping[str, Any]], record: Record | None
+) -> dict[str, Any]:
+    """The run-time values of the messages and the entry joined to a write."""
+    event_type, data = webhook
+    values = queue_values(event_type, [referral.provider_id, referral.school_id], dict(data))
+    if record is not None:
+        values |= entry_values(
+            record.principal,
+            record.action,
+            "referral",
+            referral.id,
+            referral.student_id,
+            prefix="a_",
+        )
+    return values
+
+
+async def move(
+    session: AsyncSession,
+    referral: Referral,
+    changes: dict[str, Any],
+    event: tuple[Side, Principal | None, tuple[Status | None, Status, Reason | None]],
+    note: str | None,
+    at: datetime,
+    webhook: tuple[EventType, Mapping[str, Any]],
+    record: Record | None = None,
+) -> Event:
+    """Write `changes` (column -> value; the new `version` among them) to the referral's
+    row, its event, its webhook messages and `record`, in one statement; then put the
+    changes onto the object. Returns the event."""
+    side, principal, change = event
+    event_values, appended = _event_values(
+        referral.id, changes["version"], side, principal, change, note, at
+    )
+    row = await Reader(session=session).fetchrow(
+        _MOVE(tuple(changes), record is not None),
+        referral_id=referral.id,
+        **column_values(changes),
+        **event_values,
+        **_besides(referral, webhook, record),
+    )
+    assert row is not None, "the referral row is locked by this transaction"
+    for column, value in (*changes.items(), ("updated_at", row["updated_at"])):
+        set_committed_value(referral, column, value)
+    return appended
+
+
+async def create(
+    session: AsyncSession,
+    values: dict[str, Any],
+    principal: Principal,
+    webhook: tuple[EventType, Mapping[str, Any]],
+    record: Record | None = None,
+) -> tuple[Referral, Event] | None:
+    """Insert the referral of these column values with its first event, messages and
+    `record`, in one statement; None when the unique index of open referrals refused it
+    (and nothing was written)."""
+    event_values, first = _event_values(
+        values["id"],
+        values["version"],
+        Side.school,
+        principal,
+        (None, values["status"], None),
+        None,
+        values["sent_at"],
+    )
+    referral = Referral(**values)
+    row = await Reader(session=session).fetchrow(
+        _CREATE(record is not None),
+        **column_values(values),
+        **event_values,
+        **_besides(referral, webhook, record),
+    )
+    if row is None:
+        return None
+    referral.created_at, referral.updated_at = row["created_at"], row["updated_at"]
+    return referral, first

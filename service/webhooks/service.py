@@ -14,7 +14,17 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import String, Uuid, any_, func, insert, literal_column, select
+from sqlalchemy import (
+    ColumnElement,
+    Insert,
+    String,
+    Uuid,
+    any_,
+    func,
+    insert,
+    literal_column,
+    select,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,7 +35,7 @@ from service.catalog.models import Organization
 from service.db import rfc3339, utcnow
 from service.errors import FieldError, NotFound, Unprocessable
 from service.pagination import PageParams, fetch_page
-from service.reader import Compiled, Reader, compile_statement, param
+from service.reader import Reader, compile_statement, param
 from service.sealing.keyring import Keyring, keyring
 from service.settings import get_settings
 from service.webhooks.destinations import destination_refusal
@@ -72,9 +82,11 @@ async def _check_url(url: str, field: str = "url") -> None:
         )
 
 
-def _outbox() -> Compiled:
+def queued(when: ColumnElement[bool] | None = None) -> Insert:
     """A message per active endpoint of the organizations that subscribed to the event,
-    in one statement that loads no endpoint; compiled once (service/reader.py)."""
+    in one statement that loads no endpoint; its values are `queue_values(...)`. Run
+    alone (`emit`) or joined to the write that made the event (referrals/writes.py); with
+    `when`, only if that holds."""
     endpoints = WebhookEndpoint.__table__.c
     subscribed = select(
         func.gen_random_uuid(),
@@ -87,13 +99,28 @@ def _outbox() -> Compiled:
         endpoints.active.is_(True),
         endpoints.events.contains(param("subscribed", ARRAY(String))),
     )
+    if when is not None:
+        subscribed = subscribed.where(when)
     columns = ["id", "endpoint_id", "event_type", "payload", "attempts"]
-    return compile_statement(
-        insert(WebhookMessage).from_select(columns, subscribed).returning(WebhookMessage.id)
-    )
+    return insert(WebhookMessage).from_select(columns, subscribed)
 
 
-_OUTBOX = _outbox()
+def queue_values(
+    event: EventType | str, organization_ids: Iterable[uuid.UUID], data: dict[str, Any]
+) -> dict[str, Any]:
+    """The run-time values of `queued()`: the event, to these organizations' endpoints."""
+    event_type = EventType(event).value
+    payload = {"type": event_type, "timestamp": rfc3339(utcnow()), "data": data}
+    return {
+        "event_type": event_type,
+        "payload": orjson.dumps(payload).decode(),  # the session's driver takes JSON text
+        "organizations": list(set(organization_ids)),
+        "subscribed": [event_type],
+    }
+
+
+# Compiled once (service/reader.py).
+_OUTBOX = compile_statement(queued().returning(WebhookMessage.id))
 
 
 async def emit(
@@ -104,19 +131,10 @@ async def emit(
 ) -> int:
     """Queue `event` for every active endpoint of these organizations that subscribed;
     how many messages were queued."""
-    event_type = EventType(event).value
-    orgs = list(set(organization_ids))
-    if not orgs:
+    values = queue_values(event, organization_ids, data)
+    if not values["organizations"]:
         return 0
-    payload = {"type": event_type, "timestamp": rfc3339(utcnow()), "data": data}
-    queued = await Reader(session=session).fetch(
-        _OUTBOX,
-        event_type=event_type,
-        payload=orjson.dumps(payload).decode(),  # the session's driver takes JSON text
-        organizations=orgs,
-        subscribed=[event_type],
-    )
-    return len(queued)
+    return len(await Reader(session=session).fetch(_OUTBOX, **values))
 
 
 async def create_endpoint(

@@ -8,8 +8,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.local_time import today as local_today
+from service.webhooks.models import WebhookEndpoint, WebhookMessage
 from tests.conftest import Caller, Callers
 from tests.factories import create_program
 
@@ -112,6 +115,35 @@ async def world(client: httpx.AsyncClient, callers: Callers) -> World:
         client, callers.school_a, f"/students/{student['id']}/consents", consent_body()
     )
     return World(client, callers, program, other, student, consent)
+
+
+EVERYTHING = [
+    "referral.created",
+    "referral.status_changed",
+    "consent.revoked",
+    "consent.expired",
+]
+
+
+async def subscribe_both(world: World) -> None:
+    """School A and provider A each subscribe an endpoint to every referral event."""
+    for caller in (world.callers.school_a, world.callers.provider_a):
+        await post(
+            world.client,
+            caller,
+            "/webhook-endpoints",
+            {"url": "http://127.0.0.1:9/hook", "events": EVERYTHING},
+        )
+
+
+async def sent_messages(session: AsyncSession, event: str) -> dict[str, dict[str, Any]]:
+    """The `event` messages by the organization of the endpoint they go to."""
+    rows = await session.execute(
+        select(WebhookEndpoint.organization_id, WebhookMessage.payload)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookMessage.endpoint_id)
+        .where(WebhookMessage.event_type == event)
+    )
+    return {str(org): payload["data"] for org, payload in rows}
 
 
 # The committing world's fixtures, for every module here (defined beside its helpers).

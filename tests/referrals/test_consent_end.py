@@ -5,40 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.local_time import today
 from service.referrals.consent_end import lapse_expired
-from service.webhooks.models import WebhookEndpoint, WebhookMessage
-from tests.referrals.conftest import World, post
-
-EVERYTHING = [
-    "referral.created",
-    "referral.status_changed",
-    "consent.revoked",
-    "consent.expired",
-]
-
-
-async def _hooks(world: World) -> None:
-    for caller in (world.callers.school_a, world.callers.provider_a):
-        await post(
-            world.client,
-            caller,
-            "/webhook-endpoints",
-            {"url": "http://127.0.0.1:9/hook", "events": EVERYTHING},
-        )
-
-
-async def _sent(session: AsyncSession, event: str) -> dict[str, dict[str, Any]]:
-    """The `event` messages by the organization of the endpoint they go to."""
-    rows = await session.execute(
-        select(WebhookEndpoint.organization_id, WebhookMessage.payload)
-        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookMessage.endpoint_id)
-        .where(WebhookMessage.event_type == event)
-    )
-    return {str(org): payload["data"] for org, payload in rows}
+from tests.referrals.conftest import World, post, sent_messages, subscribe_both
 
 
 async def _expire(session: AsyncSession) -> None:
@@ -59,7 +31,7 @@ async def _read(world: World, referral: dict[str, Any], as_provider: bool = True
 async def test_the_worker_cancels_open_referrals_when_the_consent_expires(
     world: World, session: AsyncSession
 ) -> None:
-    await _hooks(world)
+    await subscribe_both(world)
     referral = await world.referral()
     assert (await world.move(world.callers.provider_a, referral, "accepted")).status_code == 200
     await _expire(session)
@@ -76,7 +48,7 @@ async def test_the_worker_cancels_open_referrals_when_the_consent_expires(
         str(world.callers.school_a.organization_id),
         str(world.callers.provider_a.organization_id),
     )
-    expired = await _sent(session, "consent.expired")
+    expired = await sent_messages(session, "consent.expired")
     assert expired[school]["consent_id"] == world.consent["id"]
     assert expired[school]["referral_ids"] == [referral["id"]]
     assert expired[provider] == {
@@ -84,7 +56,7 @@ async def test_the_worker_cancels_open_referrals_when_the_consent_expires(
         "referral_ids": [referral["id"]],
         "cancelled_referral_ids": [referral["id"]],
     }  # no consent id: the provider never sees one
-    changed = await _sent(session, "referral.status_changed")
+    changed = await sent_messages(session, "referral.status_changed")
     assert changed[school]["status_reason"] == changed[provider]["status_reason"]
 
 
@@ -105,7 +77,7 @@ async def test_until_the_worker_runs_a_provider_cannot_act_under_an_ended_consen
 async def test_a_served_referral_stays_closed_and_shows_no_student(
     world: World, session: AsyncSession
 ) -> None:
-    await _hooks(world)
+    await subscribe_both(world)
     referral = await world.referral()
     for status in ("accepted", "enrolled", "completed"):
         assert (await world.move(world.callers.provider_a, referral, status)).status_code == 200
@@ -118,17 +90,17 @@ async def test_a_served_referral_stays_closed_and_shows_no_student(
     school_view = await _read(world, referral, as_provider=False)
     assert school_view["student"]["first_name"] is not None  # the school keeps its record
     provider = str(world.callers.provider_a.organization_id)
-    told = (await _sent(session, "consent.expired"))[provider]
+    told = (await sent_messages(session, "consent.expired"))[provider]
     assert told["referral_ids"] == [referral["id"]] and told["cancelled_referral_ids"] == []
 
 
 async def test_revocation_names_the_referrals_to_each_side(
     world: World, session: AsyncSession
 ) -> None:
-    await _hooks(world)
+    await subscribe_both(world)
     referral = await world.referral()
     await post(world.client, world.callers.school_a, f"/consents/{world.consent['id']}/revoke", {})
-    revoked = await _sent(session, "consent.revoked")
+    revoked = await sent_messages(session, "consent.revoked")
     school = revoked[str(world.callers.school_a.organization_id)]
     provider = revoked[str(world.callers.provider_a.organization_id)]
     assert school["consent_id"] == world.consent["id"]

@@ -14,7 +14,8 @@ from service.audit.models import AuditEntry
 from service.local_time import today as local_today
 from service.referrals.models import Referral, ReferralEvent
 from service.referrals.states import Reason, Side, Status
-from tests.referrals.conftest import World, consent_body, post
+from service.webhooks.models import WebhookMessage
+from tests.referrals.conftest import World, consent_body, post, sent_messages, subscribe_both
 
 
 async def _count(session: AsyncSession) -> int:
@@ -339,3 +340,66 @@ async def test_system_moves_go_through_the_state_machine_too(
         await move(session, referral, Status.expired, Side.system, None, Reason.no_response)
     assert refused.value.code == "invalid_transition" and refused.value.status == 409
     assert referral.status is Status.accepted and referral.version == accepted.json()["version"]
+
+
+async def test_a_create_and_a_move_write_their_event_messages_and_audit_entry_with_them(
+    world: World, session: AsyncSession
+) -> None:
+    """A new referral and a move are each one statement (referrals/writes.py): the row,
+    its event, a message per subscribed endpoint of both sides, and the audit entry."""
+    await subscribe_both(world)
+    referral = await world.referral()
+    created = await sent_messages(session, "referral.created")
+    assert {d["referral_id"] for d in created.values()} == {referral["id"]}
+    assert len(created) == 2 and all(d["status"] == "sent" for d in created.values())
+    declined = await world.move(
+        world.callers.provider_a, referral, "declined", reason="no_capacity", note="Full."
+    )
+    assert declined.status_code == 200, declined.text
+    body = declined.json()
+    assert [(e["from_status"], e["to_status"]) for e in body["timeline"]] == [
+        (None, "sent"),
+        ("sent", "received"),
+        ("received", "declined"),
+    ]
+    changed = await sent_messages(session, "referral.status_changed")
+    assert len(changed) == 2  # the last move's, to each side (the first's were replaced)
+    rows = (
+        await session.execute(
+            select(WebhookMessage.payload["data"]).where(
+                WebhookMessage.event_type == "referral.status_changed"
+            )
+        )
+    ).scalars()
+    moves = sorted(
+        (d["version"], d["previous_status"], d["status"], d["status_reason"]) for d in rows
+    )
+    assert moves == [
+        (2, "sent", "received", None),
+        (2, "sent", "received", None),
+        (3, "received", "declined", "no_capacity"),
+        (3, "received", "declined", "no_capacity"),
+    ]
+    events = (
+        await session.scalars(
+            select(ReferralEvent).where(ReferralEvent.referral_id == uuid.UUID(referral["id"]))
+        )
+    ).all()
+    assert [(e.version, e.to_status, e.note) for e in sorted(events, key=lambda e: e.id)] == [
+        (1, Status.sent, None),
+        (2, Status.received, None),
+        (3, Status.declined, "Full."),
+    ]
+    entries = (
+        await session.scalars(select(AuditEntry).where(AuditEntry.subject_id == referral["id"]))
+    ).all()
+    by_action = {e.action: e for e in entries}
+    assert (
+        by_action["referral.create"].actor_organization_id == world.callers.school_a.organization_id
+    )
+    assert (
+        by_action["referral.declined"].actor_organization_id
+        == world.callers.provider_a.organization_id
+    )
+    assert by_action["referral.declined"].student_id == uuid.UUID(world.student["id"])
+    assert body["version"] == 3 and declined.headers["ETag"] == '"3"'
