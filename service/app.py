@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from service import __version__, openapi_doc
 from service.audit.router import router as audit_router
+from service.auth.key_cache import KeyCache
 from service.catalog.org_router import router as organizations_router
 from service.catalog.router import DIRECT as programs_direct
 from service.catalog.router import router as programs_router
@@ -32,7 +33,7 @@ from service.ops.context import RequestId
 from service.ops.guard import Guard
 from service.ops.prometheus import Timing
 from service.ops.router import router as ops_router
-from service.reader import Reader, open_pool
+from service.reader import Reader, connect, open_pool
 from service.referrals.message_routes import router as referral_messages_router
 from service.referrals.revocation import router as revocation_router
 from service.referrals.router import router as referrals_router
@@ -84,6 +85,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.reader = Reader(pool=reads, wait_s=settings.db_pool_timeout_s)
         app.state.search = search = serving(settings, app.state.sessionmaker, app.state.reader)
         app.state.after_catalog_write = [search.wrote]
+        app.state.key_cache = key_cache = KeyCache()
+        app.state.after_key_write = [key_cache.forget_all]
+        listening = asyncio.create_task(
+            key_cache.listen(lambda: connect(settings, "youthlink-keys"))
+        )
         # Metrics hold their columns in memory, and the embedded search engine its index:
         # build them now, not on the first request.
         app.openapi()  # built now: the first request that checks its query would wait for it
@@ -94,7 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             search.stop()
             preloading.cancel()
-            await asyncio.gather(following, return_exceptions=True)
+            listening.cancel()
+            await asyncio.gather(following, listening, return_exceptions=True)
             await reads.close()
             await engine.dispose()
 

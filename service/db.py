@@ -149,11 +149,16 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 # side effect (an enrolment takes a seat): those reach every index through the change
 # log within search_poll_s, as another process's edits do.
 CATALOG_WRITES = ("/programs", "/organizations", "/locations", "/hsds/")
+# The paths whose writes change API keys (deleting an organization deletes its keys): the
+# process forgets the keys it keeps at once, before the database's notification of the
+# change reaches every process (service/auth/key_cache.py).
+KEY_WRITES = ("/api-keys", "/organizations")
 
 
 def wrote(request: Request) -> None:
-    """Run `app.state.after_write` after a write request committed, and
-    `app.state.after_catalog_write` after a write to the catalog."""
+    """Run `app.state.after_write` after a write request committed,
+    `app.state.after_catalog_write` after a write to the catalog and
+    `app.state.after_key_write` after one to API keys."""
     if request.method not in WRITES:
         return
     state = request.app.state
@@ -161,6 +166,9 @@ def wrote(request: Request) -> None:
         hook()
     if request.url.path.startswith(CATALOG_WRITES):
         for hook in getattr(state, "after_catalog_write", ()):
+            hook()
+    if request.url.path.startswith(KEY_WRITES):
+        for hook in getattr(state, "after_key_write", ()):
             hook()
 
 

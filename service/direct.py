@@ -49,7 +49,7 @@ async def caller(request: Request) -> Principal:
     """Unknown query parameters are a 422; a key or token that is sent must be valid
     (401); none is the anonymous caller."""
     await reject_unknown_query(request)
-    return await get_principal(await get_reader(request), await bearer(request))
+    return await get_principal(request, await get_reader(request), await bearer(request))
 
 
 def path_uuid(request: Request, name: str) -> uuid.UUID:

@@ -235,6 +235,18 @@ async def open_pool(settings: Settings) -> asyncpg.Pool:
     return pool
 
 
+async def connect(settings: Settings, application_name: str) -> asyncpg.Connection:
+    """One connection of its own to the database (the key cache listens on one)."""
+    url = make_url(settings.database_url).set(drivername="postgresql")
+    connection: asyncpg.Connection = await asyncpg.connect(
+        url.render_as_string(hide_password=False),
+        timeout=settings.db_connect_timeout_s,
+        server_settings={"application_name": application_name},
+        **tls_arguments(settings.database_url),
+    )
+    return connection
+
+
 async def _json_codecs(connection: asyncpg.Connection) -> None:
     for kind in ("json", "jsonb"):
         await connection.set_type_codec(

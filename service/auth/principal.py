@@ -15,6 +15,7 @@ from sqlalchemy import DateTime, String, Uuid, or_, select, update
 from sqlalchemy.sql import ClauseElement
 
 from service.auth import keys, oidc
+from service.auth.key_cache import KeyCache
 from service.auth.models import ApiKey
 from service.auth.roles import Role
 from service.db import ReaderDep, utcnow
@@ -83,13 +84,15 @@ USED = Prepared(_used_statement)
 
 
 async def get_principal(
+    request: Request,
     reader: ReaderDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    """The caller. A key is looked up in one statement on the reads pool (no unit of
-    work: an anonymous read opens no session at all); its `last_used_at` is written at
-    most once a minute, by a statement of its own. Anything else shaped like a JWT is an
-    OpenID Connect token (service/auth/oidc.py)."""
+    """The caller. A key's row comes from the process's key cache (auth/key_cache.py),
+    or one statement on the reads pool (no unit of work: an anonymous read opens no
+    session at all); its `last_used_at` is written at most once a minute, by a statement
+    of its own. Anything else shaped like a JWT is an OpenID Connect token
+    (service/auth/oidc.py)."""
     if credentials is None:
         return ANONYMOUS
     parsed = keys.split_token(credentials.credentials)
@@ -98,13 +101,21 @@ async def get_principal(
             return await _person(reader, credentials.credentials)
         raise Unauthorized(_INVALID, code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
     prefix, token = parsed
-    row = await reader.fetchrow(KEY(), prefix=prefix)
+    cache: KeyCache | None = getattr(request.app.state, "key_cache", None)
+    row = cache.lookup(prefix) if cache is not None else None
+    if row is None:
+        generation = cache.generation if cache is not None else 0
+        row = await reader.fetchrow(KEY(), prefix=prefix)
+        if row is not None and cache is not None:
+            cache.store(prefix, row, generation)
     if row is None or not keys.matches(token, row["secret_hash"], get_settings().api_key_pepper):
         raise Unauthorized(_INVALID, code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
     now = utcnow()
     since = now - LAST_USED_RESOLUTION
     if row["last_used_at"] is None or row["last_used_at"] < since:
         await reader.fetch(USED(), key_id=row["id"], since=since, now=now)
+        if cache is not None:
+            cache.used(prefix, now)
     role = Role[row["role"]]
     return Principal(role=role, organization_id=row["organization_id"], key_id=row["id"])
 
