@@ -36,6 +36,7 @@ from service.ops.router import router as ops_router
 from service.reader import Reader, connect, open_pool
 from service.referrals.message_routes import router as referral_messages_router
 from service.referrals.revocation import router as revocation_router
+from service.referrals.router import DIRECT as referrals_direct
 from service.referrals.router import router as referrals_router
 from service.search.engines import serving
 from service.search.router import DIRECT as search_direct
@@ -157,7 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     # The busiest reads, matched before their documented operations (service/direct.py).
-    app.router.routes[:0] = [*search_direct, *programs_direct]
+    app.router.routes[:0] = [*search_direct, *programs_direct, *referrals_direct]
     openapi_doc.install(app, EXTRA_SCHEMAS, EXTRA_COMPONENTS)
 
     @app.get("/health", operation_id="health", tags=["operations"], summary="Liveness")

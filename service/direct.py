@@ -15,10 +15,12 @@ tests/test_direct_routes.py checks that both answer alike.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -31,18 +33,36 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 _UUID: TypeAdapter[uuid.UUID] = TypeAdapter(uuid.UUID)
 
 
-def route(path: str, endpoint: Endpoint, name: str) -> Route:
+def route(path: str, endpoint: Endpoint, name: str, matched: str | None = None) -> Route:
     """A GET-only plain route (Starlette would add HEAD; the documented operation has
     none) that records itself as the request's route, for the latency metric and the
-    query check, as FastAPI's routes do."""
+    query check, as FastAPI's routes do. `matched` narrows what it serves (e.g.
+    `{referral_id:uuid}`, so that /referrals/inbox and a malformed id go on to FastAPI's
+    routes); `path` stays the documented template the route is known by."""
 
     async def serve(request: Request) -> Response:
         request.scope["route"] = served
         return await endpoint(request)
 
-    served = Route(path, serve, methods=["GET"], name=name)
+    served = Route(matched or path, serve, methods=["GET"], name=name)
     served.methods = {"GET"}
+    served.path = path  # the template: metrics and the query check look it up
     return served
+
+
+@asynccontextmanager
+async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session, committed when the block ends and rolled back if it raises: what the
+    session dependency (service/db.py get_session) gives a FastAPI route."""
+    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with maker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
 
 
 async def caller(request: Request) -> Principal:

@@ -15,12 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.app import create_app
 from service.catalog.router import DIRECT as PROGRAMS_DIRECT
+from service.referrals.router import DIRECT as REFERRALS_DIRECT
 from service.search.router import DIRECT as SEARCH_DIRECT
 from service.settings import Settings
 from tests.conftest import Callers, app_client
 from tests.factories import create_program
+from tests.referrals.conftest import consent_body, post, student_body
 
-PLAIN = [*SEARCH_DIRECT, *PROGRAMS_DIRECT]
+PLAIN = [*SEARCH_DIRECT, *PROGRAMS_DIRECT, *REFERRALS_DIRECT]
 COMPARED = ("content-type", "etag", "content-language", "allow", "www-authenticate", "vary")
 
 
@@ -91,6 +93,42 @@ async def test_each_answers_as_the_documented_operation(
         assert _answer(served) == _answer(documented), (method, path, params, headers)
 
 
+async def test_a_referral_read_answers_as_the_documented_operation(
+    client: httpx.AsyncClient, fastapi_only: httpx.AsyncClient, callers: Callers
+) -> None:
+    school, provider = callers.school_a, callers.provider_a
+    program = await create_program(client, provider, name="Math Lab")
+    student = await post(client, school, "/students", student_body())
+    await post(client, school, f"/students/{student['id']}/consents", consent_body())
+    body = {"student_id": student["id"], "program_id": program["id"], "need": "other"}
+    referral = await post(client, school, "/referrals", body)
+    path = f"/referrals/{referral['id']}"
+    # The provider's first read moves it to received (served here; tests/referrals cover
+    # it): from then on, reads change nothing but the audit trail, and compare alike.
+    first = await client.get(path, headers=provider.headers)
+    assert first.status_code == 200 and first.json()["status"] == "received"
+    bad_key = {"Authorization": "Bearer yl_00000000_nope"}
+    requests: list[tuple[str, dict[str, Any], dict[str, str]]] = [
+        (path, {}, school.headers),
+        (path, {}, provider.headers),
+        (path, {}, callers.admin.headers),
+        (path, {}, callers.provider_b.headers),  # 404: not theirs
+        (path, {}, callers.analyst.headers),  # 403: not a party's role
+        (path, {}, {}),  # 401
+        (path, {}, bad_key),
+        (path, {"expand": "all"}, school.headers),  # unknown parameter
+        (path.upper().replace("/REFERRALS/", "/referrals/"), {}, school.headers),
+        (f"/referrals/{uuid.uuid4()}", {}, school.headers),
+        ("/referrals/not-a-uuid", {}, school.headers),
+        ("/referrals/inbox", {}, provider.headers),
+        ("/referrals/outbox", {}, school.headers),
+    ]
+    for url, params, headers in requests:
+        served = await client.get(url, params=params, headers=headers)
+        documented = await fastapi_only.get(url, params=params, headers=headers)
+        assert _answer(served) == _answer(documented), (url, params, headers)
+
+
 async def test_their_latency_is_observed_under_their_templates(
     client: httpx.AsyncClient, callers: Callers
 ) -> None:
@@ -98,8 +136,13 @@ async def test_their_latency_is_observed_under_their_templates(
     await client.get(f"/programs/{program['id']}")
     await client.get("/search/programs", params={"q": "soccer"})
     body = (await client.get("/metrics")).text
+    await client.get(f"/referrals/{uuid.uuid4()}", headers=callers.school_a.headers)
     for template in ("/programs/{program_id}", "/search/programs"):
         assert (
             'youthlink_http_request_duration_seconds_count{method="GET",'
             f'route="{template}",status="200"}}' in body
         ), template
+    assert (
+        'youthlink_http_request_duration_seconds_count{method="GET",'
+        'route="/referrals/{referral_id}",status="404"}' in body
+    )

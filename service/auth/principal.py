@@ -134,20 +134,25 @@ async def _person(reader: Reader, token: str) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
+def check_roles(principal: Principal, roles: tuple[Role, ...]) -> Principal:
+    """The caller must hold one of `roles` (401 when anonymous, 403 otherwise)."""
+    if principal.is_anonymous:
+        raise Unauthorized(
+            "This operation needs an API key or a signed-in person's token.",
+            code="authentication_required",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if principal.role not in roles:
+        allowed = ", ".join(r.value for r in roles)
+        raise Forbidden(f"This operation is for the roles: {allowed}.", code="role_forbidden")
+    return principal
+
+
 def require_roles(*roles: Role) -> Any:
-    """Dependency: the caller must hold one of `roles` (401 when anonymous, 403 otherwise)."""
+    """Dependency: the caller must hold one of `roles` (`check_roles`)."""
 
     async def check(principal: PrincipalDep, request: Request) -> Principal:
-        if principal.is_anonymous:
-            raise Unauthorized(
-                "This operation needs an API key or a signed-in person's token.",
-                code="authentication_required",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        if principal.role not in roles:
-            allowed = ", ".join(r.value for r in roles)
-            raise Forbidden(f"This operation is for the roles: {allowed}.", code="role_forbidden")
-        return principal
+        return check_roles(principal, roles)
 
     return Depends(check)
 

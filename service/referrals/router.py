@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from service.auth.principal import Principal, require_roles
+from service import direct
+from service.auth.principal import Principal, check_roles, require_roles
 from service.auth.roles import Role
-from service.concurrency import IfMatch, etag, set_etag
-from service.db import ReaderDep, SessionDep, utcnow
+from service.concurrency import IfMatch, etag, etag_header, set_etag
+from service.db import ReaderDep, SessionDep, get_reader, utcnow
 from service.errors import problem_responses
 from service.idempotency import IdempotencyKey, idempotent
 from service.local_time import today
@@ -24,7 +25,8 @@ router = APIRouter(tags=["referrals"])
 School = Annotated[Principal, require_roles(Role.school)]
 Provider = Annotated[Principal, require_roles(Role.provider, Role.admin)]
 Outbox = Annotated[Principal, require_roles(Role.school, Role.admin)]
-Party = Annotated[Principal, require_roles(Role.school, Role.provider, Role.admin)]
+PARTIES = (Role.school, Role.provider, Role.admin)
+Party = Annotated[Principal, require_roles(*PARTIES)]
 Moving = Annotated[Principal, require_roles(Role.school, Role.provider)]
 
 
@@ -141,6 +143,29 @@ async def referrals_get(
     rows = await service.receive_on_first_read(session, principal, rows)  # the session: only then
     set_etag(response, rows.referral.version)
     return _out(principal, rows)
+
+
+async def referral_read(request: Request) -> Response:
+    """GET /referrals/{referral_id} as served (service/direct.py): what referrals_get does.
+    A session is opened only for the provider's first read, which moves the referral."""
+    principal = check_roles(await direct.caller(request), PARTIES)
+    referral_id: uuid.UUID = request.path_params["referral_id"]
+    rows = await reading.read_recorded(await get_reader(request), principal, referral_id)
+    if service.moves_on_read(principal, rows):
+        async with direct.unit_of_work(request) as session:
+            rows = await service.receive_on_first_read(session, principal, rows)
+    body = _out(principal, rows).model_dump_json()
+    return Response(body, media_type="application/json", headers=etag_header(rows.referral.version))
+
+
+DIRECT = [
+    direct.route(
+        "/referrals/{referral_id}",
+        referral_read,
+        "referrals_get",
+        matched="/referrals/{referral_id:uuid}",
+    )
+]
 
 
 @router.post(

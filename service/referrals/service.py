@@ -192,17 +192,23 @@ async def record_reads(
         )
 
 
+def moves_on_read(principal: Principal, rows: ReferralRows) -> bool:
+    """Whether this read is the provider's first of a sent referral, which receives it
+    (nothing is received when the consent no longer discloses anything)."""
+    referral = rows.referral
+    if side_of(principal, referral) is not Side.provider or referral.status is not Status.sent:
+        return False
+    return rules.state(rows.consent, today()) is ConsentState.active
+
+
 async def receive_on_first_read(
     session: AsyncSession, principal: Principal, rows: ReferralRows
 ) -> ReferralRows:
     """PRODUCT.md: the provider's first read of a sent referral marks it received, a
     system move. The referral is locked and read again only then (once per referral)."""
-    referral = rows.referral
-    if side_of(principal, referral) is not Side.provider or referral.status is not Status.sent:
+    if not moves_on_read(principal, rows):
         return rows
-    if rules.state(rows.consent, today()) is not ConsentState.active:
-        return rows  # nothing was disclosed by this read: nothing was received
-    rows = await reading.one(session, principal, referral.id, lock=True)
+    rows = await reading.one(session, principal, rows.referral.id, lock=True)
     if rows.referral.status is not Status.sent:  # another read got there first
         return rows
     event = await move(session, rows.referral, Status.received, Side.system, principal)
