@@ -146,3 +146,78 @@ async def test_their_latency_is_observed_under_their_templates(
         'youthlink_http_request_duration_seconds_count{method="GET",'
         'route="/referrals/{referral_id}",status="404"}' in body
     )
+
+
+async def test_the_referral_writes_answer_as_the_documented_operations(
+    client: httpx.AsyncClient, fastapi_only: httpx.AsyncClient, callers: Callers
+) -> None:
+    school, provider = callers.school_a, callers.provider_a
+    program = await create_program(client, provider, name="Math Lab")
+    student = await post(client, school, "/students", student_body())
+    await post(client, school, f"/students/{student['id']}/consents", consent_body())
+    new = {"student_id": student["id"], "program_id": program["id"], "need": "other"}
+    # A create served, then replayed through the documented operation (the same key):
+    # the same answer, byte for byte in what a client reads.
+    keyed = {**school.headers, "Idempotency-Key": "create-1"}
+    created = await client.post("/referrals", json=new, headers=keyed)
+    assert created.status_code == 201, created.text
+    assert _answer(await fastapi_only.post("/referrals", json=new, headers=keyed)) == _answer(
+        created
+    )
+    referral = created.json()
+    path = f"/referrals/{referral['id']}/transitions"
+    current = {"If-Match": created.headers["ETag"]}
+    moved_key = {**provider.headers, **current, "Idempotency-Key": "move-1"}
+    accept = {"to": "accepted"}
+    moved = await client.post(path, json=accept, headers=moved_key)
+    assert moved.status_code == 200, moved.text
+    assert _answer(await fastapi_only.post(path, json=accept, headers=moved_key)) == _answer(moved)
+    now = {"If-Match": moved.headers["ETag"]}
+    bad_key = {"Authorization": "Bearer yl_00000000_nope"}
+    text = {"Content-Type": "text/plain"}
+    jsonish = {"Content-Type": "application/json"}
+    requests: list[tuple[str, str, Any, dict[str, str], dict[str, str]]] = [
+        # method, path, body (dict: JSON; bytes: as is), headers, query
+        ("POST", path, {"to": "contacted"}, provider.headers, {}),  # 428: no If-Match
+        ("POST", path, {"to": "contacted"}, {**provider.headers, **current}, {}),  # 412
+        ("POST", path, {"to": "contacted"}, {**provider.headers, "If-Match": "x" * 201}, {}),
+        ("POST", path, {"to": "bogus"}, {**provider.headers, **now}, {}),
+        ("POST", path, {"to": "bogus"}, {**provider.headers, "Idempotency-Key": "a b"}, {}),
+        ("POST", path, {"to": "completed"}, {**provider.headers, **now}, {}),  # not allowed
+        ("POST", path, {"to": "declined"}, {**provider.headers, **now}, {}),  # needs a reason
+        ("POST", path, {"to": "contacted", "x": 1}, {**provider.headers, **now}, {}),
+        ("POST", path, b'{"to": ', {**provider.headers, **now, **jsonish}, {}),
+        ("POST", path, b'{"to": ', {**bad_key, **jsonish}, {}),  # the body is read first
+        ("POST", path, b"\xff\xfe", {**provider.headers, **now, **jsonish}, {}),
+        ("POST", path, b"", {**provider.headers, **now}, {}),
+        ("POST", path, b'{"to": "contacted"}', {**provider.headers, **now, **text}, {}),
+        ("POST", path, {"to": "contacted"}, {**callers.provider_b.headers, **now}, {}),
+        ("POST", path, {"to": "contacted"}, {**callers.analyst.headers, **now}, {}),
+        ("POST", path, {"to": "contacted"}, now, {}),
+        ("POST", path, {"to": "contacted"}, {**bad_key, **now}, {}),
+        ("POST", path, {"to": "contacted"}, {**provider.headers, **now}, {"force": "1"}),
+        ("POST", f"/referrals/{uuid.uuid4()}/transitions", {"to": "contacted"}, school.headers, {}),
+        ("POST", "/referrals/not-a-uuid/transitions", {"to": "contacted"}, school.headers, {}),
+        ("GET", path, None, provider.headers, {}),
+        ("POST", "/referrals", new, school.headers, {}),  # 409: it is open already
+        ("POST", "/referrals", {**new, "need": "x"}, school.headers, {}),
+        ("POST", "/referrals", {"need": "other"}, school.headers, {}),
+        ("POST", "/referrals", new, provider.headers, {}),  # 403: schools refer
+        ("POST", "/referrals", new, {}, {}),
+        ("POST", "/referrals", new, {**school.headers, "Idempotency-Key": ""}, {}),
+        ("POST", "/referrals", new, {**school.headers, "Idempotency-Key": "create-1"}, {}),
+        ("POST", "/referrals", {**new, "urgency": "urgent"}, keyed, {}),  # key, other body
+        ("POST", "/referrals", b"[1,", {**school.headers, **jsonish}, {}),
+        ("POST", "/referrals", b"", school.headers, {}),
+        ("GET", "/referrals", None, school.headers, {}),
+    ]
+    for method, url, body, headers, params in requests:
+        sent: dict[str, Any] = {"headers": headers, "params": params}
+        if isinstance(body, bytes):
+            sent["content"] = body
+        elif body is not None:
+            sent["json"] = body
+        served = await client.request(method, url, **sent)
+        documented = await fastapi_only.request(method, url, **sent)
+        assert _answer(served) == _answer(documented), (method, url, body, headers, params)
+        assert served.status_code < 500, served.text

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from pydantic import TypeAdapter
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from service import direct
 from service.auth.principal import Principal, check_roles, require_roles
 from service.auth.roles import Role
 from service.concurrency import IfMatch, etag, etag_header, set_etag
-from service.db import ReaderDep, SessionDep, get_reader, utcnow
+from service.db import ReaderDep, SessionDep, get_reader, utcnow, wrote
 from service.errors import problem_responses
 from service.idempotency import IdempotencyKey, idempotent
 from service.local_time import today
@@ -22,12 +24,14 @@ from service.referrals.states import Side, Status
 from service.referrals.views import ReferralRows, referral_out
 
 router = APIRouter(tags=["referrals"])
-School = Annotated[Principal, require_roles(Role.school)]
+SCHOOLS = (Role.school,)
+School = Annotated[Principal, require_roles(*SCHOOLS)]
 Provider = Annotated[Principal, require_roles(Role.provider, Role.admin)]
 Outbox = Annotated[Principal, require_roles(Role.school, Role.admin)]
 PARTIES = (Role.school, Role.provider, Role.admin)
 Party = Annotated[Principal, require_roles(*PARTIES)]
-Moving = Annotated[Principal, require_roles(Role.school, Role.provider)]
+MOVERS = (Role.school, Role.provider)
+Moving = Annotated[Principal, require_roles(*MOVERS)]
 
 
 def _out(principal: Principal, rows: ReferralRows) -> ReferralOut:
@@ -52,13 +56,19 @@ async def referrals_create(
     body: ReferralCreate,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    return await _create(session, principal, body, idempotency_key)
+
+
+async def _create(
+    session: AsyncSession, principal: Principal, body: ReferralCreate, key: str | None
+) -> Response:
     async def create() -> tuple[int, ReferralOut, dict[str, str]]:
         rows = await creating.create_referral(session, principal, body)
         referral = rows.referral
         headers = {"ETag": etag(referral.version), "Location": f"/referrals/{referral.id}"}
         return 201, _out(principal, rows), headers
 
-    return await idempotent(session, principal, idempotency_key, "referrals_create", body, create)
+    return await idempotent(session, principal, key, "referrals_create", body, create)
 
 
 StatusFilter = Annotated[
@@ -158,13 +168,61 @@ async def referral_read(request: Request) -> Response:
     return Response(body, media_type="application/json", headers=etag_header(rows.referral.version))
 
 
+_IF_MATCH = direct.header_check(IfMatch)
+_IDEMPOTENCY_KEY = direct.header_check(IdempotencyKey)
+_TRANSITION = TypeAdapter(TransitionCreate)
+_CREATE = TypeAdapter(ReferralCreate)
+
+
+async def referral_move(request: Request) -> Response:
+    """POST /referrals/{referral_id}/transitions as served (service/direct.py): what
+    referrals_transition does, in the same order (the body is read first, then the
+    caller, then the headers and the body are checked together)."""
+    raw = await direct.json_body(request)
+    principal = check_roles(await direct.caller(request), MOVERS)
+    errors: list[Any] = []
+    if_match = direct.header(request, _IF_MATCH, errors)
+    key = direct.header(request, _IDEMPOTENCY_KEY, errors)
+    body = direct.body_model(_TRANSITION, raw, errors)
+    direct.refuse(errors, raw)
+    assert body is not None
+    referral_id: uuid.UUID = request.path_params["referral_id"]
+    async with direct.unit_of_work(request) as session:
+        response = await _transition(session, principal, referral_id, body, if_match, key)
+    wrote(request)
+    return response
+
+
+async def referral_create(request: Request) -> Response:
+    """POST /referrals as served (service/direct.py): what referrals_create does."""
+    raw = await direct.json_body(request)
+    principal = check_roles(await direct.caller(request), SCHOOLS)
+    errors: list[Any] = []
+    key = direct.header(request, _IDEMPOTENCY_KEY, errors)
+    body = direct.body_model(_CREATE, raw, errors)
+    direct.refuse(errors, raw)
+    assert body is not None
+    async with direct.unit_of_work(request) as session:
+        response = await _create(session, principal, body, key)
+    wrote(request)
+    return response
+
+
 DIRECT = [
     direct.route(
         "/referrals/{referral_id}",
         referral_read,
         "referrals_get",
         matched="/referrals/{referral_id:uuid}",
-    )
+    ),
+    direct.route(
+        "/referrals/{referral_id}/transitions",
+        referral_move,
+        "referrals_transition",
+        matched="/referrals/{referral_id:uuid}/transitions",
+        method="POST",
+    ),
+    direct.route("/referrals", referral_create, "referrals_create", method="POST"),
 ]
 
 
@@ -186,11 +244,20 @@ async def referrals_transition(
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
+    return await _transition(session, principal, referral_id, body, if_match, idempotency_key)
+
+
+async def _transition(
+    session: AsyncSession,
+    principal: Principal,
+    referral_id: uuid.UUID,
+    body: TransitionCreate,
+    if_match: str | None,
+    key: str | None,
+) -> Response:
     async def move() -> tuple[int, ReferralOut, dict[str, str]]:
         rows = await service.transition(session, principal, referral_id, body, if_match)
         return 200, _out(principal, rows), {"ETag": etag(rows.referral.version)}
 
     scope = {"referral_id": str(referral_id)}
-    return await idempotent(
-        session, principal, idempotency_key, "referrals_transition", body, move, scope
-    )
+    return await idempotent(session, principal, key, "referrals_transition", body, move, scope)
