@@ -116,6 +116,37 @@ def rss_mb(pid: int) -> dict[int, float]:
     return out
 
 
+def machine_speed_ms() -> float:
+    """How long a fixed pure-Python loop takes here now (ms; lower is faster). The
+    machines these run on are shared: the same code's throughput moves with this figure
+    from one minute to the next, so benchmarks print it beside their own."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(2_000_000):
+        total += i * i
+    return (time.perf_counter() - started) * 1000
+
+
+def _cpu_s(pid: str) -> float:
+    """User + system CPU seconds of one process (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_of(server_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by the server's workers (the children of `server_pid`) and
+    by every PostgreSQL process on this machine (the benchmark is its only client)."""
+    workers = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    postgres = 0.0
+    for pid in (p.name for p in Path("/proc").iterdir() if p.name.isdigit()):
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "postgres":
+                postgres += _cpu_s(pid)
+        except OSError:  # ended meanwhile
+            continue
+    return {"workers": sum(_cpu_s(w) for w in workers), "postgres": postgres}
+
+
 WRK_SCRIPT = """
 local paths, counter = {}, 0
 init = function(args)

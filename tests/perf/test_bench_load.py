@@ -39,7 +39,7 @@ from service.referrals.states import Reason, Side, Status, check
 from service.sealing.keyring import keyring
 from service.settings import Settings
 from tests.conftest import make_test_database
-from tests.perf.harness import free_port, pct, serve, wait_ready
+from tests.perf.harness import cpu_of, free_port, machine_speed_ms, pct, serve, wait_ready
 from tests.perf.load_mix import CLOSED, WEIGHTS, WRITES, Acked, Load, _dsn, enrol, make_world, run
 from tests.perf.test_bench_search import _generate
 
@@ -221,11 +221,17 @@ def test_sustained_mix_keeps_every_acknowledged_write(
             f"{WORKERS} uvicorn workers; load average before {os.getloadavg()[0]:.2f}"
         )
         load = Load(world, random.Random(7), weights=dict(MIX))
-        cpu = time.process_time()
+        speed, cpu, server_cpu = machine_speed_ms(), time.process_time(), cpu_of(server.pid)
         elapsed = asyncio.run(run(base, load, CLIENTS, SECONDS))
+        used = {k: v - server_cpu[k] for k, v in cpu_of(server.pid).items()}
+        requests = sum(sum(c.values()) for c in load.statuses.values())
         print(
             f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; "
-            f"the clients used {time.process_time() - cpu:.1f} s of CPU in {elapsed:.1f} s"
+            f"the clients used {time.process_time() - cpu:.1f} s of CPU in {elapsed:.1f} s\n"
+            f"CPU per request: the workers {used['workers'] / requests * 1000:.2f} ms, "
+            f"PostgreSQL {used['postgres'] / requests * 1000:.2f} ms; "
+            f"machine speed (harness.machine_speed_ms, lower is faster): {speed:.0f} ms before, "
+            f"{machine_speed_ms():.0f} ms after"
         )
     finally:
         server.terminate()
