@@ -294,3 +294,19 @@ async def test_a_program_without_a_description_is_found_with_an_empty_one(
     assert found.status_code == 200, found.text
     (hit,) = found.json()["contents"]
     assert (hit["name"], hit["description"]) == ("Quiet Reading Hour", "")
+
+
+async def test_a_hit_read_again_after_a_change_shows_the_change(clean: Sessions) -> None:
+    """Each searcher keeps the stored documents it read (tantivy/engine.py _Live.document):
+    a change makes a new searcher, so a page read before it never comes back stale."""
+    program = await _add_program(clean, "Robotics Club")
+    follower, engine = _follower(clean)
+    await follower.step()
+    for _ in range(2):  # the second read is served from the kept document
+        assert await _names(engine) == ["Robotics Club"]
+    async with clean() as session, session.begin():
+        await session.execute(
+            update(Program).where(Program.id == program).values(name="Chess Club")
+        )
+    await follower.step()
+    assert await _names(engine) == ["Chess Club"]

@@ -8,6 +8,7 @@ whole, so readers always see one complete index.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,15 +47,32 @@ NAME_CHARS = 500  # a name is highlighted whole
 DESCRIPTION_CHARS = 160  # about 24 words, as Meilisearch crops
 
 
+DOCUMENTS_KEPT = 4096  # stored documents a searcher keeps read (a few KB each)
+
+
 @dataclass
 class _Live:
-    """An index with its searcher, the vocabulary read from that searcher, and what the
-    index knows of its name order."""
+    """An index with its searcher, the vocabulary read from that searcher, what the index
+    knows of its name order, and the stored documents read through this searcher."""
 
     index: tantivy.Index
     searcher: tantivy.Searcher
     vocabulary: Vocabulary
     order: names.Order
+    documents: dict[tuple[int, int], tantivy.Document] = dataclasses.field(default_factory=dict)
+
+    def document(self, address: tantivy.DocAddress) -> tantivy.Document:
+        """A stored document. Reading one decompresses its block of the doc store, the
+        largest part of a page's cost after the query itself; the documents of popular
+        pages are read again and again, so each searcher keeps the last DOCUMENTS_KEPT
+        it read (a new searcher, after any change, starts empty: addresses change)."""
+        key = (address.segment_ord, address.doc)
+        found = self.documents.get(key)
+        if found is None:
+            if len(self.documents) >= DOCUMENTS_KEPT:
+                self.documents.clear()
+            found = self.documents[key] = self.searcher.doc(address)
+        return found
 
 
 def _and(parts: Sequence[tantivy.Query | None]) -> tantivy.Query:
@@ -205,7 +223,7 @@ class TantivyEngine:
             found = nearby.nearest_within(searcher, self.schema, live.order, q, free)
             if found is not None:  # few enough candidates to measure in one pass
                 total, addresses = found
-                hits = self._hits(searcher, q, words, addresses)
+                hits = self._hits(live, q, words, addresses)
                 return SearchResult(hits=hits, total=min(total, MAX_HITS))
         radius = self._radius(searcher, t, q, words)
         main = _filtered(words, t.filters(q, radius))
@@ -215,7 +233,7 @@ class TantivyEngine:
             )
         else:
             total, addresses = self._ranked(live, q, main)
-        hits = self._hits(searcher, q, words, addresses)
+        hits = self._hits(live, q, words, addresses)
         facets = self._facets(searcher, t, q, words, radius) if q.facets else {}
         return SearchResult(hits=hits, total=min(total, MAX_HITS), facets=facets)
 
@@ -251,12 +269,13 @@ class TantivyEngine:
 
     def _hits(
         self,
-        searcher: tantivy.Searcher,
+        live: _Live,
         q: SearchQuery,
         words: tantivy.Query | None,
         addresses: list[tantivy.DocAddress],
     ) -> list[Hit]:
-        docs = [searcher.doc(a) for a in addresses]
+        searcher = live.searcher
+        docs = [live.document(a) for a in addresses]
         spanish = q.language == "es"
         generators: dict[str, tantivy.SnippetGenerator] = {}
 
