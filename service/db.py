@@ -8,6 +8,7 @@ BEFORE the response is sent, or rolls back when it raised.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -126,13 +127,9 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request; commit when the path operation returned, else roll back.
-
-    After a write commits, the callables in `app.state.after_write` run, and after a
-    catalog write those in `app.state.after_catalog_write` (search uses it to make this
-    process's next search read the write)."""
-    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+@asynccontextmanager
+async def unit_of_work(maker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session, committed when the block ends and rolled back if it raises."""
     async with maker() as session:
         try:
             yield session
@@ -141,7 +138,16 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
         else:
             await session.commit()
-            wrote(request)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request; commit when the path operation returned, else roll back.
+    After a write commits, the callables in `app.state.after_write` run, and after a
+    catalog write those in `app.state.after_catalog_write` (search uses it to make this
+    process's next search read the write)."""
+    async with unit_of_work(request.app.state.sessionmaker) as session:
+        yield session
+    wrote(request)
 
 
 # The paths whose writes change what the search indexes hold (programs, their

@@ -17,17 +17,18 @@ from __future__ import annotations
 import email.message
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any, TypeVar
 
 from fastapi.exceptions import HTTPException, RequestValidationError
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from service import db
 from service.auth.principal import Principal, bearer, get_principal
 from service.db import get_reader
 from service.strict_query import reject_unknown_query
@@ -56,19 +57,10 @@ def route(
     return served
 
 
-@asynccontextmanager
-async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
-    """A session, committed when the block ends and rolled back if it raises: what the
-    session dependency (service/db.py get_session) gives a FastAPI route."""
-    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with maker() as session:
-        try:
-            yield session
-        except BaseException:
-            await session.rollback()
-            raise
-        else:
-            await session.commit()
+def unit_of_work(request: Request) -> AbstractAsyncContextManager[AsyncSession]:
+    """What the session dependency (service/db.py get_session) gives a FastAPI route: a
+    session committed when the block ends, rolled back if it raises."""
+    return db.unit_of_work(request.app.state.sessionmaker)
 
 
 async def caller(request: Request) -> Principal:

@@ -93,15 +93,20 @@ async def test_each_answers_as_the_documented_operation(
         assert _answer(served) == _answer(documented), (method, path, params, headers)
 
 
+async def _referable(client: httpx.AsyncClient, callers: Callers) -> dict[str, Any]:
+    """The body of a referral school A may send: provider A's program, a consented student."""
+    school = callers.school_a
+    program = await create_program(client, callers.provider_a, name="Math Lab")
+    student = await post(client, school, "/students", student_body())
+    await post(client, school, f"/students/{student['id']}/consents", consent_body())
+    return {"student_id": student["id"], "program_id": program["id"], "need": "other"}
+
+
 async def test_a_referral_read_answers_as_the_documented_operation(
     client: httpx.AsyncClient, fastapi_only: httpx.AsyncClient, callers: Callers
 ) -> None:
     school, provider = callers.school_a, callers.provider_a
-    program = await create_program(client, provider, name="Math Lab")
-    student = await post(client, school, "/students", student_body())
-    await post(client, school, f"/students/{student['id']}/consents", consent_body())
-    body = {"student_id": student["id"], "program_id": program["id"], "need": "other"}
-    referral = await post(client, school, "/referrals", body)
+    referral = await post(client, school, "/referrals", await _referable(client, callers))
     path = f"/referrals/{referral['id']}"
     # The provider's first read moves it to received (served here; tests/referrals cover
     # it): from then on, reads change nothing but the audit trail, and compare alike.
@@ -152,10 +157,7 @@ async def test_the_referral_writes_answer_as_the_documented_operations(
     client: httpx.AsyncClient, fastapi_only: httpx.AsyncClient, callers: Callers
 ) -> None:
     school, provider = callers.school_a, callers.provider_a
-    program = await create_program(client, provider, name="Math Lab")
-    student = await post(client, school, "/students", student_body())
-    await post(client, school, f"/students/{student['id']}/consents", consent_body())
-    new = {"student_id": student["id"], "program_id": program["id"], "need": "other"}
+    new = await _referable(client, callers)
     # A create served, then replayed through the documented operation (the same key):
     # the same answer, byte for byte in what a client reads.
     keyed = {**school.headers, "Idempotency-Key": "create-1"}

@@ -22,7 +22,7 @@ from service.auth.keys import split_token
 from service.auth.roles import Role
 from service.catalog.enums import OrganizationType
 from tests.conftest import Caller, make_caller, make_org, make_test_database
-from tests.perf.harness import serve, wait_ready
+from tests.perf.harness import api_processes
 
 NOTIFIED_WITHIN_S = 1.0  # on loopback it is milliseconds; this bounds a busy CI machine
 
@@ -138,16 +138,8 @@ def two_apis(worker_id_safe: str) -> Iterator[tuple[str, str, Caller, Caller, st
         return provider, admin
 
     provider, admin = asyncio.run(callers())
-    first, first_base = serve(url, workers=1, pool_size=4)
-    second, second_base = serve(url, workers=1, pool_size=4)
-    try:
-        wait_ready(first_base, in_a_row=1)
-        wait_ready(second_base, in_a_row=1)
-        yield first_base, second_base, provider, admin, url
-    finally:
-        for process in (first, second):
-            process.terminate()
-            process.wait(timeout=20)
+    with api_processes(url) as (first, second):
+        yield first, second, provider, admin, url
 
 
 def _status(base: str, caller: Caller) -> int:

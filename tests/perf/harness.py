@@ -11,7 +11,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,6 +86,21 @@ async def drive(base: str, paths: list[str], concurrency: int) -> tuple[list[flo
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
         return latencies, time.perf_counter() - started, errors
+
+
+@contextmanager
+def api_processes(url: str, count: int = 2) -> Iterator[list[str]]:
+    """`count` API processes of one worker each on `url`, each ready (its index built);
+    their base URLs. Stopped when the block ends."""
+    started = [serve(url, workers=1, pool_size=4) for _ in range(count)]
+    try:
+        for _, base in started:
+            wait_ready(base, in_a_row=1)
+        yield [base for _, base in started]
+    finally:
+        for process, _ in started:
+            process.terminate()
+            process.wait(timeout=20)
 
 
 def wait_ready(base: str, within_s: float = 600, in_a_row: int = 20) -> float:

@@ -16,7 +16,7 @@ from sqlalchemy.pool import NullPool
 from service.auth.roles import Role
 from service.catalog.enums import OrganizationType
 from tests.conftest import make_caller, make_org, make_test_database
-from tests.perf.harness import serve, wait_ready
+from tests.perf.harness import api_processes
 
 LAG_BOUND_S = 1.5  # "about a second": the poll interval (0.5 s) plus a rebuild's worth
 
@@ -34,16 +34,8 @@ def two_apis(worker_id_safe: str) -> Iterator[tuple[str, str, dict[str, str]]]:
         return caller.headers
 
     headers = asyncio.run(provider())
-    first, first_base = serve(url, workers=1, pool_size=4)
-    second, second_base = serve(url, workers=1, pool_size=4)
-    try:
-        wait_ready(first_base, in_a_row=1)
-        wait_ready(second_base, in_a_row=1)
-        yield first_base, second_base, headers
-    finally:
-        for process in (first, second):
-            process.terminate()
-            process.wait(timeout=20)
+    with api_processes(url) as (first, second):
+        yield first, second, headers
 
 
 def _names(base: str, q: str) -> list[str]:
