@@ -81,7 +81,7 @@ def _create(recorded: bool) -> Select[Any]:
     already holds one: then nothing at all is written (ON CONFLICT DO NOTHING, which
     also settles two concurrent attempts: the second waits for the first, then finds
     it). The event, messages and entry are written only with the row: each is a SELECT
-    of its values from the inserted row."""
+    of its values WHERE the insert returned one."""
     created = (
         pg_insert(Referral)
         .values(**column_params(_REFERRALS, _NEW_COLUMNS))
