@@ -30,7 +30,7 @@ from typing import Any
 
 import asyncpg
 import orjson
-from sqlalchemy import BindParameter, bindparam
+from sqlalchemy import BindParameter, ColumnElement, Insert, bindparam, insert, select
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -75,6 +75,18 @@ def column_params(
 def column_values(values: Mapping[str, Any], prefix: str = "v_") -> dict[str, Any]:
     """Run-time values (column -> value) for the params of `column_params`."""
     return {f"{prefix}{column}": value for column, value in values.items()}
+
+
+def insert_row(
+    table: Any, columns: Iterable[str], prefix: str, when: ColumnElement[bool] | None = None
+) -> Insert:
+    """INSERT of one row of these columns, its values given at run time as
+    `column_values(..., prefix)`; with `when`, written only if that holds (a SELECT of
+    the values WHERE `when`: a write joined to another in one WITH, conditional on it)."""
+    params = column_params(table, columns, prefix)
+    if when is None:
+        return insert(table).values(**params)
+    return insert(table).from_select(list(params), select(*params.values()).where(when))
 
 
 def compile_statement(statement: ClauseElement) -> Compiled:
@@ -218,9 +230,8 @@ async def open_pool(settings: Settings) -> asyncpg.Pool:
     """The reads pool of a worker: `db_read_pool_size` connections to the same database,
     opened on demand. Reads leave no session state behind (no SET, LISTEN or locks), so
     a connection goes back without asyncpg's reset round trip."""
-    url = make_url(settings.database_url).set(drivername="postgresql")
     pool: asyncpg.Pool = await asyncpg.create_pool(
-        url.render_as_string(hide_password=False),
+        _dsn(settings),
         min_size=0,
         max_size=settings.db_read_pool_size,
         timeout=settings.db_connect_timeout_s,
@@ -235,11 +246,16 @@ async def open_pool(settings: Settings) -> asyncpg.Pool:
     return pool
 
 
+def _dsn(settings: Settings) -> str:
+    """The database URL as asyncpg takes it."""
+    url = make_url(settings.database_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
 async def connect(settings: Settings, application_name: str) -> asyncpg.Connection:
     """One connection of its own to the database (the key cache listens on one)."""
-    url = make_url(settings.database_url).set(drivername="postgresql")
     connection: asyncpg.Connection = await asyncpg.connect(
-        url.render_as_string(hide_password=False),
+        _dsn(settings),
         timeout=settings.db_connect_timeout_s,
         server_settings={"application_name": application_name},
         **tls_arguments(settings.database_url),

@@ -14,7 +14,7 @@ from service.audit.models import AuditEntry
 from service.auth import scope
 from service.auth.principal import Principal
 from service.pagination import PageParams, fetch_page
-from service.reader import Reader, column_params, column_values, compile_statement, param
+from service.reader import Reader, column_params, column_values, compile_statement, insert_row
 
 _ACTOR_COLUMNS = (
     "actor_key_id",
@@ -35,11 +35,8 @@ _ENTRY_COLUMNS = (
 def entry(prefix: str = "v_", when: ColumnElement[bool] | None = None) -> Insert:
     """INSERT of one entry, its values given at run time as `entry_values(...)`. Run alone
     (`record`) or joined to the write it records (referrals/writes.py); with `when`, only
-    if that holds (as a SELECT of the values WHERE `when`)."""
-    params = column_params(AuditEntry.__table__, _ENTRY_COLUMNS, prefix)
-    if when is None:
-        return insert(AuditEntry).values(**params)
-    return insert(AuditEntry).from_select(list(params), select(*params.values()).where(when))
+    if that holds."""
+    return insert_row(AuditEntry.__table__, _ENTRY_COLUMNS, prefix, when)
 
 
 # Compiled once and run on the session's connection (service/reader.py): flushed by the
@@ -103,8 +100,7 @@ def recorded_with(
     data-modifying WITH of it): `subject_id` and `student_id` are columns of what it read,
     the actor is given at run time as `actor_values(principal)`. A read and the record of
     it are then one round trip, and there is no record of a read that found nothing."""
-    table = AuditEntry.__table__
-    actor = [param(f"a_{c}", table.c[c].type) for c in _ACTOR_COLUMNS]
+    actor = column_params(AuditEntry.__table__, _ACTOR_COLUMNS, "a_").values()
     entries = select(
         *actor, literal(action), literal(subject_type), cast(subject_id, String), student_id
     )
@@ -113,7 +109,7 @@ def recorded_with(
 
 def actor_values(principal: Principal) -> dict[str, Any]:
     """The run-time values of a `recorded_with` statement's actor."""
-    return {f"a_{column}": value for column, value in _actor(principal).items()}
+    return column_values(_actor(principal), "a_")
 
 
 async def trail_of_student(

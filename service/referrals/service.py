@@ -54,7 +54,7 @@ def payload(
 ) -> dict[str, Any]:
     """Webhook data: ids and statuses, never the student's personal data; as the referral
     is with `changes` (column -> value) made."""
-    after = {**{k: getattr(referral, k) for k in ("status", "version", "status_reason")}}
+    after = {k: getattr(referral, k) for k in ("status", "version", "status_reason")}
     after.update((k, v) for k, v in (changes or {}).items() if k in after)
     data: dict[str, Any] = {
         "referral_id": str(referral.id),

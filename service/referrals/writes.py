@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CTE, ColumnElement, Insert, Select, func, insert, select, update
+from sqlalchemy import CTE, ColumnElement, Insert, Select, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from service.audit.service import entry, entry_values
 from service.auth.principal import Principal
-from service.reader import Prepared, Reader, column_params, column_values, param
+from service.reader import Prepared, Reader, column_params, column_values, insert_row, param
 from service.referrals.models import Referral, ReferralEvent
 from service.referrals.states import Reason, Side, Status
 from service.referrals.views import Event
@@ -49,10 +49,7 @@ class Record:
 
 def _event(when: ColumnElement[bool] | None = None) -> Insert:
     """INSERT of the event (values `e_<column>`); with `when`, only if that holds."""
-    params = column_params(_EVENTS, _EVENT_COLUMNS, "e_")
-    if when is None:
-        return insert(ReferralEvent).values(**params)
-    return insert(ReferralEvent).from_select(list(params), select(*params.values()).where(when))
+    return insert_row(_EVENTS, _EVENT_COLUMNS, "e_", when)
 
 
 def _joined(main: Select[Any], recorded: bool) -> Select[Any]:
