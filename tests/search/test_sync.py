@@ -304,9 +304,12 @@ async def test_a_hit_read_again_after_a_change_shows_the_change(clean: Sessions)
     await follower.step()
     for _ in range(2):  # the second read is served from the kept document
         assert await _names(engine) == ["Robotics Club"]
+    kept = engine._live.documents
+    assert len(kept) == 1
     async with clean() as session, session.begin():
         await session.execute(
             update(Program).where(Program.id == program).values(name="Chess Club")
         )
     await follower.step()
     assert await _names(engine) == ["Chess Club"]
+    assert engine._live.documents is not kept  # the new searcher's own, never the old
