@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.reader = Reader(pool=reads, wait_s=settings.db_pool_timeout_s)
         app.state.search = search = serving(settings, app.state.sessionmaker, app.state.reader)
         app.state.after_catalog_write = [search.wrote]
+        app.state.program_cache = search.program_cache(settings.program_cache_size)
         app.state.key_cache = key_cache = KeyCache()
         app.state.after_key_write = [key_cache.forget_all]
         listening = asyncio.create_task(

@@ -257,6 +257,15 @@ class Settings(BaseSettings):
     search_cache_size: int = Field(
         default=2048, ge=1, le=1_000_000, description="Search results each API process keeps."
     )
+    program_cache_size: int = Field(
+        default=10_000,
+        ge=0,
+        le=1_000_000,
+        description="Public program documents each API process keeps for reads without a "
+        "key (0: none). They follow the search change log as the embedded index does, so an "
+        "edit shows within search_poll_s; keyed reads always read the database. Off with "
+        "Meilisearch (API processes then follow no log).",
+    )
     search_poll_s: float = Field(
         default=0.5,
         gt=0,

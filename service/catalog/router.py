@@ -15,6 +15,7 @@ from service.auth.roles import Role
 from service.catalog import reads, service
 from service.catalog import repository as repo
 from service.catalog.enums import Category, ProgramStatus
+from service.catalog.program_cache import ProgramCache
 from service.catalog.schemas import (
     OccurrenceOut,
     ProgramCreate,
@@ -104,13 +105,13 @@ async def programs_create(
     response_model=ProgramOut,
 )
 async def programs_get(
-    reader: ReaderDep, principal: PrincipalDep, program_id: uuid.UUID
+    request: Request, reader: ReaderDep, principal: PrincipalDep, program_id: uuid.UUID
 ) -> Response:
     """Returns one program with its ETag. Anyone may read active programs; keys of the owning
     organization also read it in any status, and admins read every program. A program you cannot see
     answers 404.
     """
-    body, version = await reads.program(reader, principal, program_id)
+    body, version = await reads.program(reader, principal, program_id, _kept(request))
     return Response(body, media_type="application/json", headers=etag_header(version))
 
 
@@ -118,8 +119,15 @@ async def program_read(request: Request) -> Response:
     """GET /programs/{program_id} as served (service/direct.py): what programs_get does."""
     principal = await direct.caller(request)
     program_id = direct.path_uuid(request, "program_id")
-    body, version = await reads.program(await get_reader(request), principal, program_id)
+    reader = await get_reader(request)
+    body, version = await reads.program(reader, principal, program_id, _kept(request))
     return Response(body, media_type="application/json", headers=etag_header(version))
+
+
+def _kept(request: Request) -> ProgramCache | None:
+    """The process's public program documents (service/catalog/program_cache.py), when
+    its lifespan keeps them."""
+    return getattr(request.app.state, "program_cache", None)
 
 
 DIRECT = [direct.route("/programs/{program_id}", program_read, "programs_get")]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from service.catalog.program_cache import ProgramCache
 from service.reader import Reader
 from service.search import changelog
 from service.search.cache import ResultCache
@@ -77,6 +78,15 @@ class Searching:
             found = await self.engine.search(query)
             self.cache.put(generation, query, found)
         return found
+
+    def program_cache(self, size: int) -> ProgramCache | None:
+        """A cache of public program documents that follows this process's index
+        (catalog/program_cache.py); None without an embedded index, or with `size` 0."""
+        if self.follower is None or size == 0:
+            return None
+        kept = ProgramCache(size, self.follower.caught_up)
+        self.follower.observers.append(kept.forget)
+        return kept
 
     def wrote(self) -> None:
         """This process committed a write: its next search reads it."""

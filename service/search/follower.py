@@ -96,6 +96,9 @@ class Follower:
         self._lock = asyncio.Lock()
         self._writes = 0  # writes this process committed
         self._covered = -1  # of those, the ones the last completed step saw (-1: never ran)
+        # Told which programs each step changed (None: a rebuild), after it applied them:
+        # what keeps copies of programs next to the index (catalog/program_cache.py).
+        self.observers: list[Callable[[Sequence[uuid.UUID] | None], None]] = []
 
     # ------------------------------------------------------------------ stepping
 
@@ -113,6 +116,14 @@ class Follower:
         async with self._lock:
             if self._covered < wanted:
                 await self._locked_step()
+
+    async def caught_up(self) -> bool:
+        """Catch up with this process's own writes, as `fresh` does, once the index has
+        been built; False (at once) before that: the first build is not waited for."""
+        if self._covered < 0:
+            return False
+        await self.fresh()
+        return True
 
     async def step(self) -> Step:
         """One step: build, or apply what changed. Steps never overlap."""
@@ -171,6 +182,8 @@ class Follower:
             removed = [pid for pid in ids if pid not in sources]
             await self.engine.apply([build(s) for s in sources.values()], removed)
         self.state.changed_programs += len(program_ids)
+        for observer in self.observers:
+            observer(program_ids)
 
     async def _advance(self, session: AsyncSession, cursor: str) -> None:
         if self.store is not None:
@@ -186,6 +199,8 @@ class Follower:
             documents = await self._fill(session)
         self.state.built_at = datetime.now(UTC)
         self.state.last_rebuild_s = round(time.perf_counter() - started, 3)
+        for observer in self.observers:
+            observer(None)
         log.info(
             "search index %s rebuilt: %d documents in %.1f s",
             self.name,

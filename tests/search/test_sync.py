@@ -11,17 +11,23 @@ from typing import Any
 
 import asyncpg
 import httpx
+import orjson
 import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from service.auth.principal import ANONYMOUS, Principal
+from service.auth.roles import Role
+from service.catalog import reads
 from service.catalog.enums import OrganizationType, ProgramStatus
 from service.catalog.models import Location, Organization, Program
+from service.errors import NotFound
 from service.reader import Reader
 from service.search import changelog
 from service.search.document import SearchDocument
+from service.search.engines import Searching
 from service.search.follower import Follower, TableCursor
 from service.search.models import SearchChange
 from service.search.query import SearchQuery
@@ -313,3 +319,41 @@ async def test_a_hit_read_again_after_a_change_shows_the_change(clean: Sessions)
     await follower.step()
     assert await _names(engine) == ["Chess Club"]
     assert engine._live.documents is not kept  # the new searcher's own, never the old
+
+
+async def test_anonymous_program_reads_follow_the_index_and_keyed_reads_do_not(
+    clean: Sessions, sync_database: str
+) -> None:
+    """catalog/program_cache.py: kept public documents are forgotten by the step that
+    applies their change, and a read with a key always reads PostgreSQL."""
+    program = await _add_program(clean, "Robotics Club")
+    follower, engine = _follower(clean)
+    kept = Searching(engine, follower, None).program_cache(16)
+    assert kept is not None
+    reader = Reader(sessions=clean)
+    assert not await kept.current()  # nothing is served before the first build
+    await follower.step()
+
+    async def name(principal: Principal) -> str:
+        body, _ = await reads.program(reader, principal, program, kept)
+        return str(orjson.loads(body)["name"])
+
+    assert await name(ANONYMOUS) == "Robotics Club"
+    assert len(kept) == 1
+    async with clean() as session, session.begin():  # another process's edit
+        await session.execute(
+            update(Program).where(Program.id == program).values(name="Chess Club")
+        )
+    assert await name(ANONYMOUS) == "Robotics Club"  # until this process's index steps
+    admin = Principal(role=Role.admin, key_id=uuid.uuid4())
+    assert await name(admin) == "Chess Club"
+    await follower.step()
+    assert len(kept) == 0
+    assert await name(ANONYMOUS) == "Chess Club"
+    follower.mark_stale()  # a catalog write of this process: the next read catches up
+    async with clean() as session, session.begin():
+        await session.execute(
+            update(Program).where(Program.id == program).values(status=ProgramStatus.inactive)
+        )
+    with pytest.raises(NotFound):
+        await name(ANONYMOUS)

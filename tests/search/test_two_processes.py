@@ -85,3 +85,55 @@ def test_an_edit_through_one_process_is_found_through_both(
     while _names(other, "kayak"):
         assert time.monotonic() - started < LAG_BOUND_S, "the deletion did not reach the other"
         time.sleep(0.02)
+
+
+def _read(base: str, program_id: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.get(f"{base}/programs/{program_id}", headers=headers or {}, timeout=10)
+
+
+def test_a_program_read_without_a_key_follows_the_log_and_one_with_a_key_is_current(
+    two_apis: tuple[str, str, dict[str, str]],
+) -> None:
+    """Each process keeps the public program documents it read (catalog/program_cache.py):
+    the writer's own next read shows its edit, the other process's within the poll
+    interval, and a keyed read through either is current at once."""
+    writer, other, headers = two_apis
+    created = httpx.post(
+        f"{writer}/programs",
+        json={"name": "Drumline", "category": "out_of_school_time"},
+        headers=headers,
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    program_id = created.json()["id"]
+    assert _read(writer, program_id).json()["name"] == "Drumline"  # kept by the writer
+    started = time.monotonic()
+    while _read(other, program_id).status_code == 404:  # the other's first read: kept
+        assert time.monotonic() - started < LAG_BOUND_S, "the program did not reach the other"
+        time.sleep(0.02)
+    assert _read(other, program_id).json()["name"] == "Drumline"
+
+    renamed = httpx.patch(
+        f"{writer}/programs/{program_id}",
+        json={"name": "Drumline and Brass"},
+        headers={**headers, "If-Match": created.headers["ETag"]},
+        timeout=10,
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert _read(writer, program_id).json()["name"] == "Drumline and Brass"
+    keyed = _read(other, program_id, headers)
+    assert keyed.json()["name"] == "Drumline and Brass"
+    assert keyed.headers["ETag"] == renamed.headers["ETag"]
+    started = time.monotonic()
+    while (public := _read(other, program_id)).json()["name"] != "Drumline and Brass":
+        assert time.monotonic() - started < LAG_BOUND_S, "the edit did not reach the other"
+        time.sleep(0.02)
+    assert public.headers["ETag"] == renamed.headers["ETag"]
+
+    gone = httpx.delete(f"{writer}/programs/{program_id}", headers=headers, timeout=10)
+    assert gone.status_code == 204, gone.text
+    assert _read(writer, program_id).status_code == 404
+    started = time.monotonic()
+    while _read(other, program_id).status_code != 404:
+        assert time.monotonic() - started < LAG_BOUND_S, "the deletion did not reach the other"
+        time.sleep(0.02)
