@@ -24,7 +24,6 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import DateTime, Integer, Uuid, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.catalog.enums import EnrollmentStatus
 from service.catalog.models import Program
@@ -74,21 +73,25 @@ _COUNTED = compile_statement(
 )
 
 
-async def _change(session: AsyncSession, program_id: uuid.UUID, delta: int) -> int | None:
+async def _change(reader: Reader, program_id: uuid.UUID, delta: int) -> int | None:
     """The program's new count of free seats, or None when the row did not change."""
-    row = await Reader(session=session).fetchrow(
-        _CHANGE, program_id=program_id, delta=delta, now=utcnow()
-    )
+    row = await reader.fetchrow(_CHANGE, program_id=program_id, delta=delta, now=utcnow())
     return None if row is None else int(row[0])
 
 
-async def take_seat(session: AsyncSession, referral: Referral) -> None:
+def acts(referral: Referral, target: Status) -> bool:
+    """Whether a move of this referral to `target` changes the program's seats (then the
+    move is more than one statement: it needs a transaction)."""
+    return target is Status.enrolled or (target.is_closed and referral.seat_held)
+
+
+async def take_seat(reader: Reader, referral: Referral) -> None:
     """The seat an enrolment takes (nothing when the program does not count seats)."""
-    if await _change(session, referral.program_id, -1) is not None:
+    if await _change(reader, referral.program_id, -1) is not None:
         referral.seat_held = True
         referral.waitlisted = False
         return
-    counted = await Reader(session=session).fetchrow(_COUNTED, program_id=referral.program_id)
+    counted = await reader.fetchrow(_COUNTED, program_id=referral.program_id)
     if counted is not None and counted[0] is not None:
         raise Conflict(
             "This program has no free seat: enrol when one frees up (a completed or "
@@ -98,10 +101,14 @@ async def take_seat(session: AsyncSession, referral: Referral) -> None:
     referral.waitlisted = False
 
 
-async def follow(session: AsyncSession, referral: Referral, target: Status) -> None:
-    """What a move to `target` does to the program's seats."""
+async def follow(reader: Reader, referral: Referral, target: Status) -> None:
+    """What a move to `target` does to the program's seats: on `reader`'s transaction,
+    with the move (`acts` says when it does anything)."""
+    if not acts(referral, target):
+        return
+    assert reader.in_transaction, "a seat changes with its move, in one transaction"
     if target is Status.enrolled:
-        await take_seat(session, referral)
-    elif target.is_closed and referral.seat_held:
-        await _change(session, referral.program_id, +1)
+        await take_seat(reader, referral)
+    else:
+        await _change(reader, referral.program_id, +1)
         referral.seat_held = False

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.consent.models import Consent
 from service.db import utcnow
 from service.local_time import today
+from service.reader import Reader
 from service.referrals.models import Referral
 from service.referrals.service import move
 from service.referrals.states import OPEN, Reason, Side, Status
@@ -55,10 +56,11 @@ async def close_referrals(session: AsyncSession, consent: Consent, reason: Reaso
     ).all()
     by_provider: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     ended = Ended()
+    on = Reader(session=session)
     for referral in referrals:
         by_provider[referral.provider_id].append(referral.id)
         if referral.status in OPEN:
-            await move(session, referral, Status.cancelled, Side.system, None, reason)
+            await move(on, referral, Status.cancelled, Side.system, None, reason)
             ended.cancelled.add(referral.id)
     ended.by_provider = dict(by_provider)
     return ended

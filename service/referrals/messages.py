@@ -20,6 +20,7 @@ from service.audit.service import record
 from service.auth.principal import Principal
 from service.db import rfc3339, utcnow
 from service.errors import Conflict, FieldError, Forbidden, Unprocessable
+from service.reader import Reader
 from service.referrals import reading
 from service.referrals.enums import MessageKind
 from service.referrals.models import ReferralMessage
@@ -90,7 +91,7 @@ async def post_message(
     session: AsyncSession, principal: Principal, referral_id: uuid.UUID, body: MessageCreate
 ) -> Message:
     """The message posted, as its views read it."""
-    rows = await reading.one(session, principal, referral_id)
+    rows = await reading.one(Reader(session=session), principal, referral_id)
     side = _side(principal, rows)
     if side not in _KINDS[body.kind]:
         who = " and ".join(sorted(s.value for s in _KINDS[body.kind]))
@@ -105,7 +106,8 @@ async def post_message(
         )
     if side is Side.provider:
         refuse_when_consent_ended(rows.consent)
-        rows = await receive_on_first_read(session, principal, rows)  # answering is reading
+        # answering is reading
+        rows = await receive_on_first_read(Reader(session=session), principal, rows)
         referral = rows.referral
     if body.in_reply_to is not None:
         await _answer(session, referral.id, body.in_reply_to)
@@ -156,7 +158,7 @@ async def thread(
 ) -> tuple[ReferralRows, Side]:
     """The referral with its messages, and the side the caller reads it as (an admin
     reads as the school does)."""
-    rows = await reading.one(session, principal, referral_id)
+    rows = await reading.one(Reader(session=session), principal, referral_id)
     side = side_of(principal, rows.referral)
     await record(
         session,

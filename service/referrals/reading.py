@@ -142,9 +142,8 @@ def _visible(shape: Principal) -> tuple[ColumnElement[bool], ...]:
     return (Referral.id == param("referral_id", Uuid), scope.readable(Referral, shape))
 
 
-# Compiled once per scope shape (service/reader.py); run on the session's connection.
+# Compiled once per scope shape (service/reader.py).
 _ONE = Prepared(lambda shape: _with_parts().where(*_visible(shape)))
-_LOCK = Prepared(lambda shape: select(Referral.id).where(*_visible(shape)).with_for_update())
 
 
 def _read_recorded(shape: Principal) -> Select[Any]:
@@ -173,21 +172,11 @@ async def read_recorded(
     return _rows(row, on_driver=True)
 
 
-async def one(
-    session: AsyncSession, principal: Principal, referral_id: uuid.UUID, *, lock: bool = False
-) -> ReferralRows:
-    """A referral the principal may read, with its parts; 404 otherwise. Its objects are
-    transient (service/hydrate.py): a move writes them by statement (service._apply).
-
-    `lock` row-locks the referral first, then reads it as committed now. That is two
-    statements, because one cannot do: a SELECT ... FOR UPDATE that waited for another
-    transaction returns the referral row as that one left it but computes the timeline
-    from the snapshot it started with, so a concurrent move would be missing from it."""
-    reader = Reader(session=session)
-    shape = scope.shape(principal)
-    if lock and await reader.fetchrow(_LOCK(shape), referral_id=referral_id) is None:
-        raise not_found(referral_id)
-    row = await reader.fetchrow(_ONE(shape), referral_id=referral_id)
+async def one(reader: Reader, principal: Principal, referral_id: uuid.UUID) -> ReferralRows:
+    """A referral the principal may read, with its parts (one statement); 404 otherwise.
+    Its objects are transient (service/hydrate.py): a move writes them by statement,
+    guarded by the version read here (service.move, writes.py)."""
+    row = await reader.fetchrow(_ONE(scope.shape(principal)), referral_id=referral_id)
     if row is None:
         raise not_found(referral_id)
     return _rows(row, on_driver=True)

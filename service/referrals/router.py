@@ -18,6 +18,7 @@ from service.errors import problem_responses
 from service.idempotency import IdempotencyKey, idempotent
 from service.local_time import today
 from service.pagination import Page, PageParams, page_params
+from service.reader import Reader
 from service.referrals import creating, reading, service
 from service.referrals.schemas import ReferralCreate, ReferralOut, TransitionCreate
 from service.referrals.states import Side, Status
@@ -144,26 +145,25 @@ async def referrals_outbox(
 )
 async def referrals_get(
     reader: ReaderDep,
-    session: SessionDep,
     principal: Party,
     referral_id: uuid.UUID,
     response: Response,
 ) -> ReferralOut:
     rows = await reading.read_recorded(reader, principal, referral_id)
-    rows = await service.receive_on_first_read(session, principal, rows)  # the session: only then
+    rows = await service.receive_on_first_read(reader, principal, rows)
     set_etag(response, rows.referral.version)
     return _out(principal, rows)
 
 
 async def referral_read(request: Request) -> Response:
     """GET /referrals/{referral_id} as served (service/direct.py): what referrals_get does.
-    A session is opened only for the provider's first read, which moves the referral."""
+    No session: the read and its audit entry are one statement, and the provider's first
+    read, which moves the referral, one more (service.receive_on_first_read)."""
     principal = check_roles(await direct.caller(request), PARTIES)
     referral_id: uuid.UUID = request.path_params["referral_id"]
-    rows = await reading.read_recorded(await get_reader(request), principal, referral_id)
-    if service.moves_on_read(principal, rows):
-        async with direct.unit_of_work(request) as session:
-            rows = await service.receive_on_first_read(session, principal, rows)
+    reader = await get_reader(request)
+    rows = await reading.read_recorded(reader, principal, referral_id)
+    rows = await service.receive_on_first_read(reader, principal, rows)
     body = _out(principal, rows).model_dump_json()
     return Response(body, media_type="application/json", headers=etag_header(rows.referral.version))
 
@@ -187,8 +187,9 @@ async def referral_move(request: Request) -> Response:
     direct.refuse(errors, raw)
     assert body is not None
     referral_id: uuid.UUID = request.path_params["referral_id"]
+    reader = await get_reader(request)
     async with direct.unit_of_work(request) as session:
-        response = await _transition(session, principal, referral_id, body, if_match, key)
+        response = await _transition(session, reader, principal, referral_id, body, if_match, key)
     wrote(request)
     return response
 
@@ -238,25 +239,34 @@ DIRECT = [
 )
 async def referrals_transition(
     session: SessionDep,
+    reader: ReaderDep,
     principal: Moving,
     referral_id: uuid.UUID,
     body: TransitionCreate,
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    return await _transition(session, principal, referral_id, body, if_match, idempotency_key)
+    return await _transition(
+        session, reader, principal, referral_id, body, if_match, idempotency_key
+    )
 
 
 async def _transition(
     session: AsyncSession,
+    reader: Reader,
     principal: Principal,
     referral_id: uuid.UUID,
     body: TransitionCreate,
     if_match: str | None,
     key: str | None,
 ) -> Response:
+    """The move, with its Idempotency-Key when one is sent: then everything runs in the
+    session's transaction, with the key's claim and stored answer. Without one, a move of
+    one statement runs on `reader` and the session is never used (service.transition)."""
+    on = reader if key is None else Reader(session=session)
+
     async def move() -> tuple[int, ReferralOut, dict[str, str]]:
-        rows = await service.transition(session, principal, referral_id, body, if_match)
+        rows = await service.transition(on, session, principal, referral_id, body, if_match)
         return 200, _out(principal, rows), {"ETag": etag(rows.referral.version)}
 
     scope = {"referral_id": str(referral_id)}

@@ -2,10 +2,11 @@
 
 Every move goes through `move`, which asks the state machine (states.plan) and applies
 the whole transition it returns; the system's moves (received on the provider's first
-read, consent_revoked cancels, expiry) are no exception. Transitions lock the referral
-row (SELECT ... FOR UPDATE) and compare its version with If-Match, so of two concurrent
-transitions exactly one wins and the other gets 412. Every move appends an event, queues
-webhooks and writes the audit trail in the same transaction.
+read, consent_revoked cancels, expiry) are no exception. A move is written only if the
+referral is still at the version it was planned on (writes.py), which If-Match was
+compared with, so of two concurrent transitions exactly one wins and the other gets 412;
+no row lock is taken first (the system's jobs lock what they sweep). Every move appends
+an event, queues webhooks and writes the audit trail with the row, in one statement.
 
 The writes hand back what their responses show (ReferralRows) from what they already
 hold: nothing is read twice.
@@ -31,6 +32,7 @@ from service.consent.schemas import ConsentState
 from service.db import utcnow
 from service.errors import AppError, Conflict, Forbidden
 from service.local_time import today
+from service.reader import Reader
 from service.referrals import capacity, reading, states, writes
 from service.referrals.models import Referral
 from service.referrals.reading import side_of
@@ -72,7 +74,7 @@ def payload(
 
 
 async def move(
-    session: AsyncSession,
+    on: Reader,
     referral: Referral,
     to: Status,
     side: Side,
@@ -85,7 +87,10 @@ async def move(
     """THE transition function: every move of a referral, the system's included. The
     state machine decides (states.plan: allowed?, which timestamps, which refusal); a
     refused move raises the problem it names and changes nothing. With `recorded`, the
-    principal's audit entry (referral.<to>) is written with the move. Returns the event."""
+    principal's audit entry (referral.<to>) is written with the move. The move is written
+    only if the referral is still at the version `referral` holds (writes.Overtaken, 412,
+    otherwise). `on` runs its statements: a session's (a move that takes or frees a seat
+    is two) or, for a move of one statement, a pool connection. Returns the event."""
     planned = states.plan(
         referral.status, to, side, reason, contacted=referral.contacted_at is not None
     )
@@ -96,18 +101,18 @@ async def move(
     record = None
     if recorded and principal is not None:
         record = writes.Record(principal, f"referral.{to.value}")
-    return await _apply(session, referral, planned, principal, note, record)
+    return await _apply(on, referral, planned, principal, note, record)
 
 
 async def _apply(
-    session: AsyncSession,
+    on: Reader,
     referral: Referral,
     planned: states.Transition,
     principal: Principal | None,
     note: str | None,
     record: writes.Record | None,
 ) -> Event:
-    await capacity.follow(session, referral, planned.target)  # may refuse: before any change
+    await capacity.follow(on, referral, planned.target)  # may refuse: before any change
     now = utcnow()
     changes: dict[str, Any] = {
         "status": planned.target,
@@ -119,7 +124,7 @@ async def _apply(
         changes["status_reason"] = planned.reason
     changes.update((stamp, now) for stamp in planned.stamps)
     return await writes.move(
-        session,
+        on,
         referral,
         changes,
         (planned.side, principal, (planned.current, planned.target, planned.reason)),
@@ -131,14 +136,20 @@ async def _apply(
 
 
 async def transition(
+    reader: Reader,
     session: AsyncSession,
     principal: Principal,
     referral_id: uuid.UUID,
     body: TransitionCreate,
     if_match: str | None,
 ) -> ReferralRows:
-    """A side's move, with what its response shows (read with the lock: one statement)."""
-    rows = await reading.one(session, principal, referral_id, lock=True)
+    """A side's move, with what its response shows. It is planned on the referral as
+    `reader` reads it, and written only if the referral is still at that version
+    (writes.py), so no lock is taken first: of two moves sent with one ETag, one wins and
+    the other answers 412, as if its If-Match had been stale. A move of one statement
+    (most) runs on `reader` alone; one that also receives the referral or takes or frees
+    a seat runs its statements in `session`'s transaction."""
+    rows = await reading.one(reader, principal, referral_id)
     referral = rows.referral
     if if_match is None:
         raise PreconditionRequired(
@@ -154,12 +165,16 @@ async def transition(
         )
     if side is Side.provider and referral.status in OPEN:
         refuse_when_consent_ended(rows.consent)
+    # A provider answering a referral it never opened has received it.
+    receives = side is Side.provider and referral.status is Status.sent
+    on = reader
+    if receives or capacity.acts(referral, body.to):
+        on = Reader(session=session)
     events = list(rows.events)
-    if side is Side.provider and referral.status is Status.sent:
-        # A provider answering a referral it never opened has received it.
-        events.append(await move(session, referral, Status.received, Side.system, principal))
+    if receives:
+        events.append(await move(on, referral, Status.received, Side.system, principal))
     moved = await move(
-        session, referral, body.to, side, principal, body.reason, body.note, recorded=True
+        on, referral, body.to, side, principal, body.reason, body.note, recorded=True
     )
     return replace(rows, events=[*events, moved])
 
@@ -202,16 +217,18 @@ def moves_on_read(principal: Principal, rows: ReferralRows) -> bool:
 
 
 async def receive_on_first_read(
-    session: AsyncSession, principal: Principal, rows: ReferralRows
+    reader: Reader, principal: Principal, rows: ReferralRows
 ) -> ReferralRows:
     """PRODUCT.md: the provider's first read of a sent referral marks it received, a
-    system move. The referral is locked and read again only then (once per referral)."""
+    system move, planned on the version just read and written only if the referral is
+    still at it (one statement, no lock). If another request moved it meanwhile, the
+    referral is read again as it now is."""
     if not moves_on_read(principal, rows):
         return rows
-    rows = await reading.one(session, principal, rows.referral.id, lock=True)
-    if rows.referral.status is not Status.sent:  # another read got there first
-        return rows
-    event = await move(session, rows.referral, Status.received, Side.system, principal)
+    try:
+        event = await move(reader, rows.referral, Status.received, Side.system, principal)
+    except writes.Overtaken:
+        return await reading.one(reader, principal, rows.referral.id)
     return replace(rows, events=[*rows.events, event])
 
 
@@ -231,5 +248,7 @@ async def expire_unanswered(session: AsyncSession, now: datetime | None = None) 
         )
     ).all()
     for referral in referrals:
-        await move(session, referral, Status.expired, Side.system, None, Reason.no_response)
+        await move(
+            Reader(session=session), referral, Status.expired, Side.system, None, Reason.no_response
+        )
     return len(referrals)

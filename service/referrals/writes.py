@@ -1,9 +1,14 @@
 """What a move or a new referral writes, each as ONE statement compiled once per shape
-and run on the session's connection (service/reader.py): the referral row, the event
-appended to its timeline, the webhook messages it queues and, when the request records
-it, its audit entry, joined as data-modifying WITHs of one statement. Written one
-statement each they were four round trips a move; each round trip costs the worker
-about 90 µs of driver CPU and PostgreSQL a statement's overhead.
+and run on the driver (service/reader.py): the referral row, the event appended to its
+timeline, the webhook messages it queues and, when the request records it, its audit
+entry, joined as data-modifying WITHs of one statement. Written one statement each they
+were four round trips a move; each round trip costs the worker about 90 µs of driver
+CPU and PostgreSQL a statement's overhead.
+
+A move writes only if the referral is still at the version it was planned on (the
+statement's WHERE), so it needs no row lock taken before: a side's move that is one
+statement runs alone, in autocommit, right after the read it was decided on
+(service.transition), and of two moves planned on one version exactly one writes.
 
 Through the unit of work a move (with its webhook messages) cost 1.3-3.0 ms of Python
 (dirty-state tracking, an UPDATE ... RETURNING built per flush, an INSERT with its own).
@@ -26,6 +31,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from service.audit.service import entry, entry_values
 from service.auth.principal import Principal
+from service.errors import PreconditionFailed
 from service.reader import Prepared, Reader, column_params, column_values, insert_row, param
 from service.referrals.models import Referral, ReferralEvent
 from service.referrals.states import Reason, Side, Status
@@ -37,6 +43,11 @@ _REFERRALS = Referral.__table__
 _EVENTS = ReferralEvent.__table__
 _EVENT_COLUMNS = tuple(c.name for c in _EVENTS.c if c.name != "id")
 _NEW_COLUMNS = tuple(c.name for c in _REFERRALS.c if c.name not in ("created_at", "updated_at"))
+
+
+class Overtaken(PreconditionFailed):
+    """A move planned on a version of the referral that another move replaced meanwhile
+    (the same answer as a stale If-Match: the caller acted on what it no longer sees)."""
 
 
 @dataclass(frozen=True)
@@ -52,25 +63,30 @@ def _event(when: ColumnElement[bool] | None = None) -> Insert:
     return insert_row(_EVENTS, _EVENT_COLUMNS, "e_", when)
 
 
-def _joined(main: Select[Any], recorded: bool) -> Select[Any]:
+def _joined(main: Select[Any], written: ColumnElement[bool], recorded: bool) -> Select[Any]:
     """`main` with the event, the webhook messages and (when `recorded`) the audit entry
-    written by the same statement."""
-    ctes: list[CTE] = [_event().cte("event"), queued().cte("queued")]
+    written by the same statement, each only if `written` holds (the row was written)."""
+    ctes: list[CTE] = [_event(written).cte("event"), queued(written).cte("queued")]
     if recorded:
-        ctes.append(entry("a_").cte("audited"))
+        ctes.append(entry("a_", written).cte("audited"))
     return main.add_cte(*ctes)
 
 
 def _move(columns: tuple[str, ...], recorded: bool) -> Select[Any]:
-    """UPDATE of these columns and updated_at, by id, with what the move writes besides."""
+    """UPDATE of these columns and updated_at, by id and the version the move was
+    planned on, with what the move writes besides; nothing at all when the referral is
+    no longer at that version."""
     moved = (
         update(Referral)
-        .where(_REFERRALS.c.id == param("referral_id", _REFERRALS.c.id.type))
+        .where(
+            _REFERRALS.c.id == param("referral_id", _REFERRALS.c.id.type),
+            _REFERRALS.c.version == param("planned_version", _REFERRALS.c.version.type),
+        )
         .values(**column_params(_REFERRALS, columns), updated_at=func.now())
         .returning(_REFERRALS.c.updated_at)
         .cte("moved")
     )
-    return _joined(select(moved.c.updated_at), recorded)
+    return _joined(select(moved.c.updated_at), select(moved.c.updated_at).exists(), recorded)
 
 
 def _create(recorded: bool) -> Select[Any]:
@@ -87,10 +103,7 @@ def _create(recorded: bool) -> Select[Any]:
         .cte("created")
     )
     written = select(created.c.created_at).exists()
-    ctes = [_event(written).cte("event"), queued(written).cte("queued")]
-    if recorded:
-        ctes.append(entry("a_", written).cte("audited"))
-    return select(created.c.created_at, created.c.updated_at).add_cte(*ctes)
+    return _joined(select(created.c.created_at, created.c.updated_at), written, recorded)
 
 
 _MOVE = Prepared(_move)
@@ -156,7 +169,7 @@ def _besides(
 
 
 async def move(
-    session: AsyncSession,
+    reader: Reader,
     referral: Referral,
     changes: dict[str, Any],
     event: tuple[Side, Principal | None, tuple[Status | None, Status, Reason | None]],
@@ -166,20 +179,28 @@ async def move(
     record: Record | None = None,
 ) -> Event:
     """Write `changes` (column -> value; the new `version` among them) to the referral's
-    row, its event, its webhook messages and `record`, in one statement; then put the
-    changes onto the object. Returns the event."""
+    row, its event, its webhook messages and `record`, in one statement, if the row is
+    still at the version the referral object holds (the move was planned on it); then
+    put the changes onto the object. Returns the event; raises `Overtaken` (412) and
+    writes nothing when another move got there first."""
     side, principal, change = event
     event_values, appended = _event_values(
         referral.id, changes["version"], side, principal, change, note, at
     )
-    row = await Reader(session=session).fetchrow(
+    row = await reader.fetchrow(
         _MOVE(tuple(changes), record is not None),
         referral_id=referral.id,
+        planned_version=referral.version,
         **column_values(changes),
         **event_values,
         **_besides(referral, webhook, record),
     )
-    assert row is not None, "the referral row is locked by this transaction"
+    if row is None:
+        raise Overtaken(
+            f"The referral changed while this move was being made (it is no longer at "
+            f"version {referral.version}); read it again and retry.",
+            code="stale_etag",
+        )
     for column, value in (*changes.items(), ("updated_at", row["updated_at"])):
         set_committed_value(referral, column, value)
     return appended

@@ -186,6 +186,14 @@ class Load:
     open: list[str] = field(default_factory=list)
     newest: list[str] = field(default_factory=list)
 
+    def restart(self) -> dict[str, Counter[str]]:
+        """Count anew after a warm-up; what was acknowledged stays, to be checked. The
+        warm-up's statuses."""
+        warm = dict(self.statuses)
+        self.statuses = defaultdict(Counter)
+        self.latencies = defaultdict(list)
+        return warm
+
     async def call(
         self,
         client: aiohttp.ClientSession,

@@ -106,6 +106,73 @@ async def test_a_providers_first_read_does_not_undo_a_concurrent_move(live: Live
     assert [e["to_status"] for e in seen["timeline"]] == ["sent", "received", "accepted"]
 
 
+async def test_an_enrolment_overtaken_by_another_move_gives_its_seat_back(live: Live) -> None:
+    """An enrolment takes its seat, then writes its move only if the referral is still at
+    the version it was planned on (referrals/writes.py). Here another move commits while
+    the enrolment waits for the row: the enrolment answers 412, and its transaction
+    rolls back with the seat."""
+    async with live.sessions() as session, session.begin():
+        await session.execute(
+            text("UPDATE programs SET seats_available = 5 WHERE id = :id"),
+            {"id": live.program["id"]},
+        )
+    referral = await live.referral()
+    path = f"/referrals/{referral['id']}/transitions"
+    accepted = await live.client.post(
+        path,
+        json={"to": "accepted"},
+        headers={**live.provider.headers, "If-Match": f'"{referral["version"]}"'},
+    )
+    assert accepted.status_code == 200, accepted.text
+    version = accepted.json()["version"]
+    async with live.sessions() as other, other.begin():
+        await other.execute(
+            text("SELECT 1 FROM referrals WHERE id = :id FOR UPDATE"), {"id": referral["id"]}
+        )
+        enrol = asyncio.create_task(
+            live.client.post(
+                path,
+                json={"to": "enrolled"},
+                headers={**live.provider.headers, "If-Match": accepted.headers["ETag"]},
+            )
+        )
+        await _wait_for_a_lock_wait(live.sessions)  # the seat is taken; the move waits
+        seats = await other.scalar(
+            text("SELECT seats_available FROM programs WHERE id = :id"),
+            {"id": live.program["id"]},
+        )
+        assert seats == 5  # the enrolment's seat is not committed
+        await other.execute(
+            text(
+                "UPDATE referrals SET status = 'cancelled', version = :v, "
+                "status_reason = 'no_longer_needed', closed_at = now() WHERE id = :id"
+            ),
+            {"id": referral["id"], "v": version + 1},
+        )
+        await other.execute(
+            text(
+                "INSERT INTO referral_events (referral_id, occurred_at, side, from_status, "
+                "to_status, reason, version) VALUES "
+                "(:id, now(), 'school', 'accepted', 'cancelled', 'no_longer_needed', :v)"
+            ),
+            {"id": referral["id"], "v": version + 1},
+        )
+    answer = await enrol
+    assert answer.status_code == 412, answer.text
+    assert answer.json()["code"] == "stale_etag"
+    async with live.sessions() as session:
+        seats = await session.scalar(
+            text("SELECT seats_available FROM programs WHERE id = :id"),
+            {"id": live.program["id"]},
+        )
+        moves = await session.scalar(
+            text("SELECT count(*) FROM referral_events WHERE referral_id = :id"),
+            {"id": referral["id"]},
+        )
+    assert seats == 5
+    assert moves == version + 1  # nothing of the enrolment was written
+
+
 @dataclass
 class Receiver:
     """An HTTP server on localhost that answers with the next status in `statuses`."""
