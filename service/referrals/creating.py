@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, Uuid, select
+from sqlalchemy import Select, Uuid, and_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import scope
@@ -23,7 +23,6 @@ from service.local_time import today, zone
 from service.reader import (
     Prepared,
     Reader,
-    compile_statement,
     param,
 )
 from service.referrals import capacity, writes
@@ -38,30 +37,6 @@ from service.settings import get_settings
 from service.students.models import Student
 from service.students.service import not_found as student_not_found
 from service.webhooks.events import EventType
-
-
-def _student_query(shape: Principal) -> Select[Any]:
-    return (
-        select(*STUDENT.labeled, Organization.name.label("school_name"))
-        .select_from(Student)
-        .join(Organization, Organization.id == Student.school_id)
-        .where(Student.id == param("student_id", Uuid), scope.readable(Student, shape))
-    )
-
-
-# Compiled once (per scope shape) and run on the session's connection (service/reader.py):
-# through the ORM these lookups cost about 2.5 ms of Python a referral.
-_STUDENT = Prepared(_student_query)
-
-
-async def _student_and_school(
-    reader: Reader, principal: Principal, student_id: uuid.UUID
-) -> tuple[Student, str]:
-    """The student (404 unless the caller's school owns it) and its school's name."""
-    row = await reader.fetchrow(_STUDENT(scope.shape(principal)), student_id=student_id)
-    if row is None:
-        raise student_not_found(student_id)
-    return STUDENT.load(row), row["school_name"]
 
 
 @dataclass(frozen=True)
@@ -86,19 +61,79 @@ _PROGRAM_COLUMNS = (
     Program.enrollment_status,
     Program.seats_available,
 )
-_PROGRAM = Prepared(
-    lambda shape: select(*_PROGRAM_COLUMNS).where(
-        Program.id == param("program_id", Uuid), scope.readable(Program, shape)
+
+
+def _lookups(shape: Principal) -> Select[Any]:
+    """What a referral needs, in one statement: the student (visible to the caller) with
+    its school's name, the program (NULL columns when the caller cannot see it) and the
+    student's consents not revoked, newest expiry first: a row per consent, or one with
+    NULL consent columns when there is none; no row when the student is not visible."""
+    program = (
+        select(*(c.label(f"p_{c.key}") for c in _PROGRAM_COLUMNS))
+        .where(Program.id == param("program_id", Uuid), scope.readable(Program, shape))
+        .subquery("program")
     )
-)
+    consents = and_(Consent.student_id == Student.id, Consent.revoked_at.is_(None))
+    return (
+        select(
+            *STUDENT.labeled,
+            Organization.name.label("school_name"),
+            *program.c,
+            *CONSENT.labeled,
+        )
+        .select_from(Student)
+        .join(Organization, Organization.id == Student.school_id)
+        .outerjoin(program, true())
+        .outerjoin(Consent, consents)
+        .where(Student.id == param("student_id", Uuid), scope.readable(Student, shape))
+        .order_by(Consent.expires_on.desc(), Consent.id)
+    )
 
 
-async def _program(reader: Reader, principal: Principal, program_id: uuid.UUID) -> _Program:
-    """What a referral needs of its program. An inactive program of another organization
-    is not visible: it answers like one that does not exist, so the school cannot learn
-    it is there."""
-    row = await reader.fetchrow(_PROGRAM(scope.shape(principal)), program_id=program_id)
-    if row is None:
+# Compiled once per scope shape and run on the session's connection (service/reader.py):
+# through the ORM these lookups cost about 2.5 ms of Python a referral, and one
+# statement each they were three round trips.
+_LOOKUPS = Prepared(_lookups)
+
+
+@dataclass(frozen=True)
+class _Found:
+    student: Student
+    school_name: str
+    program: _Program | None
+    consents: list[Consent]
+
+
+async def _look_up(reader: Reader, principal: Principal, body: ReferralCreate) -> _Found:
+    """The student (404 unless the caller may see it), its school's name, the program
+    (None when the caller cannot see it) and the student's consents not revoked."""
+    rows = await reader.fetch(
+        _LOOKUPS(scope.shape(principal)), student_id=body.student_id, program_id=body.program_id
+    )
+    if not rows:
+        raise student_not_found(body.student_id)
+    first = rows[0]
+    program = None
+    if first["p_id"] is not None:
+        program = _Program(
+            id=first["p_id"],
+            organization_id=first["p_organization_id"],
+            name=first["p_name"],
+            category=Category(first["p_category"]),
+            status=ProgramStatus(first["p_status"]),
+            accepting_referrals=first["p_accepting_referrals"],
+            enrollment_status=EnrollmentStatus(first["p_enrollment_status"]),
+            seats_available=first["p_seats_available"],
+        )
+    consents = [CONSENT.load(row) for row in rows if row["c_id"] is not None]
+    return _Found(STUDENT.load(first), first["school_name"], program, consents)
+
+
+def _visible_program(found: _Found, program_id: uuid.UUID) -> _Program:
+    """The program, or the refusal of one the caller cannot see. An inactive program of
+    another organization is not visible: it answers like one that does not exist, so the
+    school cannot learn it is there."""
+    if found.program is None:
         raise Unprocessable(
             f"No program with id {program_id} is visible to you.",
             code="unknown_reference",
@@ -108,31 +143,12 @@ async def _program(reader: Reader, principal: Principal, program_id: uuid.UUID) 
                 )
             ],
         )
-    return _Program(
-        id=row["id"],
-        organization_id=row["organization_id"],
-        name=row["name"],
-        category=Category(row["category"]),
-        status=ProgramStatus(row["status"]),
-        accepting_referrals=row["accepting_referrals"],
-        enrollment_status=EnrollmentStatus(row["enrollment_status"]),
-        seats_available=row["seats_available"],
-    )
+    return found.program
 
 
-_CONSENTS = compile_statement(
-    select(*CONSENT.labeled)
-    .where(Consent.student_id == param("student_id", Uuid), Consent.revoked_at.is_(None))
-    .order_by(Consent.expires_on.desc(), Consent.id)
-)
-
-
-async def _covering_consent(
-    reader: Reader, student: Student, program: _Program, body: ReferralCreate
-) -> Consent:
-    rows = await reader.fetch(_CONSENTS, student_id=student.id)
+def _covering_consent(found: _Found, program: _Program, body: ReferralCreate) -> Consent:
     on = today()
-    for consent in map(CONSENT.load, rows):
+    for consent in found.consents:
         if rules.covers(
             consent, program.organization_id, program.category.value, body.shared_elements, on
         ):
@@ -175,11 +191,11 @@ async def create_referral(
     student to the program is refused by the unique index uq_referrals_open_student_program
     (no look before the insert: the index also settles concurrent attempts): 409 with a
     link to the open one."""
-    reader = Reader(session=session)
-    student, school_name = await _student_and_school(reader, principal, body.student_id)
+    found = await _look_up(Reader(session=session), principal, body)
+    student, school_name = found.student, found.school_name
     if principal.role is not Role.school or principal.organization_id != student.school_id:
         raise Forbidden("Only staff of the student's school can refer.", code="school_only")
-    program = await _program(reader, principal, body.program_id)
+    program = _visible_program(found, body.program_id)
     if program.status is not ProgramStatus.active or not program.accepting_referrals:
         raise Unprocessable(
             "This program is not taking referrals"
@@ -187,7 +203,7 @@ async def create_referral(
             code="program_unavailable",
         )
     waitlisted = capacity.admission(program.seats_available, program.enrollment_status)
-    consent = await _covering_consent(reader, student, program, body)
+    consent = _covering_consent(found, program, body)
     settings = get_settings()
     sent_at = utcnow()
     response_due, contact_due = due_dates(
