@@ -24,7 +24,19 @@ import orjson
 from fastapi import Header
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
-from sqlalchemy import DateTime, Integer, LargeBinary, String, Uuid, delete, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Integer,
+    LargeBinary,
+    String,
+    Update,
+    Uuid,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -88,7 +100,36 @@ def stored_response(
     return json.loads(ring.open(key_id, sealed, _context(api_key_id, key)))
 
 
-Produce = Callable[[], Awaitable[tuple[int, BaseModel, dict[str, str]]]]
+Answer = tuple[int, BaseModel, dict[str, str]]  # status, body, headers
+
+
+class Claim:
+    """A key this request claimed. Its answer is stored after the request's work, in a
+    statement of its own, unless the work stores it with its own write (`answer`, with
+    `stored` joined to that write's statement): one round trip fewer."""
+
+    def __init__(self, ring: Keyring, owner: uuid.UUID, key: str) -> None:
+        self.ring, self.owner, self.key = ring, owner, key
+        self.answered: tuple[Answer, Response] | None = None
+
+    def answer(self, status: int, model: BaseModel, headers: dict[str, str]) -> dict[str, Any]:
+        """The run-time values of `stored()` for this answer, which the request then
+        gives (the stored body and the response's are one serialization)."""
+        response, body_json = _response(status, model, headers)
+        key_id, sealed = self.ring.seal(body_json, _context(self.owner, self.key))
+        self.answered = ((status, model, headers), response)
+        return {
+            "k_owner": self.owner,
+            "k_key": self.key,
+            "k_status_code": status,
+            "k_key_id": key_id,
+            "k_response": sealed,
+            "k_headers": orjson.dumps(headers).decode(),
+        }
+
+
+# The work for a request: given the claim (None when no key was sent).
+Produce = Callable[[Claim | None], Awaitable[Answer]]
 
 
 PEOPLE = uuid.UUID("6f1d7a52-2a3e-5c43-9a51-6b7d1c0e9f10")  # the namespace of owner_of
@@ -117,7 +158,7 @@ async def idempotent(
     """
     owner = owner_of(principal)
     if key is None or owner is None:
-        return _response(*await produce())[0]
+        return _response(*await produce(None))[0]
     ring = keyring()
     digests = request_hashes(ring, operation, scope or {}, body)
     reader = Reader(session=session)
@@ -131,19 +172,12 @@ async def idempotent(
     )
     if claimed is None:
         return await _replay(session, ring, owner, key, digests)
-    status, model, headers = await produce()
-    response, body_json = _response(status, model, headers)
-    key_id, sealed = ring.seal(body_json, _context(owner, key))
-    await reader.fetch(
-        _STORE,
-        owner=owner,
-        key=key,
-        status_code=status,
-        key_id=key_id,
-        response=sealed,
-        headers=orjson.dumps(headers).decode(),  # the session's driver takes JSON text
-    )
-    return response
+    claim = Claim(ring, owner, key)
+    answer = await produce(claim)
+    if claim.answered is None:  # not stored with the work's own write: store it now
+        await reader.fetch(_STORE, **claim.answer(*answer))
+    assert claim.answered is not None
+    return claim.answered[1]
 
 
 def _claim() -> Compiled:
@@ -173,17 +207,20 @@ def _claim() -> Compiled:
     )
 
 
-def _store() -> Compiled:
-    """Keep the response of the request that claimed the key."""
+def stored(when: ColumnElement[bool] | None = None) -> Update:
+    """Keep the answer of the request that claimed the key (values from
+    `Claim.answer`); with `when`, only if that holds (joined to the write that makes the
+    answer, as a data-modifying WITH of its statement)."""
     table = IdempotencyRecord.__table__.c
-    return compile_statement(
+    mine = [table.api_key_id == param("k_owner", Uuid), table.key == param("k_key", String)]
+    return (
         update(IdempotencyRecord)
-        .where(table.api_key_id == param("owner", Uuid), table.key == param("key", String))
+        .where(*mine, *([] if when is None else [when]))
         .values(
-            status_code=param("status_code", Integer),
-            key_id=param("key_id", String),
-            response=param("response", LargeBinary),
-            headers=param("headers", JSONB),
+            status_code=param("k_status_code", Integer),
+            key_id=param("k_key_id", String),
+            response=param("k_response", LargeBinary),
+            headers=param("k_headers", JSONB),  # JSON text: the driver's codec is not used
         )
     )
 
@@ -191,7 +228,7 @@ def _store() -> Compiled:
 # Compiled once and run on the session's connection (service/reader.py): through the ORM
 # the claim and the store cost about 1.5 ms of Python a request.
 _CLAIM = _claim()
-_STORE = _store()
+_STORE = compile_statement(stored())
 
 
 async def _replay(

@@ -13,7 +13,7 @@ from service.consent import service
 from service.consent.schemas import ConsentCreate, ConsentOut
 from service.db import SessionDep
 from service.errors import problem_responses
-from service.idempotency import IdempotencyKey, idempotent
+from service.idempotency import Claim, IdempotencyKey, idempotent
 from service.pagination import Page, PageParams, page_params
 
 router = APIRouter(tags=["consents"])
@@ -37,7 +37,7 @@ async def consents_create(
     body: ConsentCreate,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    async def create() -> tuple[int, ConsentOut, dict[str, str]]:
+    async def create(_: Claim | None) -> tuple[int, ConsentOut, dict[str, str]]:
         consent = await service.create_consent(session, principal, student_id, body)
         return 201, service.consent_out(consent), {"Location": f"/consents/{consent.id}"}
 

@@ -4,6 +4,7 @@ program that can take it (capacity.py); one insert settles concurrent duplicates
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -185,12 +186,17 @@ def _duplicate(existing: uuid.UUID) -> Conflict:
 
 
 async def create_referral(
-    session: AsyncSession, principal: Principal, body: ReferralCreate
+    session: AsyncSession,
+    principal: Principal,
+    body: ReferralCreate,
+    answer: Callable[[ReferralRows], Mapping[str, Any]] | None = None,
 ) -> ReferralRows:
     """The new referral, with what its response shows. A second open referral of the
     student to the program is refused by the unique index uq_referrals_open_student_program
     (no look before the insert: the index also settles concurrent attempts): 409 with a
-    link to the open one."""
+    link to the open one. `answer`, given the response's rows before the insert, returns
+    the run-time values of an Idempotency-Key's stored answer (idempotency.Claim), which
+    the insert's statement then writes with the referral."""
     found = await _look_up(Reader(session=session), principal, body)
     student, school_name = found.student, found.school_name
     if principal.role is not Role.school or principal.organization_id != student.school_id:
@@ -237,12 +243,8 @@ async def create_referral(
     }
     webhook = (EventType.referral_created, payload(Referral(**values)))
     record = writes.Record(principal, "referral.create")
-    created = await writes.create(session, values, principal, webhook, record)
-    if created is None:  # ON CONFLICT: the unique index of open referrals refused it
-        existing = await _open_duplicate(session, student.id, program.id)
-        raise _duplicate(existing or values["id"])
-    referral, first = created
-    return ReferralRows(
+    referral, first = writes.planned(values, principal)
+    rows = ReferralRows(
         referral,
         student,
         consent,
@@ -251,3 +253,9 @@ async def create_referral(
         [first],
         program_seats=program.seats_available,
     )
+    stored = None if answer is None else answer(rows)
+    if not await writes.create(session, values, principal, webhook, record, stored):
+        # ON CONFLICT: the unique index of open referrals refused it
+        existing = await _open_duplicate(session, student.id, program.id)
+        raise _duplicate(existing or values["id"])
+    return rows

@@ -15,7 +15,7 @@ from service.auth.roles import Role
 from service.concurrency import IfMatch, etag, etag_header, set_etag
 from service.db import ReaderDep, SessionDep, get_reader, utcnow, wrote
 from service.errors import problem_responses
-from service.idempotency import IdempotencyKey, idempotent
+from service.idempotency import Answer, Claim, IdempotencyKey, idempotent
 from service.local_time import today
 from service.pagination import Page, PageParams, page_params
 from service.reader import Reader
@@ -63,11 +63,19 @@ async def referrals_create(
 async def _create(
     session: AsyncSession, principal: Principal, body: ReferralCreate, key: str | None
 ) -> Response:
-    async def create() -> tuple[int, ReferralOut, dict[str, str]]:
-        rows = await creating.create_referral(session, principal, body)
+    def created(rows: ReferralRows) -> tuple[int, ReferralOut, dict[str, str]]:
         referral = rows.referral
         headers = {"ETag": etag(referral.version), "Location": f"/referrals/{referral.id}"}
         return 201, _out(principal, rows), headers
+
+    async def create(claim: Claim | None) -> Answer:
+        if claim is None:
+            return created(await creating.create_referral(session, principal, body))
+        # The key's answer is stored by the insert's own statement (idempotency.Claim).
+        answer = claim.answer
+        await creating.create_referral(session, principal, body, lambda r: answer(*created(r)))
+        assert claim.answered is not None
+        return claim.answered[0]
 
     return await idempotent(session, principal, key, "referrals_create", body, create)
 
@@ -265,7 +273,7 @@ async def _transition(
     one statement runs on `reader` and the session is never used (service.transition)."""
     on = reader if key is None else Reader(session=session)
 
-    async def move() -> tuple[int, ReferralOut, dict[str, str]]:
+    async def move(_: Claim | None) -> tuple[int, ReferralOut, dict[str, str]]:
         rows = await service.transition(on, session, principal, referral_id, body, if_match)
         return 200, _out(principal, rows), {"ETag": etag(rows.referral.version)}
 

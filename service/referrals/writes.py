@@ -32,6 +32,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from service.audit.service import entry, entry_values
 from service.auth.principal import Principal
 from service.errors import PreconditionFailed
+from service.idempotency import stored
 from service.reader import Prepared, Reader, column_params, column_values, insert_row, param
 from service.referrals.models import Referral, ReferralEvent
 from service.referrals.states import Reason, Side, Status
@@ -89,12 +90,12 @@ def _move(columns: tuple[str, ...], recorded: bool) -> Select[Any]:
     return _joined(select(moved.c.updated_at), select(moved.c.updated_at).exists(), recorded)
 
 
-def _create(recorded: bool) -> Select[Any]:
+def _create(recorded: bool, answered: bool) -> Select[Any]:
     """The new referral, unless the unique index of open referrals (student, program)
     already holds one: then nothing at all is written (ON CONFLICT DO NOTHING, which
     also settles two concurrent attempts: the second waits for the first, then finds
-    it). The event, messages and entry are written only with the row: each is a SELECT
-    of its values WHERE the insert returned one."""
+    it). The event, messages, entry and (when `answered`) the Idempotency-Key's stored
+    answer are written only with the row: each WHERE the insert returned one."""
     created = (
         pg_insert(Referral)
         .values(**column_params(_REFERRALS, _NEW_COLUMNS))
@@ -103,7 +104,8 @@ def _create(recorded: bool) -> Select[Any]:
         .cte("created")
     )
     written = select(created.c.created_at).exists()
-    return _joined(select(created.c.created_at, created.c.updated_at), written, recorded)
+    main = _joined(select(created.c.created_at), written, recorded)
+    return main.add_cte(stored(written).cte("stored")) if answered else main
 
 
 _MOVE = Prepared(_move)
@@ -206,17 +208,8 @@ async def move(
     return appended
 
 
-async def create(
-    session: AsyncSession,
-    values: dict[str, Any],
-    principal: Principal,
-    webhook: tuple[EventType, Mapping[str, Any]],
-    record: Record | None = None,
-) -> tuple[Referral, Event] | None:
-    """Insert the referral of these column values with its first event, messages and
-    `record`, in one statement; None when the unique index of open referrals refused it
-    (and nothing was written)."""
-    event_values, first = _event_values(
+def _first_event(values: Mapping[str, Any], principal: Principal) -> tuple[dict[str, Any], Event]:
+    return _event_values(
         values["id"],
         values["version"],
         Side.school,
@@ -225,14 +218,32 @@ async def create(
         None,
         values["sent_at"],
     )
-    referral = Referral(**values)
+
+
+def planned(values: Mapping[str, Any], principal: Principal) -> tuple[Referral, Event]:
+    """The new referral of these column values and its first event, as `create` writes
+    them (what the response shows is known before the insert)."""
+    return Referral(**values), _first_event(values, principal)[1]
+
+
+async def create(
+    session: AsyncSession,
+    values: Mapping[str, Any],
+    principal: Principal,
+    webhook: tuple[EventType, Mapping[str, Any]],
+    record: Record | None = None,
+    stored: Mapping[str, Any] | None = None,
+) -> bool:
+    """Insert the referral of these column values with its first event, messages,
+    `record` and, with `stored` (idempotency.Claim.answer), the Idempotency-Key's answer,
+    in one statement; False when the unique index of open referrals refused it (and
+    nothing was written)."""
+    event_values, _ = _first_event(values, principal)
     row = await Reader(session=session).fetchrow(
-        _CREATE(record is not None),
+        _CREATE(record is not None, stored is not None),
         **column_values(values),
         **event_values,
-        **_besides(referral, webhook, record),
+        **_besides(Referral(**values), webhook, record),
+        **(stored or {}),
     )
-    if row is None:
-        return None
-    referral.created_at, referral.updated_at = row["created_at"], row["updated_at"]
-    return referral, first
+    return row is not None

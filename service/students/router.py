@@ -14,7 +14,7 @@ from service.auth.roles import Role
 from service.concurrency import IfMatch, etag, set_etag
 from service.db import SessionDep
 from service.errors import problem_responses
-from service.idempotency import IdempotencyKey, idempotent
+from service.idempotency import Claim, IdempotencyKey, idempotent
 from service.pagination import Page, PageParams, page_params
 from service.students import service
 from service.students.schemas import (
@@ -50,7 +50,7 @@ async def students_create(
     same `student_number`, at that school answers 409; send an Idempotency-Key to retry safely.
     """
 
-    async def create() -> tuple[int, StudentOut, dict[str, str]]:
+    async def create(_: Claim | None) -> tuple[int, StudentOut, dict[str, str]]:
         student = await service.create_student(session, principal, body)
         headers = {"ETag": etag(student.version), "Location": f"/students/{student.id}"}
         return 201, service.student_out(student), headers
