@@ -57,10 +57,13 @@ _EVENT_FIELDS = tuple(Event.__dataclass_fields__)
 
 
 def _timeline() -> Any:
-    """The referral's events in order, as a JSON array (correlated on referrals.id)."""
+    """The referral's events in order, as a JSON array (correlated on referrals.id): by
+    the version each left, which one statement that writes two events (a provider's
+    first answer, service.moves) numbers in order, whatever order it inserts them in."""
     e = ReferralEvent.__table__.c
     pairs = [part for name in _EVENT_FIELDS for part in (literal(name), e[name])]
-    events = func.json_agg(aggregate_order_by(func.json_build_object(*pairs), e.id), type_=JSON)
+    order = aggregate_order_by(func.json_build_object(*pairs), e.version, e.id)
+    events = func.json_agg(order, type_=JSON)
     return (
         select(func.coalesce(events, literal("[]", JSON), type_=JSON))
         .where(e.referral_id == Referral.id)

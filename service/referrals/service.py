@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -73,6 +73,20 @@ def payload(
     return data
 
 
+@dataclass(frozen=True)
+class Step:
+    """One move asked for: to `to` by `side` (`principal` acting; None for the system's
+    own jobs), with its reason and note; `recorded` writes the principal's audit entry
+    (referral.<to>) with it."""
+
+    to: Status
+    side: Side
+    principal: Principal | None
+    reason: Reason | None = None
+    note: str | None = None
+    recorded: bool = False
+
+
 async def move(
     on: Reader,
     referral: Referral,
@@ -84,55 +98,65 @@ async def move(
     *,
     recorded: bool = False,
 ) -> Event:
+    """One move (`moves` with one step); returns its event."""
+    return (await moves(on, referral, [Step(to, side, principal, reason, note, recorded)]))[0]
+
+
+async def moves(on: Reader, referral: Referral, steps: Sequence[Step]) -> list[Event]:
     """THE transition function: every move of a referral, the system's included. The
-    state machine decides (states.plan: allowed?, which timestamps, which refusal); a
-    refused move raises the problem it names and changes nothing. With `recorded`, the
-    principal's audit entry (referral.<to>) is written with the move. The move is written
-    only if the referral is still at the version `referral` holds (writes.Overtaken, 412,
-    otherwise). `on` runs its statements: a session's (a move that takes or frees a seat
-    is two) or, for a move of one statement, a pool connection. Returns the event."""
-    planned = states.plan(
-        referral.status, to, side, reason, contacted=referral.contacted_at is not None
-    )
-    if planned.refusal is not None:
-        refusal = planned.refusal
-        extra = {"next_statuses": [s.value for s in refusal.next_statuses]}
-        raise AppError(refusal.detail, code=refusal.code, status=refusal.status, extra=extra)
-    record = None
-    if recorded and principal is not None:
-        record = writes.Record(principal, f"referral.{to.value}")
-    return await _apply(on, referral, planned, principal, note, record)
+    state machine decides each step (states.plan: allowed?, which timestamps, which
+    refusal), from where the step before left the referral; a refused step raises the
+    problem it names and nothing is written. The steps (the system's receipt before a
+    provider's first answer, then that answer) are written together, in one statement,
+    only if the referral is still at the version `referral` holds (writes.Overtaken,
+    412, otherwise). `on` runs the statements: a session's when a step takes or frees a
+    seat (capacity.py: one more statement, in the same transaction), else a pool
+    connection will do. Returns the events."""
+    planned: list[tuple[Step, states.Transition]] = []
+    status, contacted = referral.status, referral.contacted_at is not None
+    for step in steps:
+        transition = states.plan(status, step.to, step.side, step.reason, contacted=contacted)
+        if transition.refusal is not None:
+            refusal = transition.refusal
+            extra = {"next_statuses": [s.value for s in refusal.next_statuses]}
+            raise AppError(refusal.detail, code=refusal.code, status=refusal.status, extra=extra)
+        planned.append((step, transition))
+        status, contacted = transition.target, contacted or "contacted_at" in transition.stamps
+    return await _apply(on, referral, planned)
 
 
 async def _apply(
-    on: Reader,
-    referral: Referral,
-    planned: states.Transition,
-    principal: Principal | None,
-    note: str | None,
-    record: writes.Record | None,
-) -> Event:
-    await capacity.follow(on, referral, planned.target)  # may refuse: before any change
+    on: Reader, referral: Referral, planned: Sequence[tuple[Step, states.Transition]]
+) -> list[Event]:
     now = utcnow()
-    changes: dict[str, Any] = {
-        "status": planned.target,
-        "version": referral.version + 1,
-        "seat_held": referral.seat_held,  # capacity.follow may have changed these two
-        "waitlisted": referral.waitlisted,
-    }
-    if planned.sets_reason:
-        changes["status_reason"] = planned.reason
-    changes.update((stamp, now) for stamp in planned.stamps)
-    return await writes.move(
-        on,
-        referral,
-        changes,
-        (planned.side, principal, (planned.current, planned.target, planned.reason)),
-        note,
-        now,
-        (EventType.referral_status_changed, payload(referral, planned.current, changes)),
-        record,
-    )
+    changes: dict[str, Any] = {}
+    written: list[writes.Step] = []
+    record = None
+    for step, transition in planned:
+        await capacity.follow(on, referral, transition.target)  # may refuse: before writing
+        changes |= {
+            "status": transition.target,
+            "version": referral.version + len(written) + 1,
+            "seat_held": referral.seat_held,  # capacity.follow may have changed these two
+            "waitlisted": referral.waitlisted,
+        }
+        if transition.sets_reason:
+            changes["status_reason"] = transition.reason
+        changes.update((stamp, now) for stamp in transition.stamps)
+        data = payload(referral, transition.current, changes)
+        written.append(
+            writes.Step(
+                transition.side,
+                step.principal,
+                (transition.current, transition.target, transition.reason),
+                step.note,
+                changes["version"],
+                (EventType.referral_status_changed, data),
+            )
+        )
+        if step.recorded and step.principal is not None:
+            record = writes.Record(step.principal, f"referral.{step.to.value}")
+    return await writes.move(on, referral, changes, written, now, record)
 
 
 async def transition(
@@ -146,9 +170,9 @@ async def transition(
     """A side's move, with what its response shows. It is planned on the referral as
     `reader` reads it, and written only if the referral is still at that version
     (writes.py), so no lock is taken first: of two moves sent with one ETag, one wins and
-    the other answers 412, as if its If-Match had been stale. A move of one statement
-    (most) runs on `reader` alone; one that also receives the referral or takes or frees
-    a seat runs its statements in `session`'s transaction."""
+    the other answers 412, as if its If-Match had been stale. The move is one statement
+    on `reader` (with the system's receipt first when a provider answers a referral it
+    never opened); one that takes or frees a seat runs in `session`'s transaction."""
     rows = await reading.one(reader, principal, referral_id)
     referral = rows.referral
     if if_match is None:
@@ -165,18 +189,12 @@ async def transition(
         )
     if side is Side.provider and referral.status in OPEN:
         refuse_when_consent_ended(rows.consent)
-    # A provider answering a referral it never opened has received it.
-    receives = side is Side.provider and referral.status is Status.sent
-    on = reader
-    if receives or capacity.acts(referral, body.to):
-        on = Reader(session=session)
-    events = list(rows.events)
-    if receives:
-        events.append(await move(on, referral, Status.received, Side.system, principal))
-    moved = await move(
-        on, referral, body.to, side, principal, body.reason, body.note, recorded=True
-    )
-    return replace(rows, events=[*events, moved])
+    steps = [Step(body.to, side, principal, body.reason, body.note, recorded=True)]
+    if side is Side.provider and referral.status is Status.sent:
+        # A provider answering a referral it never opened has received it.
+        steps.insert(0, Step(Status.received, Side.system, principal))
+    on = Reader(session=session) if capacity.acts(referral, body.to) else reader
+    return replace(rows, events=[*rows.events, *await moves(on, referral, steps)])
 
 
 def refuse_when_consent_ended(consent: Consent) -> None:

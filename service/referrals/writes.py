@@ -19,12 +19,12 @@ the new values without history, so no flush writes them again.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CTE, ColumnElement, Insert, Select, func, select, update
+from sqlalchemy import CTE, ColumnElement, Select, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -59,24 +59,25 @@ class Record:
     action: str
 
 
-def _event(when: ColumnElement[bool] | None = None) -> Insert:
-    """INSERT of the event (values `e_<column>`); with `when`, only if that holds."""
-    return insert_row(_EVENTS, _EVENT_COLUMNS, "e_", when)
-
-
-def _joined(main: Select[Any], written: ColumnElement[bool], recorded: bool) -> Select[Any]:
-    """`main` with the event, the webhook messages and (when `recorded`) the audit entry
-    written by the same statement, each only if `written` holds (the row was written)."""
-    ctes: list[CTE] = [_event(written).cte("event"), queued(written).cte("queued")]
+def _joined(
+    main: Select[Any], written: ColumnElement[bool], recorded: bool, steps: int = 1
+) -> Select[Any]:
+    """`main` with each step's event and webhook messages (values `e<i>_<column>` and
+    `q<i>_...`) and (when `recorded`) the audit entry, written by the same statement,
+    each only if `written` holds (the row was written)."""
+    ctes: list[CTE] = []
+    for i in range(steps):
+        ctes.append(insert_row(_EVENTS, _EVENT_COLUMNS, f"e{i}_", written).cte(f"event{i}"))
+        ctes.append(queued(written, f"q{i}_").cte(f"queued{i}"))
     if recorded:
         ctes.append(entry("a_", written).cte("audited"))
     return main.add_cte(*ctes)
 
 
-def _move(columns: tuple[str, ...], recorded: bool) -> Select[Any]:
+def _move(columns: tuple[str, ...], recorded: bool, steps: int) -> Select[Any]:
     """UPDATE of these columns and updated_at, by id and the version the move was
-    planned on, with what the move writes besides; nothing at all when the referral is
-    no longer at that version."""
+    planned on, with the events and messages of its `steps` and its audit entry; nothing
+    at all when the referral is no longer at that version."""
     moved = (
         update(Referral)
         .where(
@@ -87,7 +88,8 @@ def _move(columns: tuple[str, ...], recorded: bool) -> Select[Any]:
         .returning(_REFERRALS.c.updated_at)
         .cte("moved")
     )
-    return _joined(select(moved.c.updated_at), select(moved.c.updated_at).exists(), recorded)
+    written = select(moved.c.updated_at).exists()
+    return _joined(select(moved.c.updated_at), written, recorded, steps)
 
 
 def _create(recorded: bool, answered: bool) -> Select[Any]:
@@ -120,9 +122,10 @@ def _event_values(
     change: tuple[Status | None, Status, Reason | None],
     note: str | None,
     at: datetime,
+    prefix: str = "e0_",
 ) -> tuple[dict[str, Any], Event]:
-    """The timeline's next event (the referral's `version` after it): its row's values
-    and the view of it."""
+    """The timeline's next event (the referral's `version` after it): its row's run-time
+    values (under `prefix`) and the view of it."""
     from_status, to_status, reason = change
     values: dict[str, Any] = {
         "referral_id": referral_id,
@@ -149,15 +152,33 @@ def _event_values(
         reason=reason,
         note=note,
     )
-    return column_values(values, "e_"), event
+    return column_values(values, prefix), event
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a move as written: who moved it, from what to what with which
+    reason and note, the version it leaves, and its webhook (event type, data)."""
+
+    side: Side
+    principal: Principal | None
+    change: tuple[Status | None, Status, Reason | None]
+    note: str | None
+    version: int
+    webhook: tuple[EventType, Mapping[str, Any]]
 
 
 def _besides(
-    referral: Referral, webhook: tuple[EventType, Mapping[str, Any]], record: Record | None
+    referral: Referral,
+    webhooks: Sequence[tuple[EventType, Mapping[str, Any]]],
+    record: Record | None,
 ) -> dict[str, Any]:
-    """The run-time values of the messages and the entry joined to a write."""
-    event_type, data = webhook
-    values = queue_values(event_type, [referral.provider_id, referral.school_id], dict(data))
+    """The run-time values of the messages (of each step) and the entry joined to a
+    write."""
+    values: dict[str, Any] = {}
+    to = [referral.provider_id, referral.school_id]
+    for i, (event_type, data) in enumerate(webhooks):
+        values |= queue_values(event_type, to, dict(data), prefix=f"q{i}_")
     if record is not None:
         values |= entry_values(
             record.principal,
@@ -174,28 +195,37 @@ async def move(
     reader: Reader,
     referral: Referral,
     changes: dict[str, Any],
-    event: tuple[Side, Principal | None, tuple[Status | None, Status, Reason | None]],
-    note: str | None,
+    steps: Sequence[Step],
     at: datetime,
-    webhook: tuple[EventType, Mapping[str, Any]],
     record: Record | None = None,
-) -> Event:
+) -> list[Event]:
     """Write `changes` (column -> value; the new `version` among them) to the referral's
-    row, its event, its webhook messages and `record`, in one statement, if the row is
-    still at the version the referral object holds (the move was planned on it); then
-    put the changes onto the object. Returns the event; raises `Overtaken` (412) and
-    writes nothing when another move got there first."""
-    side, principal, change = event
-    event_values, appended = _event_values(
-        referral.id, changes["version"], side, principal, change, note, at
-    )
+    row, the event and webhook messages of each step and `record`, in one statement, if
+    the row is still at the version the referral object holds (the move was planned on
+    it); then put the changes onto the object. Returns the events; raises `Overtaken`
+    (412) and writes nothing when another move got there first."""
+    values: dict[str, Any] = {}
+    appended = []
+    for i, step in enumerate(steps):
+        event_values, event = _event_values(
+            referral.id,
+            step.version,
+            step.side,
+            step.principal,
+            step.change,
+            step.note,
+            at,
+            prefix=f"e{i}_",
+        )
+        values |= event_values
+        appended.append(event)
     row = await reader.fetchrow(
-        _MOVE(tuple(changes), record is not None),
+        _MOVE(tuple(changes), record is not None, len(steps)),
         referral_id=referral.id,
         planned_version=referral.version,
         **column_values(changes),
-        **event_values,
-        **_besides(referral, webhook, record),
+        **values,
+        **_besides(referral, [step.webhook for step in steps], record),
     )
     if row is None:
         raise Overtaken(
@@ -243,7 +273,7 @@ async def create(
         _CREATE(record is not None, stored is not None),
         **column_values(values),
         **event_values,
-        **_besides(Referral(**values), webhook, record),
+        **_besides(Referral(**values), [webhook], record),
         **(stored or {}),
     )
     return row is not None

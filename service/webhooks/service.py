@@ -82,22 +82,22 @@ async def _check_url(url: str, field: str = "url") -> None:
         )
 
 
-def queued(when: ColumnElement[bool] | None = None) -> Insert:
+def queued(when: ColumnElement[bool] | None = None, prefix: str = "") -> Insert:
     """A message per active endpoint of the organizations that subscribed to the event,
     in one statement that loads no endpoint; its values are `queue_values(...)`. Run
     alone (`emit`) or joined to the write that made the event (referrals/writes.py); with
-    `when`, only if that holds."""
+    `when`, only if that holds. Several joined to one statement take a `prefix` each."""
     endpoints = WebhookEndpoint.__table__.c
     subscribed = select(
         func.gen_random_uuid(),
         endpoints.id,
-        param("event_type", String),
-        param("payload", JSONB),
+        param(f"{prefix}event_type", String),
+        param(f"{prefix}payload", JSONB),
         literal_column("0"),
     ).where(
-        endpoints.organization_id == any_(param("organizations", ARRAY(Uuid))),
+        endpoints.organization_id == any_(param(f"{prefix}organizations", ARRAY(Uuid))),
         endpoints.active.is_(True),
-        endpoints.events.contains(param("subscribed", ARRAY(String))),
+        endpoints.events.contains(param(f"{prefix}subscribed", ARRAY(String))),
     )
     if when is not None:
         subscribed = subscribed.where(when)
@@ -106,16 +106,20 @@ def queued(when: ColumnElement[bool] | None = None) -> Insert:
 
 
 def queue_values(
-    event: EventType | str, organization_ids: Iterable[uuid.UUID], data: dict[str, Any]
+    event: EventType | str,
+    organization_ids: Iterable[uuid.UUID],
+    data: dict[str, Any],
+    prefix: str = "",
 ) -> dict[str, Any]:
-    """The run-time values of `queued()`: the event, to these organizations' endpoints."""
+    """The run-time values of `queued(prefix=prefix)`: the event, to these organizations'
+    endpoints."""
     event_type = EventType(event).value
     payload = {"type": event_type, "timestamp": rfc3339(utcnow()), "data": data}
     return {
-        "event_type": event_type,
-        "payload": orjson.dumps(payload).decode(),  # the session's driver takes JSON text
-        "organizations": list(set(organization_ids)),
-        "subscribed": [event_type],
+        f"{prefix}event_type": event_type,
+        f"{prefix}payload": orjson.dumps(payload).decode(),  # the driver takes JSON text
+        f"{prefix}organizations": list(set(organization_ids)),
+        f"{prefix}subscribed": [event_type],
     }
 
 

@@ -290,7 +290,7 @@ async def _verify(cluster: PrivateCluster, acked: list[Attempt]) -> None:
         }
         events: dict[str, list[tuple[str | None, str]]] = {}
         for r in await conn.fetch(
-            "SELECT referral_id, from_status, to_status FROM referral_events ORDER BY id"
+            "SELECT referral_id, from_status, to_status FROM referral_events ORDER BY version, id"
         ):
             events.setdefault(str(r["referral_id"]), []).append((r["from_status"], r["to_status"]))
         messages: dict[str, Counter[tuple[str, str]]] = {}

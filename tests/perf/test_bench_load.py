@@ -93,7 +93,7 @@ async def _rows(url: str) -> dict[str, Any]:
             ),
             "events": await conn.fetch(
                 "SELECT referral_id::text, from_status, to_status, side, reason "
-                "FROM referral_events ORDER BY referral_id, id"
+                "FROM referral_events ORDER BY referral_id, version, id"
             ),
             "keys": [
                 {

@@ -385,7 +385,7 @@ async def test_a_create_and_a_move_write_their_event_messages_and_audit_entry_wi
             select(ReferralEvent).where(ReferralEvent.referral_id == uuid.UUID(referral["id"]))
         )
     ).all()
-    assert [(e.version, e.to_status, e.note) for e in sorted(events, key=lambda e: e.id)] == [
+    assert [(e.version, e.to_status, e.note) for e in sorted(events, key=lambda e: e.version)] == [
         (1, Status.sent, None),
         (2, Status.received, None),
         (3, Status.declined, "Full."),
