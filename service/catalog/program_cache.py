@@ -36,11 +36,16 @@ class ProgramCache:
         self.size = size
         self.current = current
         self.forgets = 0  # how many times the log named programs: a read began under one
+        self.hits = 0  # reads served from memory since the process started (/metrics)
+        self.misses = 0
         self._kept: OrderedDict[uuid.UUID, Document] = OrderedDict()
 
     def get(self, program_id: uuid.UUID) -> Document | None:
         found = self._kept.get(program_id)
-        if found is not None:
+        if found is None:
+            self.misses += 1
+        else:
+            self.hits += 1
             self._kept.move_to_end(program_id)
         return found
 

@@ -1,4 +1,5 @@
-"""Prometheus metrics: request latency by route, search index lag, webhook failures.
+"""Prometheus metrics: request latency by route, search index lag, the program documents
+kept for anonymous reads, webhook failures.
 
 Latency is observed by a middleware in each API process (with several uvicorn workers,
 each process answers for itself unless PROMETHEUS_MULTIPROC_DIR is set, see
@@ -15,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.catalog.program_cache import ProgramCache
 from service.search.schemas import SearchStatus
 
 REGISTRY = CollectorRegistry()
@@ -45,6 +47,16 @@ WEBHOOKS_FAILED = Gauge(
     "youthlink_webhook_messages_failed",
     "Webhook messages given up after every retry",
     registry=REGISTRY,
+)
+PROGRAM_READS = Gauge(
+    "youthlink_program_cache_reads",
+    "Reads without a key of GET /programs/{id} since the process started, served from its "
+    "kept documents (hit) or from PostgreSQL (miss)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+PROGRAMS_KEPT = Gauge(
+    "youthlink_program_cache_documents", "Program documents the process keeps", registry=REGISTRY
 )
 WEBHOOK_ATTEMPTS_FAILED = Gauge(
     "youthlink_webhook_attempts_failed", "Webhook delivery attempts that failed", registry=REGISTRY
@@ -86,8 +98,14 @@ SELECT (SELECT count(*) FROM webhook_messages
 """
 
 
-async def exposition(session: AsyncSession, search: SearchStatus) -> bytes:
+async def exposition(
+    session: AsyncSession, search: SearchStatus, kept: ProgramCache | None = None
+) -> bytes:
     row = (await session.execute(text(FIGURES))).one()
+    if kept is not None:
+        PROGRAM_READS.labels("hit").set(kept.hits)
+        PROGRAM_READS.labels("miss").set(kept.misses)
+        PROGRAMS_KEPT.set(len(kept))
     SEARCH_PENDING.set(search.follower.pending_changes)
     SEARCH_OLDEST.set(search.follower.oldest_pending_seconds or 0.0)
     SEARCH_DOCUMENTS.set(search.documents)

@@ -99,10 +99,12 @@ def _answer(checks: dict[str, Check]) -> JSONResponse:
 )
 async def prometheus_metrics(request: Request, session: SessionDep) -> Response:
     """Returns Prometheus metrics in the text exposition format: request latency by method, route
-    template and status, the search index's unapplied changes and lag, and webhook-delivery gauges
-    read from the database at scrape time. No API key needed. With several worker processes,
-    latency and the embedded index's figures are each process's own (latency: unless
+    template and status, the search index's unapplied changes and lag, the program documents kept
+    for reads without a key (hits, misses, documents), and webhook-delivery gauges read from the
+    database at scrape time. No API key needed. With several worker processes, latency, the
+    embedded index's and the kept documents' figures are each process's own (latency: unless
     PROMETHEUS_MULTIPROC_DIR is set).
     """
     status = await request.app.state.search.status(session)
-    return Response(await exposition(session, status), media_type=CONTENT_TYPE_LATEST)
+    kept = getattr(request.app.state, "program_cache", None)
+    return Response(await exposition(session, status, kept), media_type=CONTENT_TYPE_LATEST)

@@ -5,6 +5,7 @@ about a second (both follow the change log)."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterator
 
@@ -87,6 +88,13 @@ def test_an_edit_through_one_process_is_found_through_both(
         time.sleep(0.02)
 
 
+def _kept_reads(base: str) -> dict[str, float]:
+    """The process's reads served from its kept program documents, and not (/metrics)."""
+    text = httpx.get(f"{base}/metrics", timeout=10).text
+    found = re.findall(r'^youthlink_program_cache_reads\{outcome="(\w+)"\} (\S+)$', text, re.M)
+    return {outcome: float(n) for outcome, n in found}
+
+
 def _read(base: str, program_id: str, headers: dict[str, str] | None = None) -> httpx.Response:
     return httpx.get(f"{base}/programs/{program_id}", headers=headers or {}, timeout=10)
 
@@ -129,6 +137,7 @@ def test_a_program_read_without_a_key_follows_the_log_and_one_with_a_key_is_curr
         assert time.monotonic() - started < LAG_BOUND_S, "the edit did not reach the other"
         time.sleep(0.02)
     assert public.headers["ETag"] == renamed.headers["ETag"]
+    assert _kept_reads(other)["hit"] > 0  # the reads above were served from memory
 
     gone = httpx.delete(f"{writer}/programs/{program_id}", headers=headers, timeout=10)
     assert gone.status_code == 204, gone.text
