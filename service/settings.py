@@ -132,8 +132,9 @@ class Settings(BaseSettings):
         default=10,
         ge=1,
         le=200,
-        description="Connections each worker keeps for catalog reads and API key lookups "
-        "(plain asyncpg, service/reader.py), besides db_pool_size.",
+        description="Connections each worker keeps for single statements in autocommit "
+        "(plain asyncpg, service/reader.py): catalog and referral reads, API key lookups, a "
+        "referral move of one statement; besides db_pool_size.",
     )
     db_max_overflow: int = Field(
         default=0,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -58,23 +58,11 @@ def test_an_edit_through_one_process_is_found_through_both(
     two_apis: tuple[str, str, dict[str, str]],
 ) -> None:
     writer, other, headers = two_apis
-    created = httpx.post(
-        f"{writer}/programs",
-        json={"name": "Kayak Club", "category": "out_of_school_time"},
-        headers=headers,
-        timeout=10,
-    )
-    assert created.status_code == 201, created.text
+    created = _create(writer, headers, "Kayak Club")
     assert _names(writer, "kayak") == ["Kayak Club"]  # its own write, at once
     lag = _seen_within(other, "kayak", "Kayak Club", LAG_BOUND_S)
 
-    renamed = httpx.patch(
-        f"{writer}/programs/{created.json()['id']}",
-        json={"name": "Kayak and Canoe Club"},
-        headers={**headers, "If-Match": created.headers["ETag"]},
-        timeout=10,
-    )
-    assert renamed.status_code == 200, renamed.text
+    _rename(writer, headers, created, "Kayak and Canoe Club")
     assert _names(writer, "canoe") == ["Kayak and Canoe Club"]
     lag = max(lag, _seen_within(other, "canoe", "Kayak and Canoe Club", LAG_BOUND_S))
     print(f"\nthe other process found each edit {lag:.2f} s after it was acknowledged")
@@ -85,6 +73,38 @@ def test_an_edit_through_one_process_is_found_through_both(
     started = time.monotonic()
     while _names(other, "kayak"):
         assert time.monotonic() - started < LAG_BOUND_S, "the deletion did not reach the other"
+        time.sleep(0.02)
+
+
+def _create(base: str, headers: dict[str, str], name: str) -> httpx.Response:
+    created = httpx.post(
+        f"{base}/programs",
+        json={"name": name, "category": "out_of_school_time"},
+        headers=headers,
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    return created
+
+
+def _rename(
+    base: str, headers: dict[str, str], created: httpx.Response, name: str
+) -> httpx.Response:
+    renamed = httpx.patch(
+        f"{base}/programs/{created.json()['id']}",
+        json={"name": name},
+        headers={**headers, "If-Match": created.headers["ETag"]},
+        timeout=10,
+    )
+    assert renamed.status_code == 200, renamed.text
+    return renamed
+
+
+def _until(done: Callable[[], bool], what: str) -> None:
+    """Wait until `done()`, at most LAG_BOUND_S."""
+    started = time.monotonic()
+    while not done():
+        assert time.monotonic() - started < LAG_BOUND_S, f"not within {LAG_BOUND_S} s: {what}"
         time.sleep(0.02)
 
 
@@ -106,43 +126,25 @@ def test_a_program_read_without_a_key_follows_the_log_and_one_with_a_key_is_curr
     the writer's own next read shows its edit, the other process's within the poll
     interval, and a keyed read through either is current at once."""
     writer, other, headers = two_apis
-    created = httpx.post(
-        f"{writer}/programs",
-        json={"name": "Drumline", "category": "out_of_school_time"},
-        headers=headers,
-        timeout=10,
-    )
-    assert created.status_code == 201, created.text
+    created = _create(writer, headers, "Drumline")
     program_id = created.json()["id"]
     assert _read(writer, program_id).json()["name"] == "Drumline"  # kept by the writer
-    started = time.monotonic()
-    while _read(other, program_id).status_code == 404:  # the other's first read: kept
-        assert time.monotonic() - started < LAG_BOUND_S, "the program did not reach the other"
-        time.sleep(0.02)
-    assert _read(other, program_id).json()["name"] == "Drumline"
+    _until(lambda: _read(other, program_id).status_code == 200, "the program reached the other")
+    assert _read(other, program_id).json()["name"] == "Drumline"  # the other's, kept
 
-    renamed = httpx.patch(
-        f"{writer}/programs/{program_id}",
-        json={"name": "Drumline and Brass"},
-        headers={**headers, "If-Match": created.headers["ETag"]},
-        timeout=10,
-    )
-    assert renamed.status_code == 200, renamed.text
+    renamed = _rename(writer, headers, created, "Drumline and Brass")
     assert _read(writer, program_id).json()["name"] == "Drumline and Brass"
     keyed = _read(other, program_id, headers)
     assert keyed.json()["name"] == "Drumline and Brass"
     assert keyed.headers["ETag"] == renamed.headers["ETag"]
-    started = time.monotonic()
-    while (public := _read(other, program_id)).json()["name"] != "Drumline and Brass":
-        assert time.monotonic() - started < LAG_BOUND_S, "the edit did not reach the other"
-        time.sleep(0.02)
-    assert public.headers["ETag"] == renamed.headers["ETag"]
+    _until(
+        lambda: _read(other, program_id).json()["name"] == "Drumline and Brass",
+        "the edit reached the other",
+    )
+    assert _read(other, program_id).headers["ETag"] == renamed.headers["ETag"]
     assert _kept_reads(other)["hit"] > 0  # the reads above were served from memory
 
     gone = httpx.delete(f"{writer}/programs/{program_id}", headers=headers, timeout=10)
     assert gone.status_code == 204, gone.text
     assert _read(writer, program_id).status_code == 404
-    started = time.monotonic()
-    while _read(other, program_id).status_code != 404:
-        assert time.monotonic() - started < LAG_BOUND_S, "the deletion did not reach the other"
-        time.sleep(0.02)
+    _until(lambda: _read(other, program_id).status_code == 404, "the deletion reached the other")
