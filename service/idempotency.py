@@ -4,6 +4,9 @@ The key is claimed by inserting a row in the request's own transaction. A concur
 request with the same key blocks on that insert (PostgreSQL waits for the first
 transaction on the unique key), then reads the committed response and replays it. If the
 first request failed, its claim rolled back with everything else, and the retry runs anew.
+A write that knows its answer before it writes (a new referral) claims the key with the
+answer in its own statement instead (`claimed`): the key, its answer and the write
+commit together, without a transaction around them.
 
 Same key, same body: the stored response. Same key, another body: 422.
 Keys belong to the API key that sent them, and are forgotten after `RETENTION`.
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -27,6 +30,7 @@ from pydantic import BaseModel
 from sqlalchemy import (
     ColumnElement,
     DateTime,
+    Insert,
     Integer,
     LargeBinary,
     String,
@@ -104,28 +108,58 @@ Answer = tuple[int, BaseModel, dict[str, str]]  # status, body, headers
 
 
 class Claim:
-    """A key this request claimed. Its answer is stored after the request's work, in a
-    statement of its own, unless the work stores it with its own write (`answer`, with
-    `stored` joined to that write's statement): one round trip fewer."""
+    """A request's hold on its Idempotency-Key. Most operations claim the key first, in
+    their transaction, then do their work and store its answer (`idempotent`). A write
+    that knows its answer before it writes claims the key with that answer in its own
+    statement instead, no transaction around it (`claimed`, joined by
+    referrals/writes.py): `answer` gives the values."""
 
-    def __init__(self, ring: Keyring, owner: uuid.UUID, key: str) -> None:
+    def __init__(
+        self,
+        ring: Keyring,
+        owner: uuid.UUID,
+        key: str,
+        operation: str,
+        digests: Sequence[str],
+    ) -> None:
         self.ring, self.owner, self.key = ring, owner, key
+        self.operation = operation
+        self.digests = digests  # the request's keyed hash under every key, the active first
         self.answered: tuple[Answer, Response] | None = None
 
     def answer(self, status: int, model: BaseModel, headers: dict[str, str]) -> dict[str, Any]:
-        """The run-time values of `stored()` for this answer, which the request then
-        gives (the stored body and the response's are one serialization)."""
+        """The run-time values of `stored()` and `claimed()` for this answer, which the
+        request then gives (the stored body and the response's are one serialization)."""
         response, body_json = _response(status, model, headers)
         key_id, sealed = self.ring.seal(body_json, _context(self.owner, self.key))
         self.answered = ((status, model, headers), response)
         return {
             "k_owner": self.owner,
             "k_key": self.key,
+            "k_operation": self.operation,
+            "k_request_hash": self.digests[0],
+            "k_stale": utcnow() - RETENTION,
             "k_status_code": status,
             "k_key_id": key_id,
             "k_response": sealed,
             "k_headers": orjson.dumps(headers).decode(),
         }
+
+
+def claim_for(
+    principal: Principal,
+    key: str | None,
+    operation: str,
+    body: BaseModel,
+    scope: dict[str, Any] | None = None,
+) -> Claim | None:
+    """The claim a request with this Idempotency-Key makes (None without one, or for a
+    caller who owns no keys)."""
+    owner = owner_of(principal)
+    if key is None or owner is None:
+        return None
+    ring = keyring()
+    return Claim(ring, owner, key, operation, request_hashes(ring, operation, scope or {}, body))
 
 
 # The work for a request: given the claim (None when no key was sent).
@@ -156,26 +190,28 @@ async def idempotent(
 
     `scope` holds what besides the body identifies the request (path parameters).
     """
-    owner = owner_of(principal)
-    if key is None or owner is None:
-        return _response(*await produce(None))[0]
-    ring = keyring()
-    digests = request_hashes(ring, operation, scope or {}, body)
+    claim = claim_for(principal, key, operation, body, scope)
+    if claim is None:
+        return respond(await produce(None))
     reader = Reader(session=session)
     claimed = await reader.fetchrow(
         _CLAIM,
-        owner=owner,
-        key=key,
+        owner=claim.owner,
+        key=claim.key,
         operation=operation,
-        request_hash=digests[0],
+        request_hash=claim.digests[0],
         stale=utcnow() - RETENTION,
     )
     if claimed is None:
-        return await _replay(session, ring, owner, key, digests)
-    claim = Claim(ring, owner, key)
+        replayed = await replay(reader, claim)
+        if replayed is None:  # claimed and released by a request that failed meanwhile
+            raise Conflict(
+                "This Idempotency-Key was just used by a request that did not finish; retry.",
+                code="idempotency_key_in_use",
+            )
+        return replayed
     answer = await produce(claim)
-    if claim.answered is None:  # not stored with the work's own write: store it now
-        await reader.fetch(_STORE, **claim.answer(*answer))
+    await reader.fetch(_STORE, **claim.answer(*answer))
     assert claim.answered is not None
     return claim.answered[1]
 
@@ -207,57 +243,122 @@ def _claim() -> Compiled:
     )
 
 
-def stored(when: ColumnElement[bool] | None = None) -> Update:
+def stored() -> Update:
     """Keep the answer of the request that claimed the key (values from
-    `Claim.answer`); with `when`, only if that holds (joined to the write that makes the
-    answer, as a data-modifying WITH of its statement)."""
+    `Claim.answer`)."""
     table = IdempotencyRecord.__table__.c
-    mine = [table.api_key_id == param("k_owner", Uuid), table.key == param("k_key", String)]
     return (
         update(IdempotencyRecord)
-        .where(*mine, *([] if when is None else [when]))
-        .values(
-            status_code=param("k_status_code", Integer),
-            key_id=param("k_key_id", String),
-            response=param("k_response", LargeBinary),
-            headers=param("k_headers", JSONB),  # JSON text: the driver's codec is not used
-        )
+        .where(table.api_key_id == param("k_owner", Uuid), table.key == param("k_key", String))
+        .values(**_answer_params())
     )
+
+
+def _answer_params() -> dict[str, Any]:
+    return {
+        "status_code": param("k_status_code", Integer),
+        "key_id": param("k_key_id", String),
+        "response": param("k_response", LargeBinary),
+        "headers": param("k_headers", JSONB),  # JSON text: the driver's codec is not used
+    }
+
+
+def _stale() -> Any:
+    return param("k_stale", DateTime(timezone=True))
+
+
+def held() -> ColumnElement[bool]:
+    """Whether the key is held: claimed less than RETENTION ago (values `k_...` of
+    `Claim.answer`), in the statement's snapshot."""
+    table = IdempotencyRecord.__table__.c
+    return (
+        select(table.key)
+        .where(
+            table.api_key_id == param("k_owner", Uuid),
+            table.key == param("k_key", String),
+            table.created_at >= _stale(),
+        )
+        .exists()
+    )
+
+
+def claimed(when: ColumnElement[bool]) -> Insert:
+    """Claim the key with its answer, if `when` holds (the write that makes the answer
+    was made): for a write that knows its answer before it writes, joined to its
+    statement (referrals/writes.py), so that the key, its answer and the write commit
+    together or not at all. A key older than RETENTION is claimed anew; a held one is
+    not (RETURNING nothing): that write must then not stand either."""
+    table = IdempotencyRecord.__table__.c
+    values = {
+        "api_key_id": param("k_owner", Uuid),
+        "key": param("k_key", String),
+        "operation": param("k_operation", String),
+        "request_hash": param("k_request_hash", String),
+        **_answer_params(),
+    }
+    claim = insert(IdempotencyRecord).from_select(
+        list(values), select(*values.values()).where(when)
+    )
+    return claim.on_conflict_do_update(
+        index_elements=[table.api_key_id, table.key],
+        set_={
+            **{name: claim.excluded[name] for name in values if name not in ("api_key_id", "key")},
+            "created_at": func.now(),
+        },
+        where=table.created_at < _stale(),
+    ).returning(table.key)
 
 
 # Compiled once and run on the session's connection (service/reader.py): through the ORM
 # the claim and the store cost about 1.5 ms of Python a request.
 _CLAIM = _claim()
 _STORE = compile_statement(stored())
-
-
-async def _replay(
-    session: AsyncSession, ring: Keyring, api_key_id: uuid.UUID, key: str, digests: list[str]
-) -> JSONResponse:
-    record = await session.scalar(
-        select(IdempotencyRecord).where(
-            IdempotencyRecord.api_key_id == api_key_id, IdempotencyRecord.key == key
-        )
+_RECORD = compile_statement(
+    select(
+        IdempotencyRecord.request_hash,
+        IdempotencyRecord.status_code,
+        IdempotencyRecord.key_id,
+        IdempotencyRecord.response,
+        IdempotencyRecord.headers,
+    ).where(
+        IdempotencyRecord.api_key_id == param("owner", Uuid),
+        IdempotencyRecord.key == param("key", String),
+        IdempotencyRecord.created_at >= param("stale", DateTime(timezone=True)),
     )
-    if record is None:  # claimed and released by a request that failed meanwhile
-        raise Conflict(
-            "This Idempotency-Key was just used by a request that did not finish; retry.",
-            code="idempotency_key_in_use",
-        )
-    if record.request_hash not in digests:
+)
+
+
+async def replay(reader: Reader, claim: Claim) -> JSONResponse | None:
+    """The answer an earlier request with the claim's key stored, to send again; None
+    when no request holds the key (none, or one older than RETENTION). 422 when that
+    request had another body, 409 while it is still in progress."""
+    record = await reader.fetchrow(
+        _RECORD, owner=claim.owner, key=claim.key, stale=utcnow() - RETENTION
+    )
+    if record is None:
+        return None
+    if record["request_hash"] not in claim.digests:
         raise Unprocessable(
             "This Idempotency-Key was already used with a different request; "
             "use a new key for a new request.",
             code="idempotency_key_reused",
         )
-    if record.status_code is None or record.response is None or record.key_id is None:
+    if record["status_code"] is None or record["response"] is None or record["key_id"] is None:
         raise Conflict(
             "A request with this Idempotency-Key is in progress; retry.",
             code="idempotency_key_in_use",
         )
-    headers = {**(record.headers or {}), "Idempotent-Replayed": "true"}
-    body = stored_response(ring, api_key_id, key, record.key_id, record.response)
-    return JSONResponse(body, status_code=record.status_code, headers=headers)
+    stored_headers = record["headers"]
+    if isinstance(stored_headers, str | bytes):  # a session's connection gives JSON text
+        stored_headers = orjson.loads(stored_headers)
+    headers = {**(stored_headers or {}), "Idempotent-Replayed": "true"}
+    body = stored_response(claim.ring, claim.owner, claim.key, record["key_id"], record["response"])
+    return JSONResponse(body, status_code=record["status_code"], headers=headers)
+
+
+def respond(answer: Answer) -> Response:
+    """The response of an answer given without a key."""
+    return _response(*answer)[0]
 
 
 def _response(status: int, model: BaseModel, headers: dict[str, str]) -> tuple[Response, bytes]:

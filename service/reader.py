@@ -277,7 +277,9 @@ async def _json_codecs(connection: asyncpg.Connection) -> None:
 
 
 def _dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    """A JSON parameter: JSON text as it is (what a session's connection takes, so one
+    compiled statement runs on either), any other value encoded."""
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
 
 
 async def _nothing_to_reset(connection: asyncpg.Connection) -> None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import asyncpg
+import orjson
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from service.reader import Compiled, Reader
+from service.reader import Compiled, Reader, open_pool
+from service.settings import Settings
 
 
 def _sql(sql: str) -> Compiled:
@@ -67,3 +69,27 @@ async def test_a_row_lock_first_on_the_driver_holds_until_the_session_ends(
                 _sql("SELECT id FROM reader_probe WHERE id = 1 FOR UPDATE NOWAIT")
             )
             assert len(free) == 1
+
+
+@pytest.fixture
+async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    opened = await open_pool(settings)
+    yield opened
+    await opened.close()
+
+
+async def test_a_json_parameter_is_json_text_on_the_pool_as_on_a_session(
+    engine: AsyncEngine, pool: asyncpg.Pool
+) -> None:
+    """One compiled statement runs on either (a move on the pool, or in a transaction):
+    a JSON parameter given as JSON text must be stored as that JSON, not as a string of
+    it (webhook payloads, an Idempotency-Key's stored headers)."""
+    typed = Compiled("SELECT jsonb_typeof($1::jsonb) AS kind, ($1::jsonb)->>'a' AS a", ("v",), {})
+    text_ = orjson.dumps({"a": "1"}).decode()
+    async with AsyncSession(engine) as session:
+        on_session = await Reader(session=session).fetchrow(typed, v=text_)
+    on_pool = await Reader(pool=pool).fetchrow(typed, v=text_)
+    for row in (on_session, on_pool):
+        assert row is not None and (row["kind"], row["a"]) == ("object", "1")
+    encoded = await Reader(pool=pool).fetchrow(typed, v={"a": "1"})
+    assert encoded is not None and encoded["kind"] == "object"  # a value is encoded

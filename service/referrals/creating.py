@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, Uuid, and_, select, true
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth import scope
 from service.auth.principal import Principal
@@ -21,11 +20,7 @@ from service.consent.models import Consent
 from service.db import utcnow
 from service.errors import Conflict, FieldError, Forbidden, Unprocessable
 from service.local_time import today, zone
-from service.reader import (
-    Prepared,
-    Reader,
-    param,
-)
+from service.reader import Prepared, Reader, compile_statement, param
 from service.referrals import capacity, writes
 from service.referrals.models import Referral
 from service.referrals.reading import CONSENT, STUDENT
@@ -163,16 +158,29 @@ def _covering_consent(found: _Found, program: _Program, body: ReferralCreate) ->
     )
 
 
-async def _open_duplicate(
-    session: AsyncSession, student_id: uuid.UUID, program_id: uuid.UUID
-) -> uuid.UUID | None:
-    return await session.scalar(
-        select(Referral.id).where(
-            Referral.student_id == student_id,
-            Referral.program_id == program_id,
-            Referral.status.in_(OPEN),
-        )
+_OPEN = compile_statement(
+    select(Referral.id).where(
+        Referral.student_id == param("student_id", Uuid),
+        Referral.program_id == param("program_id", Uuid),
+        Referral.status.in_(OPEN),
     )
+)
+
+
+class NotWritten(Exception):
+    """Nothing was written: the unique index of open referrals refused the referral, or a
+    request holds its Idempotency-Key (writes.create)."""
+
+    def __init__(self, student_id: uuid.UUID, program_id: uuid.UUID, referral_id: uuid.UUID):
+        super().__init__("the referral was not written")
+        self.student_id, self.program_id, self.referral_id = student_id, program_id, referral_id
+
+
+async def duplicate(reader: Reader, refused: NotWritten) -> Conflict:
+    """The refusal of a second open referral of the student to the program, with a link
+    to the open one."""
+    row = await reader.fetchrow(_OPEN, student_id=refused.student_id, program_id=refused.program_id)
+    return _duplicate(row["id"] if row is not None else refused.referral_id)
 
 
 def _duplicate(existing: uuid.UUID) -> Conflict:
@@ -186,18 +194,20 @@ def _duplicate(existing: uuid.UUID) -> Conflict:
 
 
 async def create_referral(
-    session: AsyncSession,
+    reader: Reader,
     principal: Principal,
     body: ReferralCreate,
     answer: Callable[[ReferralRows], Mapping[str, Any]] | None = None,
 ) -> ReferralRows:
-    """The new referral, with what its response shows. A second open referral of the
-    student to the program is refused by the unique index uq_referrals_open_student_program
-    (no look before the insert: the index also settles concurrent attempts): 409 with a
-    link to the open one. `answer`, given the response's rows before the insert, returns
-    the run-time values of an Idempotency-Key's stored answer (idempotency.Claim), which
-    the insert's statement then writes with the referral."""
-    found = await _look_up(Reader(session=session), principal, body)
+    """The new referral, with what its response shows: two statements on `reader`, the
+    lookups and the insert (with everything it writes), no transaction around them. A
+    second open referral of the student to the program is refused by the unique index
+    uq_referrals_open_student_program (no look before the insert: the index also settles
+    concurrent attempts): NotWritten (`duplicate` is the 409). `answer`, given the
+    response's rows before the insert, returns the values of an Idempotency-Key's claim
+    with its answer (idempotency.Claim.answer), which the insert's statement writes with
+    the referral; NotWritten too when a request holds the key."""
+    found = await _look_up(reader, principal, body)
     student, school_name = found.student, found.school_name
     if principal.role is not Role.school or principal.organization_id != student.school_id:
         raise Forbidden("Only staff of the student's school can refer.", code="school_only")
@@ -253,9 +263,7 @@ async def create_referral(
         [first],
         program_seats=program.seats_available,
     )
-    stored = None if answer is None else answer(rows)
-    if not await writes.create(session, values, principal, webhook, record, stored):
-        # ON CONFLICT: the unique index of open referrals refused it
-        existing = await _open_duplicate(session, student.id, program.id)
-        raise _duplicate(existing or values["id"])
+    claim = None if answer is None else answer(rows)
+    if not await writes.create(reader, values, principal, webhook, record, claim):
+        raise NotWritten(student.id, program.id, values["id"])
     return rows

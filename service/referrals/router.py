@@ -15,7 +15,15 @@ from service.auth.roles import Role
 from service.concurrency import IfMatch, etag, etag_header, set_etag
 from service.db import ReaderDep, SessionDep, get_reader, utcnow, wrote
 from service.errors import problem_responses
-from service.idempotency import Answer, Claim, IdempotencyKey, idempotent
+from service.idempotency import (
+    Answer,
+    Claim,
+    IdempotencyKey,
+    claim_for,
+    idempotent,
+    replay,
+    respond,
+)
 from service.local_time import today
 from service.pagination import Page, PageParams, page_params
 from service.reader import Reader
@@ -52,32 +60,38 @@ def _out(principal: Principal, rows: ReferralRows) -> ReferralOut:
     responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def referrals_create(
-    session: SessionDep,
+    reader: ReaderDep,
     principal: School,
     body: ReferralCreate,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    return await _create(session, principal, body, idempotency_key)
+    return await _create(reader, principal, body, idempotency_key)
 
 
 async def _create(
-    session: AsyncSession, principal: Principal, body: ReferralCreate, key: str | None
+    reader: Reader, principal: Principal, body: ReferralCreate, key: str | None
 ) -> Response:
-    def created(rows: ReferralRows) -> tuple[int, ReferralOut, dict[str, str]]:
+    """The referral written with its Idempotency-Key and answer in one statement
+    (creating.py, writes.py); a request that finds the key held replays its answer."""
+    claim = claim_for(principal, key, "referrals_create", body)
+
+    def created(rows: ReferralRows) -> Answer:
         referral = rows.referral
         headers = {"ETag": etag(referral.version), "Location": f"/referrals/{referral.id}"}
         return 201, _out(principal, rows), headers
 
-    async def create(claim: Claim | None) -> Answer:
+    try:
         if claim is None:
-            return created(await creating.create_referral(session, principal, body))
-        # The key's answer is stored by the insert's own statement (idempotency.Claim).
+            return respond(created(await creating.create_referral(reader, principal, body)))
         answer = claim.answer
-        await creating.create_referral(session, principal, body, lambda r: answer(*created(r)))
-        assert claim.answered is not None
-        return claim.answered[0]
-
-    return await idempotent(session, principal, key, "referrals_create", body, create)
+        await creating.create_referral(reader, principal, body, lambda r: answer(*created(r)))
+    except creating.NotWritten as refused:
+        replayed = None if claim is None else await replay(reader, claim)
+        if replayed is not None:
+            return replayed
+        raise await creating.duplicate(reader, refused) from None
+    assert claim.answered is not None
+    return claim.answered[1]
 
 
 StatusFilter = Annotated[
@@ -211,8 +225,7 @@ async def referral_create(request: Request) -> Response:
     body = direct.body_model(_CREATE, raw, errors)
     direct.refuse(errors, raw)
     assert body is not None
-    async with direct.unit_of_work(request) as session:
-        response = await _create(session, principal, body, key)
+    response = await _create(await get_reader(request), principal, body, key)
     wrote(request)
     return response
 

@@ -24,15 +24,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CTE, ColumnElement, Select, func, select, update
+import asyncpg
+from sqlalchemy import CTE, ColumnElement, Select, and_, case, func, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from service import idempotency
 from service.audit.service import entry, entry_values
 from service.auth.principal import Principal
-from service.errors import PreconditionFailed
-from service.idempotency import stored
+from service.errors import Conflict, PreconditionFailed
 from service.reader import Prepared, Reader, column_params, column_values, insert_row, param
 from service.referrals.models import Referral, ReferralEvent
 from service.referrals.states import Reason, Side, Status
@@ -92,22 +92,38 @@ def _move(columns: tuple[str, ...], recorded: bool, steps: int) -> Select[Any]:
     return _joined(select(moved.c.updated_at), written, recorded, steps)
 
 
-def _create(recorded: bool, answered: bool) -> Select[Any]:
+def _create(recorded: bool, keyed: bool) -> Select[Any]:
     """The new referral, unless the unique index of open referrals (student, program)
     already holds one: then nothing at all is written (ON CONFLICT DO NOTHING, which
     also settles two concurrent attempts: the second waits for the first, then finds
-    it). The event, messages, entry and (when `answered`) the Idempotency-Key's stored
-    answer are written only with the row: each WHERE the insert returned one."""
-    created = (
-        pg_insert(Referral)
-        .values(**column_params(_REFERRALS, _NEW_COLUMNS))
-        .on_conflict_do_nothing()
-        .returning(Referral.created_at, Referral.updated_at)
-        .cte("created")
+    it). The event, messages and entry are written only with the row: each WHERE the
+    insert returned one.
+
+    `keyed`: the request's Idempotency-Key is claimed with its answer by the same
+    statement (idempotency.claimed). The referral is written only if no request holds
+    the key; the key is claimed only with the referral. Should a request with the key
+    and another body have claimed it meanwhile (after this statement's snapshot, so the
+    referral was written), youthlink_refuse (migration 0013) aborts the whole statement."""
+    params = column_params(_REFERRALS, _NEW_COLUMNS)
+    new = pg_insert(Referral)
+    new = (
+        new.from_select(list(params), select(*params.values()).where(~idempotency.held()))
+        if keyed
+        else new.values(**params)
     )
+    created = new.on_conflict_do_nothing().returning(Referral.created_at).cte("created")
     written = select(created.c.created_at).exists()
-    main = _joined(select(created.c.created_at), written, recorded)
-    return main.add_cte(stored(written).cte("stored")) if answered else main
+    outcome: list[Any] = [written.label("created")]
+    if keyed:
+        claim = idempotency.claimed(written).cte("claimed")
+        taken = and_(written, ~select(claim.c.key).exists())
+        refused = case((taken, func.youthlink_refuse(literal(KEY_TAKEN))), else_=literal(False))
+        outcome.append(refused.label("refused"))
+    main = _joined(select(*outcome), written, recorded)
+    return main.add_cte(claim) if keyed else main
+
+
+KEY_TAKEN = "idempotency_key_taken"
 
 
 _MOVE = Prepared(_move)
@@ -257,23 +273,32 @@ def planned(values: Mapping[str, Any], principal: Principal) -> tuple[Referral, 
 
 
 async def create(
-    session: AsyncSession,
+    reader: Reader,
     values: Mapping[str, Any],
     principal: Principal,
     webhook: tuple[EventType, Mapping[str, Any]],
     record: Record | None = None,
-    stored: Mapping[str, Any] | None = None,
+    claim: Mapping[str, Any] | None = None,
 ) -> bool:
     """Insert the referral of these column values with its first event, messages,
-    `record` and, with `stored` (idempotency.Claim.answer), the Idempotency-Key's answer,
-    in one statement; False when the unique index of open referrals refused it (and
-    nothing was written)."""
+    `record` and, with `claim` (idempotency.Claim.answer), its Idempotency-Key with the
+    answer, in one statement; False when nothing was written (the unique index of open
+    referrals refused it, or a request holds the key)."""
     event_values, _ = _first_event(values, principal)
-    row = await Reader(session=session).fetchrow(
-        _CREATE(record is not None, stored is not None),
-        **column_values(values),
-        **event_values,
-        **_besides(Referral(**values), [webhook], record),
-        **(stored or {}),
-    )
-    return row is not None
+    try:
+        row = await reader.fetchrow(
+            _CREATE(record is not None, claim is not None),
+            **column_values(values),
+            **event_values,
+            **_besides(Referral(**values), [webhook], record),
+            **(claim or {}),
+        )
+    except asyncpg.PostgresError as error:
+        if getattr(error, "sqlstate", None) == "YL409" and KEY_TAKEN in str(error):
+            raise Conflict(
+                "A request with this Idempotency-Key and another body was just made; "
+                "retry to see its answer.",
+                code="idempotency_key_in_use",
+            ) from None
+        raise
+    return bool(row is not None and row["created"])

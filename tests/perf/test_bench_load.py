@@ -114,6 +114,11 @@ async def _rows(url: str) -> dict[str, Any]:
                 "FROM webhook_endpoints e LEFT JOIN webhook_messages m ON m.endpoint_id = e.id "
                 "GROUP BY e.organization_id"
             ),
+            "malformed": await conn.fetchval(
+                "SELECT (SELECT count(*) FROM webhook_messages WHERE jsonb_typeof(payload) "
+                "<> 'object' OR payload->'data'->>'referral_id' IS NULL) + (SELECT count(*) "
+                "FROM idempotency_keys WHERE jsonb_typeof(headers) <> 'object')"
+            ),
             "search_changes": await conn.fetchval("SELECT count(*) FROM search_changes"),
             "audit": await conn.fetchval("SELECT count(*) FROM audit_log"),
         }
@@ -196,6 +201,8 @@ def _problems(rows: dict[str, Any], acked: Acked, lost: Counter[str]) -> list[st
     unseen = receipts - acked.provider_seen
     if len(unseen) > lost["referral_read"] + lost["transition"]:
         out.append(f"{len(unseen)} referrals received without an acknowledged provider request")
+    if rows["malformed"]:
+        out.append(f"{rows['malformed']} webhook payloads or stored headers not JSON objects")
     # The school's webhook outbox holds one message per event of its referrals.
     per_school = Counter(referrals[e["referral_id"]]["school_id"] for e in rows["events"])
     for hook in rows["hooks"]:

@@ -25,6 +25,7 @@ from standardwebhooks.webhooks import Webhook
 from service.settings import Settings
 from service.webhooks import delivery
 from service.webhooks.service import new_secret
+from tests.factories import create_program
 from tests.referrals.conftest import post
 from tests.referrals.live import Live, Sessions
 
@@ -171,6 +172,52 @@ async def test_an_enrolment_overtaken_by_another_move_gives_its_seat_back(live: 
         )
     assert seats == 5
     assert moves == version + 1  # nothing of the enrolment was written
+
+
+async def test_one_idempotency_key_sent_with_two_bodies_at_once_makes_one_referral(
+    live: Live,
+) -> None:
+    """A new referral claims its Idempotency-Key with its answer in its own statement
+    (referrals/writes.py). Two requests with one key and different bodies (two
+    programs) sent at once: one is created and keeps the key; the other writes nothing
+    and is refused, whichever way the race falls (it found the key held: 422; or it
+    wrote first and then lost the key: the statement refused itself, 409)."""
+    second = await create_program(live.client, live.provider, name="Chess")
+    programs = (live.program["id"], second["id"])
+    for round_ in range(4):
+        key = {**live.school.headers, "Idempotency-Key": f"twice-{round_}"}
+
+        def body(program_id: str) -> dict[str, str]:
+            return {"student_id": live.student["id"], "program_id": program_id, "need": "other"}
+
+        answers = await asyncio.gather(
+            *(live.client.post("/referrals", json=body(p), headers=key) for p in programs)
+        )
+        codes = sorted(a.status_code for a in answers)
+        assert codes in ([201, 409], [201, 422]), [a.text for a in answers]
+        won, made = next(
+            (p, a.json()) for p, a in zip(programs, answers, strict=True) if a.status_code == 201
+        )
+        async with live.sessions() as session:
+            open_ = (
+                await session.scalars(
+                    text("SELECT id::text FROM referrals WHERE status <> 'cancelled'")
+                )
+            ).all()
+            firsts = await session.scalar(
+                text("SELECT count(*) FROM referral_events WHERE referral_id = :id"),
+                {"id": made["id"]},
+            )
+        assert list(open_) == [made["id"]] and firsts == 1
+        again = await live.client.post("/referrals", json=body(won), headers=key)
+        assert again.status_code == 201 and again.json()["id"] == made["id"]  # replayed
+        assert again.headers["Idempotent-Replayed"] == "true"
+        cancelled = await live.client.post(  # free the student for the next round
+            f"/referrals/{made['id']}/transitions",
+            json={"to": "cancelled", "reason": "no_longer_needed"},
+            headers={**live.school.headers, "If-Match": again.headers["ETag"]},
+        )
+        assert cancelled.status_code == 200, cancelled.text
 
 
 @dataclass
