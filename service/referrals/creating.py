@@ -169,18 +169,30 @@ _OPEN = compile_statement(
 
 class NotWritten(Exception):
     """Nothing was written: the unique index of open referrals refused the referral, or a
-    request holds its Idempotency-Key (writes.create)."""
+    request holds its Idempotency-Key (`done` says which, as the insert saw it)."""
 
-    def __init__(self, student_id: uuid.UUID, program_id: uuid.UUID, referral_id: uuid.UUID):
+    def __init__(self, student_id: uuid.UUID, program_id: uuid.UUID, done: writes.Created):
         super().__init__("the referral was not written")
-        self.student_id, self.program_id, self.referral_id = student_id, program_id, referral_id
+        self.student_id, self.program_id, self.done = student_id, program_id, done
 
 
 async def duplicate(reader: Reader, refused: NotWritten) -> Conflict:
     """The refusal of a second open referral of the student to the program, with a link
-    to the open one."""
-    row = await reader.fetchrow(_OPEN, student_id=refused.student_id, program_id=refused.program_id)
-    return _duplicate(row["id"] if row is not None else refused.referral_id)
+    to the open one (read again when the insert's snapshot did not see it: it committed
+    while the insert waited for it)."""
+    existing = refused.done.open_referral
+    if existing is None:
+        row = await reader.fetchrow(
+            _OPEN, student_id=refused.student_id, program_id=refused.program_id
+        )
+        existing = None if row is None else row["id"]
+    if existing is None:  # closed meanwhile: still, the insert met it
+        raise Conflict(
+            "This student's open referral to this program changed while this one was "
+            "being made; retry.",
+            code="duplicate_referral",
+        )
+    return _duplicate(existing)
 
 
 def _duplicate(existing: uuid.UUID) -> Conflict:
@@ -264,6 +276,7 @@ async def create_referral(
         program_seats=program.seats_available,
     )
     claim = None if answer is None else answer(rows)
-    if not await writes.create(reader, values, principal, webhook, record, claim):
-        raise NotWritten(student.id, program.id, values["id"])
+    done = await writes.create(reader, values, principal, webhook, record, claim)
+    if not done.written:
+        raise NotWritten(student.id, program.id, done)
     return rows

@@ -86,9 +86,13 @@ async def _create(
         answer = claim.answer
         await creating.create_referral(reader, principal, body, lambda r: answer(*created(r)))
     except creating.NotWritten as refused:
-        replayed = None if claim is None else await replay(reader, claim)
-        if replayed is not None:
-            return replayed
+        # The key's holder answers, if any: one the insert saw, or one that committed
+        # while the insert waited for it (it met neither the key nor an open referral).
+        done = refused.done
+        if claim is not None and (done.held or done.open_referral is None):
+            replayed = await replay(reader, claim)
+            if replayed is not None:
+                return replayed
         raise await creating.duplicate(reader, refused) from None
     assert claim.answered is not None
     return claim.answered[1]

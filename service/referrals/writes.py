@@ -35,7 +35,7 @@ from service.auth.principal import Principal
 from service.errors import Conflict, PreconditionFailed
 from service.reader import Prepared, Reader, column_params, column_values, insert_row, param
 from service.referrals.models import Referral, ReferralEvent
-from service.referrals.states import Reason, Side, Status
+from service.referrals.states import OPEN, Reason, Side, Status
 from service.referrals.views import Event
 from service.webhooks.events import EventType
 from service.webhooks.service import queue_values, queued
@@ -113,12 +113,23 @@ def _create(recorded: bool, keyed: bool) -> Select[Any]:
     )
     created = new.on_conflict_do_nothing().returning(Referral.created_at).cte("created")
     written = select(created.c.created_at).exists()
-    outcome: list[Any] = [written.label("created")]
+    # What a request that wrote nothing answers, as the statement's snapshot saw it:
+    # the open referral it met (409) or the key's holder (a replay).
+    open_one = (
+        select(_REFERRALS.c.id)
+        .where(
+            _REFERRALS.c.student_id == params["student_id"],
+            _REFERRALS.c.program_id == params["program_id"],
+            _REFERRALS.c.status.in_(OPEN),
+        )
+        .scalar_subquery()
+    )
+    outcome: list[Any] = [written.label("created"), open_one.label("open_referral")]
     if keyed:
         claim = idempotency.claimed(written).cte("claimed")
         taken = and_(written, ~select(claim.c.key).exists())
         refused = case((taken, func.youthlink_refuse(literal(KEY_TAKEN))), else_=literal(False))
-        outcome.append(refused.label("refused"))
+        outcome += [idempotency.held().label("held"), refused.label("refused")]
     main = _joined(select(*outcome), written, recorded)
     return main.add_cte(claim) if keyed else main
 
@@ -272,6 +283,16 @@ def planned(values: Mapping[str, Any], principal: Principal) -> tuple[Referral, 
     return Referral(**values), _first_event(values, principal)[1]
 
 
+@dataclass(frozen=True)
+class Created:
+    """What the insert did: `written`; else, as its snapshot saw them, the open referral
+    of the student to the program it met and whether a request held the key."""
+
+    written: bool
+    open_referral: uuid.UUID | None = None
+    held: bool = False
+
+
 async def create(
     reader: Reader,
     values: Mapping[str, Any],
@@ -279,11 +300,11 @@ async def create(
     webhook: tuple[EventType, Mapping[str, Any]],
     record: Record | None = None,
     claim: Mapping[str, Any] | None = None,
-) -> bool:
+) -> Created:
     """Insert the referral of these column values with its first event, messages,
     `record` and, with `claim` (idempotency.Claim.answer), its Idempotency-Key with the
-    answer, in one statement; False when nothing was written (the unique index of open
-    referrals refused it, or a request holds the key)."""
+    answer, in one statement. Nothing is written when the unique index of open
+    referrals refuses it or a request holds the key."""
     event_values, _ = _first_event(values, principal)
     try:
         row = await reader.fetchrow(
@@ -301,4 +322,5 @@ async def create(
                 code="idempotency_key_in_use",
             ) from None
         raise
-    return bool(row is not None and row["created"])
+    assert row is not None
+    return Created(row["created"], row["open_referral"], bool(claim and row["held"]))
