@@ -140,12 +140,6 @@ class Reader:
         self._sessions = sessions
         self._wait_s = wait_s
 
-    @property
-    def in_transaction(self) -> bool:
-        """Whether the statements it runs share one transaction (a session's), so that
-        several of them commit or roll back together."""
-        return self._session is not None
-
     async def fetch(self, compiled: Compiled, **values: Any) -> Sequence[asyncpg.Record]:
         args = compiled.args(values)
         if self._pool is not None:

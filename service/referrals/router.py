@@ -291,7 +291,7 @@ async def _transition(
     on = reader if key is None else Reader(session=session)
 
     async def move(_: Claim | None) -> tuple[int, ReferralOut, dict[str, str]]:
-        rows = await service.transition(on, session, principal, referral_id, body, if_match)
+        rows = await service.transition(on, principal, referral_id, body, if_match)
         return 200, _out(principal, rows), {"ETag": etag(rows.referral.version)}
 
     scope = {"referral_id": str(referral_id)}

@@ -102,16 +102,18 @@ async def move(
     return (await moves(on, referral, [Step(to, side, principal, reason, note, recorded)]))[0]
 
 
-async def moves(on: Reader, referral: Referral, steps: Sequence[Step]) -> list[Event]:
+async def moves(
+    on: Reader, referral: Referral, steps: Sequence[Step], *, counted: bool | None = None
+) -> list[Event]:
     """THE transition function: every move of a referral, the system's included. The
     state machine decides each step (states.plan: allowed?, which timestamps, which
     refusal), from where the step before left the referral; a refused step raises the
     problem it names and nothing is written. The steps (the system's receipt before a
-    provider's first answer, then that answer) are written together, in one statement,
-    only if the referral is still at the version `referral` holds (writes.Overtaken,
-    412, otherwise). `on` runs the statements: a session's when a step takes or frees a
-    seat (capacity.py: one more statement, in the same transaction), else a pool
-    connection will do. Returns the events."""
+    provider's first answer, then that answer) are written together with the seat they
+    take or give back (capacity.follow; `counted`: whether the program counts seats, as
+    read with the referral), in one statement, only if the referral is still at the
+    version `referral` holds (writes.Overtaken, 412, otherwise). `on` runs it: a pool
+    connection (autocommit), or a session's in its transaction. Returns the events."""
     planned: list[tuple[Step, states.Transition]] = []
     status, contacted = referral.status, referral.contacted_at is not None
     for step in steps:
@@ -122,18 +124,22 @@ async def moves(on: Reader, referral: Referral, steps: Sequence[Step]) -> list[E
             raise AppError(refusal.detail, code=refusal.code, status=refusal.status, extra=extra)
         planned.append((step, transition))
         status, contacted = transition.target, contacted or "contacted_at" in transition.stamps
-    return await _apply(on, referral, planned)
+    return await _apply(on, referral, planned, counted)
 
 
 async def _apply(
-    on: Reader, referral: Referral, planned: Sequence[tuple[Step, states.Transition]]
+    on: Reader,
+    referral: Referral,
+    planned: Sequence[tuple[Step, states.Transition]],
+    counted: bool | None,
 ) -> list[Event]:
     now = utcnow()
     changes: dict[str, Any] = {}
     written: list[writes.Step] = []
     record = None
+    seats = 0
     for step, transition in planned:
-        await capacity.follow(on, referral, transition.target)  # may refuse: before writing
+        seats += capacity.follow(referral, transition.target, counted)
         changes |= {
             "status": transition.target,
             "version": referral.version + len(written) + 1,
@@ -156,12 +162,11 @@ async def _apply(
         )
         if step.recorded and step.principal is not None:
             record = writes.Record(step.principal, f"referral.{step.to.value}")
-    return await writes.move(on, referral, changes, written, now, record)
+    return await writes.move(on, referral, changes, written, now, record, (seats, bool(counted)))
 
 
 async def transition(
     reader: Reader,
-    session: AsyncSession,
     principal: Principal,
     referral_id: uuid.UUID,
     body: TransitionCreate,
@@ -171,8 +176,8 @@ async def transition(
     `reader` reads it, and written only if the referral is still at that version
     (writes.py), so no lock is taken first: of two moves sent with one ETag, one wins and
     the other answers 412, as if its If-Match had been stale. The move is one statement
-    on `reader` (with the system's receipt first when a provider answers a referral it
-    never opened); one that takes or frees a seat runs in `session`'s transaction."""
+    on `reader`, with the system's receipt first when a provider answers a referral it
+    never opened, and the seat it takes or gives back."""
     rows = await reading.one(reader, principal, referral_id)
     referral = rows.referral
     if if_match is None:
@@ -193,8 +198,9 @@ async def transition(
     if side is Side.provider and referral.status is Status.sent:
         # A provider answering a referral it never opened has received it.
         steps.insert(0, Step(Status.received, Side.system, principal))
-    on = Reader(session=session) if capacity.acts(referral, body.to) else reader
-    return replace(rows, events=[*rows.events, *await moves(on, referral, steps)])
+    counted = rows.program_seats is not None
+    events = await moves(reader, referral, steps, counted=counted)
+    return replace(rows, events=[*rows.events, *events])
 
 
 def refuse_when_consent_ended(consent: Consent) -> None:

@@ -25,7 +25,18 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from sqlalchemy import CTE, ColumnElement, Select, and_, case, func, literal, select, update
+from sqlalchemy import (
+    CTE,
+    Boolean,
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    func,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -34,6 +45,7 @@ from service.audit.service import entry, entry_values
 from service.auth.principal import Principal
 from service.errors import Conflict, PreconditionFailed
 from service.reader import Prepared, Reader, column_params, column_values, insert_row, param
+from service.referrals import capacity
 from service.referrals.models import Referral, ReferralEvent
 from service.referrals.states import OPEN, Reason, Side, Status
 from service.referrals.views import Event
@@ -74,10 +86,12 @@ def _joined(
     return main.add_cte(*ctes)
 
 
-def _move(columns: tuple[str, ...], recorded: bool, steps: int) -> Select[Any]:
+def _move(columns: tuple[str, ...], recorded: bool, steps: int, seat: int) -> Select[Any]:
     """UPDATE of these columns and updated_at, by id and the version the move was
-    planned on, with the events and messages of its `steps` and its audit entry; nothing
-    at all when the referral is no longer at that version."""
+    planned on, with the events and messages of its `steps`, its audit entry and its
+    program's `seat` change (capacity.follow); nothing at all when the referral is no
+    longer at that version. An enrolment where the program counts seats but has none
+    left refuses the whole statement (youthlink_refuse, migration 0013)."""
     moved = (
         update(Referral)
         .where(
@@ -89,7 +103,16 @@ def _move(columns: tuple[str, ...], recorded: bool, steps: int) -> Select[Any]:
         .cte("moved")
     )
     written = select(moved.c.updated_at).exists()
-    return _joined(select(moved.c.updated_at), written, recorded, steps)
+    main = _joined(select(moved.c.updated_at), written, recorded, steps)
+    if not seat:
+        return main
+    taken = capacity.changed(literal(seat), written).cte("seat")
+    if seat < 0:
+        counted = param("seat_counted", Boolean)
+        none_left = and_(written, counted, ~select(taken.c.seats_available).exists())
+        refusal = func.youthlink_refuse(literal(NO_SEAT))
+        main = main.add_columns(case((none_left, refusal), else_=literal(False)).label("refused"))
+    return main.add_cte(taken)
 
 
 def _create(recorded: bool, keyed: bool) -> Select[Any]:
@@ -135,6 +158,7 @@ def _create(recorded: bool, keyed: bool) -> Select[Any]:
 
 
 KEY_TAKEN = "idempotency_key_taken"
+NO_SEAT = "no_seat_available"
 
 
 _MOVE = Prepared(_move)
@@ -225,12 +249,15 @@ async def move(
     steps: Sequence[Step],
     at: datetime,
     record: Record | None = None,
+    seat: tuple[int, bool] = (0, False),
 ) -> list[Event]:
     """Write `changes` (column -> value; the new `version` among them) to the referral's
-    row, the event and webhook messages of each step and `record`, in one statement, if
-    the row is still at the version the referral object holds (the move was planned on
-    it); then put the changes onto the object. Returns the events; raises `Overtaken`
-    (412) and writes nothing when another move got there first."""
+    row, the event and webhook messages of each step, `record` and the program's `seat`
+    change (free seats added, whether the program counts them: capacity.follow), in one
+    statement, if the row is still at the version the referral object holds (the move
+    was planned on it); then put the changes onto the object. Returns the events;
+    raises `Overtaken` (412) and writes nothing when another move got there first, and
+    409 no_seat_available when an enrolment finds no seat left."""
     values: dict[str, Any] = {}
     appended = []
     for i, step in enumerate(steps):
@@ -246,14 +273,23 @@ async def move(
         )
         values |= event_values
         appended.append(event)
-    row = await reader.fetchrow(
-        _MOVE(tuple(changes), record is not None, len(steps)),
-        referral_id=referral.id,
-        planned_version=referral.version,
-        **column_values(changes),
-        **values,
-        **_besides(referral, [step.webhook for step in steps], record),
-    )
+    delta, counted = seat
+    if delta:
+        values |= {"seat_program_id": referral.program_id, "seat_now": at}
+        values |= {"seat_counted": counted} if delta < 0 else {}
+    try:
+        row = await reader.fetchrow(
+            _MOVE(tuple(changes), record is not None, len(steps), delta),
+            referral_id=referral.id,
+            planned_version=referral.version,
+            **column_values(changes),
+            **values,
+            **_besides(referral, [step.webhook for step in steps], record),
+        )
+    except asyncpg.PostgresError as error:
+        if getattr(error, "sqlstate", None) == "YL409" and NO_SEAT in str(error):
+            raise Conflict(capacity.NO_SEAT, code=NO_SEAT) from None
+        raise
     if row is None:
         raise Overtaken(
             f"The referral changed while this move was being made (it is no longer at "

@@ -108,10 +108,10 @@ async def test_a_providers_first_read_does_not_undo_a_concurrent_move(live: Live
 
 
 async def test_an_enrolment_overtaken_by_another_move_gives_its_seat_back(live: Live) -> None:
-    """An enrolment takes its seat, then writes its move only if the referral is still at
-    the version it was planned on (referrals/writes.py). Here another move commits while
-    the enrolment waits for the row: the enrolment answers 412, and its transaction
-    rolls back with the seat."""
+    """An enrolment writes its move and takes its seat in one statement, only if the
+    referral is still at the version it was planned on (referrals/writes.py). Here
+    another move commits while the enrolment waits for the row: the enrolment answers
+    412 and writes nothing, its seat included."""
     async with live.sessions() as session, session.begin():
         await session.execute(
             text("UPDATE programs SET seats_available = 5 WHERE id = :id"),
@@ -137,12 +137,12 @@ async def test_an_enrolment_overtaken_by_another_move_gives_its_seat_back(live: 
                 headers={**live.provider.headers, "If-Match": accepted.headers["ETag"]},
             )
         )
-        await _wait_for_a_lock_wait(live.sessions)  # the seat is taken; the move waits
+        await _wait_for_a_lock_wait(live.sessions)  # the enrolment waits for the row
         seats = await other.scalar(
             text("SELECT seats_available FROM programs WHERE id = :id"),
             {"id": live.program["id"]},
         )
-        assert seats == 5  # the enrolment's seat is not committed
+        assert seats == 5  # nothing of the enrolment is committed
         await other.execute(
             text(
                 "UPDATE referrals SET status = 'cancelled', version = :v, "
