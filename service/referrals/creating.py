@@ -1,5 +1,7 @@
 """Creating a referral: the student's school refers, under a covering consent, to a
-program that can take it (capacity.py); one insert settles concurrent duplicates."""
+program that can take it (capacity.py). Two statements, no transaction: the lookups,
+then one insert (writes.create) that settles concurrent duplicates and claims the
+Idempotency-Key."""
 
 from __future__ import annotations
 
@@ -86,7 +88,7 @@ def _lookups(shape: Principal) -> Select[Any]:
     )
 
 
-# Compiled once per scope shape and run on the session's connection (service/reader.py):
+# Compiled once per scope shape and run on the driver (service/reader.py):
 # through the ORM these lookups cost about 2.5 ms of Python a referral, and one
 # statement each they were three round trips.
 _LOOKUPS = Prepared(_lookups)

@@ -6,9 +6,12 @@ were four round trips a move; each round trip costs the worker about 90 µs of d
 CPU and PostgreSQL a statement's overhead.
 
 A move writes only if the referral is still at the version it was planned on (the
-statement's WHERE), so it needs no row lock taken before: a side's move that is one
-statement runs alone, in autocommit, right after the read it was decided on
-(service.transition), and of two moves planned on one version exactly one writes.
+statement's WHERE), so it needs no row lock taken before: it runs alone, in autocommit,
+right after the read it was decided on (service.transition), with the seat it takes or
+gives back, and of two moves planned on one version exactly one writes. A new referral
+claims its Idempotency-Key with its answer in its insert's statement. Parts that cannot
+stand together (an enrolment without a seat, a key taken meanwhile) make the statement
+refuse itself (youthlink_refuse, migration 0013): nothing is written.
 
 Through the unit of work a move (with its webhook messages) cost 1.3-3.0 ms of Python
 (dirty-state tracking, an UPDATE ... RETURNING built per flush, an INSERT with its own).
