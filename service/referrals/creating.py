@@ -265,20 +265,20 @@ async def create_referral(
         "seat_held": False,
         "version": 1,
     }
-    webhook = (EventType.referral_created, payload(Referral(**values)))
+    new = writes.planned(values, principal)
+    webhook = (EventType.referral_created, payload(new.referral))
     record = writes.Record(principal, "referral.create")
-    referral, first = writes.planned(values, principal)
     rows = ReferralRows(
-        referral,
+        new.referral,
         student,
         consent,
         program.name,
         school_name,
-        [first],
+        [new.first],
         program_seats=program.seats_available,
     )
     claim = None if answer is None else answer(rows)
-    done = await writes.create(reader, values, principal, webhook, record, claim)
+    done = await writes.create(reader, new, webhook, record, claim)
     if not done.written:
         raise NotWritten(student.id, program.id, done)
     return rows

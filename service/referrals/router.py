@@ -214,7 +214,7 @@ async def referral_move(request: Request) -> Response:
     assert body is not None
     referral_id: uuid.UUID = request.path_params["referral_id"]
     reader = await get_reader(request)
-    async with direct.unit_of_work(request) as session:
+    async with direct.unit_of_work(request) as session:  # used only with a key
         response = await _transition(session, reader, principal, referral_id, body, if_match, key)
     wrote(request)
     return response
@@ -276,6 +276,10 @@ async def referrals_transition(
     )
 
 
+def _moved(principal: Principal, rows: ReferralRows) -> Answer:
+    return 200, _out(principal, rows), {"ETag": etag(rows.referral.version)}
+
+
 async def _transition(
     session: AsyncSession,
     reader: Reader,
@@ -290,9 +294,10 @@ async def _transition(
     one statement runs on `reader` and the session is never used (service.transition)."""
     on = reader if key is None else Reader(session=session)
 
-    async def move(_: Claim | None) -> tuple[int, ReferralOut, dict[str, str]]:
-        rows = await service.transition(on, principal, referral_id, body, if_match)
-        return 200, _out(principal, rows), {"ETag": etag(rows.referral.version)}
+    async def move(_: Claim | None) -> Answer:
+        return _moved(
+            principal, await service.transition(on, principal, referral_id, body, if_match)
+        )
 
     scope = {"referral_id": str(referral_id)}
     return await idempotent(session, principal, key, "referrals_transition", body, move, scope)

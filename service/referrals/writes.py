@@ -47,7 +47,15 @@ from service import idempotency
 from service.audit.service import entry, entry_values
 from service.auth.principal import Principal
 from service.errors import Conflict, PreconditionFailed
-from service.reader import Prepared, Reader, column_params, column_values, insert_row, param
+from service.reader import (
+    Compiled,
+    Prepared,
+    Reader,
+    column_params,
+    column_values,
+    insert_row,
+    param,
+)
 from service.referrals import capacity
 from service.referrals.models import Referral, ReferralEvent
 from service.referrals.states import OPEN, Reason, Side, Status
@@ -162,6 +170,28 @@ def _create(recorded: bool, keyed: bool) -> Select[Any]:
 
 KEY_TAKEN = "idempotency_key_taken"
 NO_SEAT = "no_seat_available"
+# What each refusal of a statement (youthlink_refuse(code): SQLSTATE YL409, the code as
+# its message) answers.
+_REFUSALS = {
+    KEY_TAKEN: (
+        "A request with this Idempotency-Key and another body was just made; retry to see "
+        "its answer.",
+        "idempotency_key_in_use",
+    ),
+    NO_SEAT: (capacity.NO_SEAT, NO_SEAT),
+}
+
+
+async def _written(reader: Reader, compiled: Compiled, **values: Any) -> Any:
+    """The row of a write's one statement; the 409 it names when it refused itself."""
+    try:
+        return await reader.fetchrow(compiled, **values)
+    except asyncpg.PostgresError as error:
+        refusal = _REFUSALS.get(str(error)) if error.sqlstate == "YL409" else None
+        if refusal is None:
+            raise
+        detail, code = refusal
+        raise Conflict(detail, code=code) from None
 
 
 _MOVE = Prepared(_move)
@@ -280,19 +310,15 @@ async def move(
     if delta:
         values |= {"seat_program_id": referral.program_id, "seat_now": at}
         values |= {"seat_counted": counted} if delta < 0 else {}
-    try:
-        row = await reader.fetchrow(
-            _MOVE(tuple(changes), record is not None, len(steps), delta),
-            referral_id=referral.id,
-            planned_version=referral.version,
-            **column_values(changes),
-            **values,
-            **_besides(referral, [step.webhook for step in steps], record),
-        )
-    except asyncpg.PostgresError as error:
-        if getattr(error, "sqlstate", None) == "YL409" and NO_SEAT in str(error):
-            raise Conflict(capacity.NO_SEAT, code=NO_SEAT) from None
-        raise
+    row = await _written(
+        reader,
+        _MOVE(tuple(changes), record is not None, len(steps), delta),
+        referral_id=referral.id,
+        planned_version=referral.version,
+        **column_values(changes),
+        **values,
+        **_besides(referral, [step.webhook for step in steps], record),
+    )
     if row is None:
         raise Overtaken(
             f"The referral changed while this move was being made (it is no longer at "
@@ -304,8 +330,21 @@ async def move(
     return appended
 
 
-def _first_event(values: Mapping[str, Any], principal: Principal) -> tuple[dict[str, Any], Event]:
-    return _event_values(
+@dataclass(frozen=True)
+class New:
+    """A new referral as `create` writes it: its column values, the object, its first
+    event and that event's run-time values (what the response shows is known before the
+    insert)."""
+
+    values: Mapping[str, Any]
+    referral: Referral
+    first: Event
+    first_values: Mapping[str, Any]
+
+
+def planned(values: Mapping[str, Any], principal: Principal) -> New:
+    """The new referral of these column values, with its first event (the school's)."""
+    first_values, first = _event_values(
         values["id"],
         values["version"],
         Side.school,
@@ -314,12 +353,7 @@ def _first_event(values: Mapping[str, Any], principal: Principal) -> tuple[dict[
         None,
         values["sent_at"],
     )
-
-
-def planned(values: Mapping[str, Any], principal: Principal) -> tuple[Referral, Event]:
-    """The new referral of these column values and its first event, as `create` writes
-    them (what the response shows is known before the insert)."""
-    return Referral(**values), _first_event(values, principal)[1]
+    return New(values, Referral(**values), first, first_values)
 
 
 @dataclass(frozen=True)
@@ -334,32 +368,22 @@ class Created:
 
 async def create(
     reader: Reader,
-    values: Mapping[str, Any],
-    principal: Principal,
+    new: New,
     webhook: tuple[EventType, Mapping[str, Any]],
     record: Record | None = None,
     claim: Mapping[str, Any] | None = None,
 ) -> Created:
-    """Insert the referral of these column values with its first event, messages,
-    `record` and, with `claim` (idempotency.Claim.answer), its Idempotency-Key with the
-    answer, in one statement. Nothing is written when the unique index of open
-    referrals refuses it or a request holds the key."""
-    event_values, _ = _first_event(values, principal)
-    try:
-        row = await reader.fetchrow(
-            _CREATE(record is not None, claim is not None),
-            **column_values(values),
-            **event_values,
-            **_besides(Referral(**values), [webhook], record),
-            **(claim or {}),
-        )
-    except asyncpg.PostgresError as error:
-        if getattr(error, "sqlstate", None) == "YL409" and KEY_TAKEN in str(error):
-            raise Conflict(
-                "A request with this Idempotency-Key and another body was just made; "
-                "retry to see its answer.",
-                code="idempotency_key_in_use",
-            ) from None
-        raise
+    """Insert the new referral with its first event, messages, `record` and, with `claim`
+    (idempotency.Claim.answer), its Idempotency-Key with the answer, in one statement.
+    Nothing is written when the unique index of open referrals refuses it or a request
+    holds the key."""
+    row = await _written(
+        reader,
+        _CREATE(record is not None, claim is not None),
+        **column_values(new.values),
+        **new.first_values,
+        **_besides(new.referral, [webhook], record),
+        **(claim or {}),
+    )
     assert row is not None
     return Created(row["created"], row["open_referral"], bool(claim and row["held"]))
