@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from service.search.document import LocationSource, ProgramSource, build
+from service.search.filters import Facet
 from service.search.meili.engine import MeiliEngine
 from service.search.meili.mapping import documents
 from service.search.port import haversine_m
@@ -86,23 +87,24 @@ def _expected(
     return sorted(rows)
 
 
-@pytest.mark.parametrize("one_pass", [True, False], ids=["one pass", "radius filter and rings"])
+@pytest.mark.parametrize("path", ["one pass", "counted by cells", "radius filter"])
 @pytest.mark.parametrize("radius", [None, 2_500.0, 9_000.0, 20_000.0])
 @pytest.mark.parametrize("page", [1, 4])
 def test_nearest_first_is_the_brute_force_order(
     indexed: tuple[TantivyEngine, list[ProgramSource]],
     radius: float | None,
     page: int,
-    one_pass: bool,
+    path: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Inside a radius the engine measures every candidate in one pass while they are
-    few (nearby.DIRECT, fetched FIRST at a time); else it builds the radius filter and
-    grows rings: both checked."""
-    if not one_pass:
-        monkeypatch.setattr(nearby, "DIRECT", 0)
-    else:  # a first search that does not hold them all: the rest fetched in a second
-        monkeypatch.setattr(nearby, "FIRST", 100)
+    """Inside a radius the engine measures every candidate in one pass when one search
+    brings them all (nearby.FIRST); else it counts the matches by cells and finds the page
+    in rings; with facets asked for it builds the radius filter and grows rings. All three
+    checked (without a radius, the rings alone)."""
+    if path == "one pass":
+        monkeypatch.setattr(nearby, "FIRST", 100_000)
+    elif path == "counted by cells":
+        monkeypatch.setattr(nearby, "FIRST", 1)
     engine, programs = indexed
     rng = random.Random(f"{radius}-{page}")
     south, west, size = BOX
@@ -117,6 +119,7 @@ def test_nearest_first_is_the_brute_force_order(
             sort=Sort.distance,
             page=page,
             per_page=20,
+            facets=(Facet.category,) if path == "radius filter" else (),
             today=date(2026, 12, 4),
         )
         expected = _expected(programs, near, radius)

@@ -220,11 +220,9 @@ class TantivyEngine:
         # By distance, candidates are measured, so they are searched without the radius.
         free = _filtered(words, t.filters(q, None)) if by_distance else None
         if free is not None and q.get("radius_m") is not None and not q.facets:
-            found = nearby.nearest_within(searcher, self.schema, live.order, q, free)
-            if found is not None:  # few enough candidates to measure in one pass
-                total, addresses = found
-                hits = self._hits(live, q, words, addresses)
-                return SearchResult(hits=hits, total=min(total, MAX_HITS))
+            total, addresses = nearby.nearest_within(searcher, self.schema, live.order, q, free)
+            hits = self._hits(live, q, words, addresses)
+            return SearchResult(hits=hits, total=min(total, MAX_HITS))
         radius = self._radius(searcher, t, q, words)
         main = _filtered(words, t.filters(q, radius))
         if free is not None:
