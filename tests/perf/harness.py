@@ -121,6 +121,20 @@ def wait_ready(base: str, within_s: float = 600, in_a_row: int = 20) -> float:
     return time.monotonic() - started
 
 
+def wait_quiet(server_pid: int, within_s: float = 600, window_s: float = 2.0) -> float:
+    """Seconds until the server's workers used under a tenth of a core over `window_s`.
+    /ready answering 200 on fresh connections shows only the workers that accepted them:
+    one still building its index would otherwise take a core from the measurement."""
+    started = time.monotonic()
+    while True:
+        before = cpu_of(server_pid)["workers"]
+        time.sleep(window_s)
+        if cpu_of(server_pid)["workers"] - before < 0.1 * window_s:
+            return time.monotonic() - started
+        if time.monotonic() - started > within_s:
+            raise TimeoutError(f"the workers were still busy after {within_s} s")
+
+
 def rss_mb(pid: int) -> dict[int, float]:
     """Resident memory (MB) of `pid`'s child processes (the uvicorn workers), by pid."""
     out = {}

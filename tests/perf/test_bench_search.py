@@ -38,7 +38,7 @@ from service.search.tantivy.engine import TantivyEngine
 from service.search.text import load_synonyms
 from service.settings import Settings
 from tests.conftest import MEILI_URL, database_name, make_test_database, server_url
-from tests.perf.harness import Load, rss_mb, serve, wait_ready, wrk
+from tests.perf.harness import Load, rss_mb, serve, wait_quiet, wait_ready, wrk
 
 pytestmark = pytest.mark.perf
 
@@ -168,6 +168,7 @@ def _run(url: str, engine: str, paths: dict[str, list[str]], meili: bool) -> dic
     server, base = serve(url, workers=2, pool_size=10, extra_env=env, meili=meili)
     try:
         ready_s = wait_ready(base)
+        ready_s += wait_quiet(server.pid)
         memory = rss_mb(server.pid)
         mixed = [p for group in paths.values() for p in group]
         random.Random(3).shuffle(mixed)

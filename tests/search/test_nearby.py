@@ -97,14 +97,14 @@ def test_nearest_first_is_the_brute_force_order(
     path: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Inside a radius the engine measures every candidate in one pass when one search
-    brings them all (nearby.FIRST); else it counts the matches by cells and finds the page
-    in rings; with facets asked for it builds the radius filter and grows rings. All three
-    checked (without a radius, the rings alone)."""
-    if path == "one pass":
-        monkeypatch.setattr(nearby, "FIRST", 100_000)
+    """Inside a radius the engine measures every candidate in one pass while they are few
+    (nearby.DIRECT, fetched FIRST at a time); else it counts the matches by cells and
+    finds the page in rings; with facets asked for it builds the radius filter and grows
+    rings. All three checked (without a radius, the rings alone)."""
+    if path == "one pass":  # a first search that does not hold them all: the rest fetched
+        monkeypatch.setattr(nearby, "FIRST", 100)
     elif path == "counted by cells":
-        monkeypatch.setattr(nearby, "FIRST", 1)
+        monkeypatch.setattr(nearby, "DIRECT", 0)
     engine, programs = indexed
     rng = random.Random(f"{radius}-{page}")
     south, west, size = BOX
