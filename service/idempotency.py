@@ -243,15 +243,16 @@ def _claim() -> Compiled:
     )
 
 
+def _the_key(owner: str, key: str) -> list[ColumnElement[bool]]:
+    """The record of one caller's key (parameters named `owner` and `key`)."""
+    table = IdempotencyRecord.__table__.c
+    return [table.api_key_id == param(owner, Uuid), table.key == param(key, String)]
+
+
 def stored() -> Update:
     """Keep the answer of the request that claimed the key (values from
     `Claim.answer`)."""
-    table = IdempotencyRecord.__table__.c
-    return (
-        update(IdempotencyRecord)
-        .where(table.api_key_id == param("k_owner", Uuid), table.key == param("k_key", String))
-        .values(**_answer_params())
-    )
+    return update(IdempotencyRecord).where(*_the_key("k_owner", "k_key")).values(**_answer_params())
 
 
 def _answer_params() -> dict[str, Any]:
@@ -273,11 +274,7 @@ def held() -> ColumnElement[bool]:
     table = IdempotencyRecord.__table__.c
     return (
         select(table.key)
-        .where(
-            table.api_key_id == param("k_owner", Uuid),
-            table.key == param("k_key", String),
-            table.created_at >= _stale(),
-        )
+        .where(*_the_key("k_owner", "k_key"), table.created_at >= _stale())
         .exists()
     )
 
@@ -321,8 +318,7 @@ _RECORD = compile_statement(
         IdempotencyRecord.response,
         IdempotencyRecord.headers,
     ).where(
-        IdempotencyRecord.api_key_id == param("owner", Uuid),
-        IdempotencyRecord.key == param("key", String),
+        *_the_key("owner", "key"),
         IdempotencyRecord.created_at >= param("stale", DateTime(timezone=True)),
     )
 )

@@ -24,11 +24,10 @@ from service.errors import Conflict, FieldError, Forbidden, Unprocessable
 from service.local_time import today, zone
 from service.reader import Prepared, Reader, compile_statement, param
 from service.referrals import capacity, writes
-from service.referrals.models import Referral
 from service.referrals.reading import CONSENT, STUDENT
 from service.referrals.schemas import ReferralCreate
 from service.referrals.service import payload
-from service.referrals.states import OPEN, Status
+from service.referrals.states import Status
 from service.referrals.views import ReferralRows
 from service.referrals.windows import due_dates
 from service.settings import get_settings
@@ -161,11 +160,7 @@ def _covering_consent(found: _Found, program: _Program, body: ReferralCreate) ->
 
 
 _OPEN = compile_statement(
-    select(Referral.id).where(
-        Referral.student_id == param("student_id", Uuid),
-        Referral.program_id == param("program_id", Uuid),
-        Referral.status.in_(OPEN),
-    )
+    writes.open_referral(param("student_id", Uuid), param("program_id", Uuid))
 )
 
 

@@ -126,6 +126,16 @@ def _move(columns: tuple[str, ...], recorded: bool, steps: int, seat: int) -> Se
     return main.add_cte(taken)
 
 
+def open_referral(student_id: Any, program_id: Any) -> Select[Any]:
+    """The id of the student's open referral to the program (the one the unique index
+    uq_referrals_open_student_program lets stand)."""
+    return select(_REFERRALS.c.id).where(
+        _REFERRALS.c.student_id == student_id,
+        _REFERRALS.c.program_id == program_id,
+        _REFERRALS.c.status.in_(OPEN),
+    )
+
+
 def _create(recorded: bool, keyed: bool) -> Select[Any]:
     """The new referral, unless the unique index of open referrals (student, program)
     already holds one: then nothing at all is written (ON CONFLICT DO NOTHING, which
@@ -149,15 +159,7 @@ def _create(recorded: bool, keyed: bool) -> Select[Any]:
     written = select(created.c.created_at).exists()
     # What a request that wrote nothing answers, as the statement's snapshot saw it:
     # the open referral it met (409) or the key's holder (a replay).
-    open_one = (
-        select(_REFERRALS.c.id)
-        .where(
-            _REFERRALS.c.student_id == params["student_id"],
-            _REFERRALS.c.program_id == params["program_id"],
-            _REFERRALS.c.status.in_(OPEN),
-        )
-        .scalar_subquery()
-    )
+    open_one = open_referral(params["student_id"], params["program_id"]).scalar_subquery()
     outcome: list[Any] = [written.label("created"), open_one.label("open_referral")]
     if keyed:
         claim = idempotency.claimed(written).cte("claimed")
