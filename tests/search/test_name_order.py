@@ -1,7 +1,8 @@
 """Name order on the embedded engine (service/search/tantivy/names.py): every page of a
 search by name is the brute-force order of the names, after a rebuild, after programs
 are added, renamed and removed one batch at a time, and after a gap between two ranks
-runs out so that ranks repeat."""
+runs out so that ranks repeat; searched in the whole index, and in heads of the name
+order first, as in a large index."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 from service.search.document import ProgramSource, SearchDocument, build, name_key
 from service.search.query import SearchQuery, Sort, filters
-from service.search.tantivy import names
+from service.search.tantivy import names, schema
 from service.search.tantivy.engine import TantivyEngine
 from service.search.text import load_synonyms
 from tests.factories import program_source
@@ -65,9 +66,22 @@ def _pages_match(engine: TantivyEngine, live: dict[uuid.UUID, ProgramSource]) ->
                     per_page,
                     page,
                 )
-                assert result.total == min(len(expected), 1000)
+                assert result.total == min(len(expected), names.ENOUGH)
 
 
+@pytest.fixture(params=["whole index", "heads first"])
+def heads(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Searches by name in the whole index, or (as in a large one) in heads of the name
+    order first: blocks of 4 documents, a fence every 8, heads from any size, totals
+    capped at 30."""
+    if request.param == "heads first":
+        monkeypatch.setattr(schema, "NAME_BLOCK_SHIFT", 34)
+        monkeypatch.setattr(names, "FENCE_EVERY", 8)
+        monkeypatch.setattr(names, "HEAD_FROM", 0)
+        monkeypatch.setattr(names, "ENOUGH", 30)
+
+
+@pytest.mark.usefixtures("heads")
 async def test_pages_by_name_stay_exact_through_adds_renames_removals_and_full_gaps() -> None:
     rng = random.Random(11)
     live = {p.id: p for p in (_program(rng, _name(rng), rng.random() < 0.6) for _ in range(400))}

@@ -20,7 +20,7 @@ from service.search.meili.mapping import documents
 from service.search.port import haversine_m
 from service.search.query import Point, SearchQuery, Sort, filters
 from service.search.service import hit
-from service.search.tantivy import nearby
+from service.search.tantivy import names, nearby
 from service.search.tantivy.engine import TantivyEngine
 from service.search.text import load_synonyms
 from tests.factories import program_source
@@ -87,7 +87,9 @@ def _expected(
     return sorted(rows)
 
 
-@pytest.mark.parametrize("path", ["one pass", "counted by cells", "radius filter"])
+@pytest.mark.parametrize(
+    "path", ["one pass", "counted by cells", "counted, capped", "radius filter"]
+)
 @pytest.mark.parametrize("radius", [None, 2_500.0, 9_000.0, 20_000.0])
 @pytest.mark.parametrize("page", [1, 4])
 def test_nearest_first_is_the_brute_force_order(
@@ -100,11 +102,15 @@ def test_nearest_first_is_the_brute_force_order(
     """Inside a radius the engine measures every candidate in one pass while they are few
     (nearby.DIRECT, fetched FIRST at a time); else it counts the matches by cells and
     finds the page in rings; with facets asked for it builds the radius filter and grows
-    rings. All three checked (without a radius, the rings alone)."""
+    rings. All three checked (without a radius, the rings alone), and the count by cells
+    where a total is capped (names.ENOUGH, lowered here): the edge is then not measured
+    when the cells inside hold enough."""
     if path == "one pass":  # a first search that does not hold them all: the rest fetched
         monkeypatch.setattr(nearby, "FIRST", 100)
-    elif path == "counted by cells":
+    elif path.startswith("counted"):
         monkeypatch.setattr(nearby, "DIRECT", 0)
+    if path == "counted, capped":
+        monkeypatch.setattr(names, "ENOUGH", 100)
     engine, programs = indexed
     rng = random.Random(f"{radius}-{page}")
     south, west, size = BOX
@@ -124,7 +130,7 @@ def test_nearest_first_is_the_brute_force_order(
         )
         expected = _expected(programs, near, radius)
         result = engine.search_now(q)
-        assert result.total == min(len(expected), 1000)
+        assert result.total == min(len(expected), names.ENOUGH)
         want = [row[2] for row in expected[(page - 1) * 20 : page * 20]]
         got = [str(h.program_id) for h in result.hits]
         assert got == want, (near, radius, page)

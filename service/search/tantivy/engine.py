@@ -32,7 +32,7 @@ from service.search.port import (
     ordered_facets,
     render_highlight,
 )
-from service.search.query import MAX_HITS, SearchQuery, Sort
+from service.search.query import SearchQuery, Sort
 from service.search.tantivy import names, nearby
 from service.search.tantivy.geo import site_cells
 from service.search.tantivy.query import Occur, Q, Translator, Vocabulary
@@ -222,7 +222,7 @@ class TantivyEngine:
         if free is not None and q.get("radius_m") is not None and not q.facets:
             total, addresses = nearby.nearest_within(searcher, self.schema, live.order, q, free)
             hits = self._hits(live, q, words, addresses)
-            return SearchResult(hits=hits, total=min(total, MAX_HITS))
+            return SearchResult(hits=hits, total=min(total, names.ENOUGH))
         radius = self._radius(searcher, t, q, words)
         main = _filtered(words, t.filters(q, radius))
         if free is not None:
@@ -233,7 +233,7 @@ class TantivyEngine:
             total, addresses = self._ranked(live, q, main)
         hits = self._hits(live, q, words, addresses)
         facets = self._facets(searcher, t, q, words, radius) if q.facets else {}
-        return SearchResult(hits=hits, total=min(total, MAX_HITS), facets=facets)
+        return SearchResult(hits=hits, total=min(total, names.ENOUGH), facets=facets)
 
     def _ranked(
         self, live: _Live, q: SearchQuery, main: tantivy.Query

@@ -27,10 +27,16 @@ from dataclasses import dataclass, field
 import tantivy
 
 from service.search.document import SearchDocument, name_key
+from service.search.query import MAX_HITS
+from service.search.tantivy.schema import name_block
 
 GAP = 1 << 32  # between two documents numbered by a rebuild
 TOP = (1 << 64) - 1
 FENCE_EVERY = 64
+ENOUGH = MAX_HITS  # totals are exact below this, and this from there on
+HEAD_FROM = 50_000  # a smaller index counts every match at once
+FIRST_HEAD = 1 / 16  # the share of the name order a search by name looks at first
+WHOLE = 1 / 2  # a head wider than this: the whole index instead
 Q = tantivy.Query
 Occur = tantivy.Occur
 Ranked = list[tuple[int, tantivy.DocAddress]]
@@ -44,6 +50,12 @@ class Order:
     keys: list[str] = field(default_factory=list)
     ranks: list[int] = field(default_factory=list)
     tied: bool = False
+
+    def head(self, schema: tantivy.Schema, share: float) -> tantivy.Query:
+        """The documents in about the first `share` of the name order, as a rebuild left
+        it, rounded up to whole name blocks."""
+        last = self.ranks[min(len(self.ranks) - 1, int(share * len(self.ranks)))]
+        return Q.range_query(schema, "name_block", tantivy.FieldType.Unsigned, 0, name_block(last))
 
     def block(self, key: str) -> tuple[int, int]:
         """The ranks of the fences around `key`: (0, TOP) when there are none."""
@@ -141,15 +153,46 @@ def by_name(
     offset: int,
     limit: int,
 ) -> tuple[int, list[tantivy.DocAddress]]:
-    """(how many match, the matches offset..offset+limit in name order)."""
+    """(how many match, up to ENOUGH; the matches offset..offset+limit in name order).
+
+    In a large index, first in a head of the name order: a head holding ENOUGH matches
+    (and the page) answers, since every match before the page's end lies in it. A head
+    holding fewer tells how dense the matches are, and the next head is sized to hold
+    enough with room to spare; past half the index, the whole index."""
+    needed = offset + limit
+    wanted = max(ENOUGH, needed)
+    share = FIRST_HEAD
+    while order.ranks and searcher.num_docs >= HEAD_FROM and share <= WHOLE:
+        head = Q.boolean_query([(Occur.Must, query), (Occur.Must, order.head(schema, share))])
+        n, ranked = _first(searcher, head, needed)
+        if n >= wanted:
+            return ENOUGH, _page(searcher, schema, order, query, ranked, n, offset, limit)
+        share = share * 16 if not n else share * 1.5 * wanted / n
+    total, ranked = _first(searcher, query, needed)
+    return min(total, ENOUGH), _page(searcher, schema, order, query, ranked, total, offset, limit)
+
+
+def _first(searcher: tantivy.Searcher, query: tantivy.Query, needed: int) -> tuple[int, Ranked]:
+    """(how many match `query`, the first `needed` of them by rank)."""
     found = searcher.search(
-        query, offset + limit, count=True, order_by_field="name_rank", order=tantivy.Order.Asc
+        query, needed, count=True, order_by_field="name_rank", order=tantivy.Order.Asc
     )
-    total = int(found.count or 0)  # type: ignore[attr-defined]
-    ranked: Ranked = [(int(r), a) for r, a in found.hits]
+    return int(found.count or 0), [(int(r), a) for r, a in found.hits]  # type: ignore[attr-defined]
+
+
+def _page(
+    searcher: tantivy.Searcher,
+    schema: tantivy.Schema,
+    order: Order,
+    query: tantivy.Query,
+    ranked: Ranked,
+    total: int,
+    offset: int,
+    limit: int,
+) -> list[tantivy.DocAddress]:
     if order.tied and ranked:
         ranked = _untie(searcher, schema, query, ranked, total)
-    return total, [a for _, a in ranked[offset : offset + limit]]
+    return [a for _, a in ranked[offset : offset + limit]]
 
 
 def _untie(

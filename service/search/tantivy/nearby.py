@@ -162,23 +162,26 @@ def _counted_within(
 ) -> tuple[int, list[tantivy.DocAddress]]:
     """The total without measuring most matches: those in cells wholly inside the circle
     are counted by tantivy, and only those in its edge cells (and in no inside cell)
-    measured; the page comes from rings growing from where about four pages' worth lie."""
+    measured, unless the inside alone holds names.ENOUGH (the total shown is then that);
+    the page comes from rings growing from where about four pages' worth lie."""
     assert q.near is not None
     cover = geo.cover(q.near.lat, q.near.lng, radius)
     inside = any_of(schema, "cells", cover.inside) if cover.inside else None
-    total = names.count(searcher, _and(free, inside)) if inside is not None else 0
-    if cover.edge:
+    known = names.count(searcher, _and(free, inside)) if inside is not None else 0
+    if cover.edge and known < names.ENOUGH:
         edge = [(Occur.Must, free), (Occur.Must, any_of(schema, "cells", cover.edge))]
         if inside is not None:
             edge.append((Occur.MustNot, inside))  # counted already
         addresses = every(searcher, Q.boolean_query(edge))
-        total += int((distances(searcher, q.near, addresses) <= radius).sum())
-    needed = min(q.offset + q.per_page, total)
+        known += int((distances(searcher, q.near, addresses) <= radius).sum())
+    needed = min(q.offset + q.per_page, known)
     if not needed:
-        return total, []
-    start = radius * min(1.0, (4 * needed / total) ** 0.5)
+        return known, []
+    start = radius * min(1.0, (4 * needed / known) ** 0.5)
     ranked = _in_rings(searcher, schema, q.near, free, needed, start, radius)
-    return total, _by_name_within_ties(searcher, ranked, q.offset, q.offset + q.per_page)
+    return min(known, names.ENOUGH), _by_name_within_ties(
+        searcher, ranked, q.offset, q.offset + q.per_page
+    )
 
 
 def nearest_first(
