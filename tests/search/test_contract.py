@@ -9,6 +9,7 @@ import pytest
 from service.search.port import haversine_m
 from service.search.query import Point
 from service.search.schemas import HitCollection
+from service.search.tantivy import facets as tantivy_facets
 from tests.search.catalog import ACTIVE, GREEN, SONO
 from tests.search.conftest import SearchWorld
 
@@ -238,6 +239,28 @@ async def test_facet_counts_equal_the_filtered_list_sizes(
             assert narrowed["total_items"] == entry["count"], (facet, entry)
         if not group & set(params):  # without its own filter, a facet sums to at least the total
             assert sum(e["count"] for e in values) >= body["total_items"] or facet == "zip"
+
+
+@pytest.mark.parametrize("params", FACET_QUERIES[:3], ids=[case_id(p) for p in FACET_QUERIES[:3]])
+async def test_tantivy_counts_multi_valued_facets_by_value_when_their_sets_overflow(
+    world: SearchWorld, params: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedded engine counts a multi-valued facet by the sets of values documents
+    hold; when one aggregation cannot return every set, it counts by value instead: the
+    same counts either way."""
+    if world.searching.engine.name != "tantivy":
+        pytest.skip("the embedded engine's own fallback")
+    monkeypatch.setattr(world.searching, "cache", None)  # both answers from the engine
+    asked = {"facets": ",".join(FACET_PARAM), "per_page": 1, **params}
+    by_sets = (await world.search(**asked))["facets"]
+    calls = []
+    by_values = tantivy_facets._by_values
+    monkeypatch.setattr(tantivy_facets, "MAX_FACET_SETS", 1)
+    monkeypatch.setattr(
+        tantivy_facets, "_by_values", lambda *a: calls.append(a[2]) or by_values(*a)
+    )
+    assert (await world.search(**asked))["facets"] == by_sets
+    assert {f.value for f in calls} >= {"language", "age_band", "day"}
 
 
 async def test_zip_tract_and_city_filters(world: SearchWorld) -> None:

@@ -100,14 +100,12 @@ def test_nearest_first_is_the_brute_force_order(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Inside a radius the engine measures every candidate in one pass while they are few
-    (nearby.DIRECT, fetched FIRST at a time); else it counts the matches by cells and
+    (nearby.DIRECT); else it counts the matches by cells and
     finds the page in rings; with facets asked for it builds the radius filter and grows
     rings. All three checked (without a radius, the rings alone), and the count by cells
     where a total is capped (names.ENOUGH, lowered here): the edge is then not measured
     when the cells inside hold enough."""
-    if path == "one pass":  # a first search that does not hold them all: the rest fetched
-        monkeypatch.setattr(nearby, "FIRST", 100)
-    elif path.startswith("counted"):
+    if path.startswith("counted"):
         monkeypatch.setattr(nearby, "DIRECT", 0)
     if path == "counted, capped":
         monkeypatch.setattr(names, "ENOUGH", 100)

@@ -18,31 +18,31 @@ import anyio.to_thread
 import orjson
 import tantivy
 
-from service.search.document import WEEKDAYS, SearchDocument
-from service.search.filters import FACET_FIELDS, Facet
+from service.search.document import SearchDocument
 from service.search.hits import nearest
 from service.search.port import (
     MARK_END,
     MARK_START,
-    FacetValue,
     Hit,
     IndexStats,
     SearchResult,
-    facet_order,
-    ordered_facets,
     render_highlight,
 )
 from service.search.query import SearchQuery, Sort
 from service.search.tantivy import names, nearby
+from service.search.tantivy.facets import facet_counts
 from service.search.tantivy.geo import site_cells
-from service.search.tantivy.query import Occur, Q, Translator, Vocabulary
-from service.search.tantivy.schema import ANALYZERS, build_schema, to_tantivy
+from service.search.tantivy.query import Translator, Vocabulary, filtered
+from service.search.tantivy.schema import (
+    ANALYZERS,
+    build_schema,
+    to_tantivy,
+)
 from service.search.text import Synonyms
 
 INLINE_APPLY = 200  # documents applied on the event loop; more go to a thread
 UPDATE_HEAP = 50_000_000
 REBUILD_HEAP = 400_000_000
-MAX_FACET_VALUES = 1000
 NAME_CHARS = 500  # a name is highlighted whole
 DESCRIPTION_CHARS = 160  # about 24 words, as Meilisearch crops
 
@@ -73,20 +73,6 @@ class _Live:
                 self.documents.clear()
             found = self.documents[key] = self.searcher.doc(address)
         return found
-
-
-def _and(parts: Sequence[tantivy.Query | None]) -> tantivy.Query:
-    present = [p for p in parts if p is not None]
-    if not present:
-        return Q.all_query()
-    if len(present) == 1:
-        return present[0]
-    return Q.boolean_query([(Occur.Must, p) for p in present])
-
-
-def _filtered(words: tantivy.Query | None, filters: Sequence[tantivy.Query]) -> tantivy.Query:
-    """Words rank; filters only narrow (they score nothing)."""
-    return _and([words, *(Q.const_score_query(f, 0.0) for f in filters)])
 
 
 def _count_of(found: tantivy.SearchResult) -> int:
@@ -218,13 +204,13 @@ class TantivyEngine:
         words = t.words(q.text) if q.text else None
         by_distance = q.effective_sort is Sort.distance and q.near is not None
         # By distance, candidates are measured, so they are searched without the radius.
-        free = _filtered(words, t.filters(q, None)) if by_distance else None
+        free = filtered(words, t.filters(q, None)) if by_distance else None
         if free is not None and q.get("radius_m") is not None and not q.facets:
             total, addresses = nearby.nearest_within(searcher, self.schema, live.order, q, free)
             hits = self._hits(live, q, words, addresses)
             return SearchResult(hits=hits, total=min(total, names.ENOUGH))
         radius = self._radius(searcher, t, q, words)
-        main = _filtered(words, t.filters(q, radius))
+        main = filtered(words, t.filters(q, radius))
         if free is not None:
             total, addresses = nearby.nearest_first(
                 searcher, self.schema, live.order, q, main, free
@@ -232,7 +218,7 @@ class TantivyEngine:
         else:
             total, addresses = self._ranked(live, q, main)
         hits = self._hits(live, q, words, addresses)
-        facets = self._facets(searcher, t, q, words, radius) if q.facets else {}
+        facets = facet_counts(searcher, t, q, words, radius) if q.facets else {}
         return SearchResult(hits=hits, total=min(total, names.ENOUGH), facets=facets)
 
     def _ranked(
@@ -314,44 +300,3 @@ class TantivyEngine:
                 )
             )
         return hits
-
-    def _facets(
-        self,
-        searcher: tantivy.Searcher,
-        t: Translator,
-        q: SearchQuery,
-        words: tantivy.Query | None,
-        radius: tantivy.Query | None,
-    ) -> dict[Facet, list[FacetValue]]:
-        """Disjunctive counts: each facet over the query without its own group's filters.
-        Facets whose group the query does not filter share one aggregation."""
-        counts: dict[Facet, dict[str, int]] = {f: {} for f in q.facets}
-        shared: list[Facet] = []
-        for facet in q.facets:
-            if facet is Facet.day and q.has_window:
-                free = q.without(facet)
-                base = t.filters(free, radius)
-                for day in WEEKDAYS:
-                    query = _filtered(words, [*base, t.window(q, [day.value])])
-                    if n := names.count(searcher, query):
-                        counts[facet][day.value] = n
-            elif q.filters_facet(facet):
-                query = _filtered(words, t.filters(q.without(facet), radius))
-                counts[facet] = self._terms(searcher, query, [facet])[facet]
-            else:
-                shared.append(facet)
-        if shared:
-            query = _filtered(words, t.filters(q, radius))
-            counts.update(self._terms(searcher, query, shared))
-        return {f: ordered_facets(c, facet_order(f)) for f, c in counts.items()}
-
-    def _terms(
-        self, searcher: tantivy.Searcher, query: tantivy.Query, facets: list[Facet]
-    ) -> dict[Facet, dict[str, int]]:
-        spec = {
-            f.value: {"terms": {"field": FACET_FIELDS[f], "size": MAX_FACET_VALUES}} for f in facets
-        }
-        result = searcher.aggregate(query, spec)
-        return {
-            f: {b["key"]: int(b["doc_count"]) for b in result[f.value]["buckets"]} for f in facets
-        }

@@ -18,6 +18,7 @@ import tantivy
 
 from service.search.query import Point, SearchQuery
 from service.search.tantivy import geo, names
+from service.search.tantivy.query import all_of
 from service.search.tantivy.schema import FAST_SITES, unpack_points
 
 Q = tantivy.Query
@@ -25,10 +26,11 @@ Occur = tantivy.Occur
 # A search by distance inside a radius measures every candidate in one pass up to DIRECT
 # of them, and beyond counts them by cells (`_counted_within`). At a million programs,
 # measured: 5,000-6,000 candidates (8 km, one category, free) 8-10 ms in one pass against
-# 17-21 ms counted; 24,000-28,000 (5 km, no filter) 18-27 ms against 9-12 ms. The first
-# search fetches FIRST, enough for a circle at 100,000 programs.
+# 17-21 ms counted; 24,000-28,000 (5 km, no filter) 18-27 ms against 9-12 ms. The cells'
+# document frequencies bound the candidates before any search: an unfiltered circle
+# past DIRECT is counted at once, and a filtered one fetched in one search.
 DIRECT = 12_000
-FIRST = 4_000
+FIRST = 4_000  # matches fetched by a ring's first search
 TERM_LOOKUPS = 512
 FEW = 1000  # up to this many matches (or the page's depth) are measured directly; else rings
 RING_START_M = 1_000.0
@@ -60,13 +62,6 @@ def any_of(schema: tantivy.Schema, field: str, values: Sequence[Any]) -> tantivy
     if len(values) > TERM_LOOKUPS:
         return Q.term_set_query(schema, field, list(values))
     return Q.boolean_query([(Occur.Should, Q.term_query(schema, field, v)) for v in values])
-
-
-def _and(*parts: tantivy.Query | None) -> tantivy.Query:
-    present = [p for p in parts if p is not None]
-    if len(present) == 1:
-        return present[0]
-    return Q.boolean_query([(Occur.Must, p) for p in present])
 
 
 def _column(searcher: tantivy.Searcher, field: str, addresses: list[tantivy.DocAddress]) -> Floats:
@@ -112,7 +107,7 @@ def within(
     if cover.inside:
         parts.append(any_of(schema, "cells", cover.inside))
     if cover.edge:
-        edge = _and(any_of(schema, "cells", cover.edge), *narrowing)
+        edge = all_of(any_of(schema, "cells", cover.edge), *narrowing)
         addresses = every(searcher, edge)
         keys = searcher.fast_field_values("key", addresses)
         inside = distances(searcher, near, addresses) <= radius_m
@@ -138,12 +133,14 @@ def nearest_within(
     assert q.near is not None
     radius = float(q.get("radius_m"))
     cells = geo.touching(q.near.lat, q.near.lng, radius)
-    candidates = _and(free, any_of(schema, "cells", cells))
-    n, addresses = matches(searcher, candidates, max(min(FIRST, DIRECT), 1))
+    most = sum(searcher.doc_freq("cells", cell) for cell in cells)  # a program once a cell
+    filtered = q.text is not None or any(name != "radius_m" for name, _ in q.filters)
+    if most > DIRECT and not filtered:
+        return _counted_within(searcher, schema, q, free, radius)
+    candidates = all_of(free, any_of(schema, "cells", cells))
+    n, addresses = matches(searcher, candidates, max(1, min(most, DIRECT + 1)))
     if n > DIRECT:
         return _counted_within(searcher, schema, q, free, radius)
-    if n > len(addresses):
-        addresses = every(searcher, candidates, n)
     measured = distances(searcher, q.near, addresses)
     kept = np.flatnonzero(measured <= radius)
     needed = min(q.offset + q.per_page, len(kept))
@@ -167,7 +164,7 @@ def _counted_within(
     assert q.near is not None
     cover = geo.cover(q.near.lat, q.near.lng, radius)
     inside = any_of(schema, "cells", cover.inside) if cover.inside else None
-    known = names.count(searcher, _and(free, inside)) if inside is not None else 0
+    known = names.count(searcher, all_of(free, inside)) if inside is not None else 0
     if cover.edge and known < names.ENOUGH:
         edge = [(Occur.Must, free), (Occur.Must, any_of(schema, "cells", cover.edge))]
         if inside is not None:
@@ -199,7 +196,7 @@ def nearest_first(
     assert q.near is not None
     radius: float | None = q.get("radius_m")
     bounded = radius is not None
-    sited_query = main if bounded else _and(main, Q.term_query(schema, "in_person", True))
+    sited_query = main if bounded else all_of(main, Q.term_query(schema, "in_person", True))
     needed = q.offset + q.per_page
     sited, first = matches(searcher, sited_query, max(FEW, needed))
     total = sited if bounded else names.count(searcher, main)
@@ -211,11 +208,11 @@ def nearest_first(
         else:
             # Start where about 4 x `needed` matches lie, if they spread evenly in the circle.
             start = radius * (4 * needed / sited) ** 0.5 if radius else RING_START_M
-            in_person = _and(free, Q.term_query(schema, "in_person", True))
+            in_person = all_of(free, Q.term_query(schema, "in_person", True))
             ranked = _in_rings(searcher, schema, q.near, in_person, needed, start, radius)
         page = _by_name_within_ties(searcher, ranked, q.offset, q.offset + q.per_page)
     if len(page) < q.per_page and q.offset + q.per_page > sited and total > sited:
-        siteless = _and(main, Q.term_query(schema, "in_person", False))
+        siteless = all_of(main, Q.term_query(schema, "in_person", False))
         skip = max(0, q.offset - sited)
         page += names.by_name(searcher, schema, order, siteless, skip, q.per_page - len(page))[1]
     return total, page
@@ -237,10 +234,10 @@ def _in_rings(
     while True:
         radius = min(radius, top)
         ring = any_of(schema, "cells", geo.cover(near.lat, near.lng, radius).all)
-        n, addresses = matches(searcher, _and(sited_query, ring))
+        n, addresses = matches(searcher, all_of(sited_query, ring))
         if n >= needed or radius >= top:
             if n > len(addresses):
-                addresses = every(searcher, _and(sited_query, ring), n)
+                addresses = every(searcher, all_of(sited_query, ring), n)
             measured = distances(searcher, near, addresses)
             inside = measured <= radius
             if int(inside.sum()) >= needed or radius >= top:

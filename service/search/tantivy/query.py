@@ -9,7 +9,7 @@ Filters never score: they are wrapped so that only the words rank.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -38,6 +38,21 @@ Occur = tantivy.Occur
 SPELLING_BOOST = 0.5  # a corrected word ranks below the word typed
 SYNONYM_BOOST = 0.8
 TIE_BREAKER = 0.1  # the share of the other matching alternatives' scores a unit adds
+
+
+def all_of(*parts: tantivy.Query | None) -> tantivy.Query:
+    """Documents matching every part given (every document when none is)."""
+    present = [p for p in parts if p is not None]
+    if not present:
+        return Q.all_query()
+    if len(present) == 1:
+        return present[0]
+    return Q.boolean_query([(Occur.Must, p) for p in present])
+
+
+def filtered(words: tantivy.Query | None, filters: Sequence[tantivy.Query]) -> tantivy.Query:
+    """Words rank; filters only narrow (they score nothing)."""
+    return all_of(words, *(Q.const_score_query(f, 0.0) for f in filters))
 
 
 def _kind_of(field: str) -> tantivy.FieldType:
