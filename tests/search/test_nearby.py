@@ -13,14 +13,14 @@ from datetime import date
 import orjson
 import pytest
 
-from service.search.document import LocationSource, ProgramSource, build
+from service.search.document import LocationSource, ProgramSource, build, name_key
 from service.search.filters import Facet
 from service.search.meili.engine import MeiliEngine
 from service.search.meili.mapping import documents
 from service.search.port import haversine_m
 from service.search.query import Point, SearchQuery, Sort, filters
 from service.search.service import hit
-from service.search.tantivy import names, nearby
+from service.search.tantivy import names, nearby, schema
 from service.search.tantivy.engine import TantivyEngine
 from service.search.text import load_synonyms
 from tests.factories import program_source
@@ -87,8 +87,25 @@ def _expected(
     return sorted(rows)
 
 
+@pytest.fixture(scope="module")
+async def rebuilt() -> tuple[TantivyEngine, list[ProgramSource]]:
+    """The same programs through a rebuild, with name blocks of 4 documents and a fence
+    every 8: heads of the name order are then small enough to be used."""
+    programs = _programs(5)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(schema, "NAME_BLOCK_SHIFT", 34)
+        patch.setattr(names, "FENCE_EVERY", 8)
+        engine = TantivyEngine(load_synonyms())
+        rebuild = await engine.rebuild()
+        await rebuild.add(
+            sorted(map(build, programs), key=lambda d: name_key(d.name, d.program_id))
+        )
+        await rebuild.finish()
+    return engine, programs
+
+
 @pytest.mark.parametrize(
-    "path", ["one pass", "counted by cells", "counted, capped", "radius filter"]
+    "path", ["one pass", "counted by cells", "counted, capped", "radius filter", "heads"]
 )
 @pytest.mark.parametrize("radius", [None, 2_500.0, 9_000.0, 20_000.0])
 @pytest.mark.parametrize("page", [1, 4])
@@ -98,17 +115,23 @@ def test_nearest_first_is_the_brute_force_order(
     page: int,
     path: str,
     monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     """Inside a radius the engine measures every candidate in one pass while they are few
     (nearby.DIRECT); else it counts the matches by cells and
     finds the page in rings; with facets asked for it builds the radius filter and grows
     rings. All three checked (without a radius, the rings alone), and the count by cells
     where a total is capped (names.ENOUGH, lowered here): the edge is then not measured
-    when the cells inside hold enough."""
+    when the cells inside hold enough; and, without a radius, counts kept short in heads
+    of the name order ("heads")."""
     if path.startswith("counted"):
         monkeypatch.setattr(nearby, "DIRECT", 0)
-    if path == "counted, capped":
+    if path in ("counted, capped", "heads"):
         monkeypatch.setattr(names, "ENOUGH", 100)
+    if path == "heads":  # counted in heads of the name order, as in a large index
+        monkeypatch.setattr(schema, "NAME_BLOCK_SHIFT", 34)
+        monkeypatch.setattr(names, "HEAD_FROM", 0)
+        indexed = request.getfixturevalue("rebuilt")
     engine, programs = indexed
     rng = random.Random(f"{radius}-{page}")
     south, west, size = BOX

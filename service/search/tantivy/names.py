@@ -162,14 +162,43 @@ def by_name(
     needed = offset + limit
     wanted = max(ENOUGH, needed)
     share = FIRST_HEAD
-    while order.ranks and searcher.num_docs >= HEAD_FROM and share <= WHOLE:
+    while _in_heads(searcher, order, share):
         head = Q.boolean_query([(Occur.Must, query), (Occur.Must, order.head(schema, share))])
         n, ranked = _first(searcher, head, needed)
         if n >= wanted:
             return ENOUGH, _page(searcher, schema, order, query, ranked, n, offset, limit)
-        share = share * 16 if not n else share * 1.5 * wanted / n
+        share = _wider(share, n, wanted)
     total, ranked = _first(searcher, query, needed)
     return min(total, ENOUGH), _page(searcher, schema, order, query, ranked, total, offset, limit)
+
+
+def count_up_to(
+    searcher: tantivy.Searcher,
+    schema: tantivy.Schema,
+    order: Order,
+    query: tantivy.Query,
+    enough: int,
+) -> int:
+    """How many documents match `query`: exactly below `enough`, else `enough` (in a
+    large index, counted in heads of the name order first, as `by_name` does)."""
+    share = FIRST_HEAD
+    while _in_heads(searcher, order, share):
+        head = Q.boolean_query([(Occur.Must, query), (Occur.Must, order.head(schema, share))])
+        n = count(searcher, head)
+        if n >= enough:
+            return enough
+        share = _wider(share, n, enough)
+    return min(count(searcher, query), enough)
+
+
+def _in_heads(searcher: tantivy.Searcher, order: Order, share: float) -> bool:
+    """Whether to search a head of this share, rather than the whole index."""
+    return bool(order.ranks) and searcher.num_docs >= HEAD_FROM and share <= WHOLE
+
+
+def _wider(share: float, found: int, wanted: int) -> float:
+    """The next head's share, from how dense the matches were in the last one."""
+    return share * 16 if not found else share * 1.5 * wanted / found
 
 
 def _first(searcher: tantivy.Searcher, query: tantivy.Query, needed: int) -> tuple[int, Ranked]:

@@ -198,8 +198,14 @@ def nearest_first(
     bounded = radius is not None
     sited_query = main if bounded else all_of(main, Q.term_query(schema, "in_person", True))
     needed = q.offset + q.per_page
-    sited, first = matches(searcher, sited_query, max(FEW, needed))
-    total = sited if bounded else names.count(searcher, main)
+    at_hand = max(FEW, needed)  # measured directly when there are no more
+    if bounded:
+        sited, first = matches(searcher, sited_query, at_hand)
+        total = sited
+    else:  # the whole catalog may match: count no further than needed
+        sited = names.count_up_to(searcher, schema, order, sited_query, at_hand + 1)
+        first = every(searcher, sited_query, at_hand) if sited <= at_hand else []
+        total = names.count_up_to(searcher, schema, order, main, names.ENOUGH)
     needed = min(needed, sited)
     page: list[tantivy.DocAddress] = []
     if needed:
