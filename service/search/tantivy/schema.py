@@ -56,11 +56,11 @@ INTEGERS = (
     "registration_deadline",
     "last_verified_at",
 )
-# A COVERS range whose values are few and whole, indexed value by value as well:
 # Multi-valued keyword fields that are counted as facets, and how their sets are kept.
 FACET_SETS = ("languages", "age_bands", "days", "zips")
 SET_SUFFIX = "_set"
 SET_SEPARATOR = "\x1f"  # the ASCII unit separator: in no value
+# A COVERS range whose values are few and whole, indexed value by value as well:
 # (low field, high field) -> the field holding every value in between.
 ENUMERATED_RANGES = {("grade_lo", "grade_hi"): "grades"}
 ENUMERATED = tuple(ENUMERATED_RANGES.values())
