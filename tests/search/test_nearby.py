@@ -105,7 +105,15 @@ async def rebuilt() -> tuple[TantivyEngine, list[ProgramSource]]:
 
 
 @pytest.mark.parametrize(
-    "path", ["one pass", "counted by cells", "counted, capped", "radius filter", "heads"]
+    "path",
+    [
+        "one pass",
+        "counted by cells",
+        "counted after a search",
+        "counted, capped",
+        "radius filter",
+        "heads",
+    ],
 )
 @pytest.mark.parametrize("radius", [None, 2_500.0, 9_000.0, 20_000.0])
 @pytest.mark.parametrize("page", [1, 4])
@@ -122,8 +130,9 @@ def test_nearest_first_is_the_brute_force_order(
     finds the page in rings; with facets asked for it builds the radius filter and grows
     rings. All three checked (without a radius, the rings alone), and the count by cells
     where a total is capped (names.ENOUGH, lowered here): the edge is then not measured
-    when the cells inside hold enough; and, without a radius, counts kept short in heads
-    of the name order ("heads")."""
+    when the cells inside hold enough; a filtered circle, which is searched before it is
+    counted (a filter every program passes, so the answer is the same); and, without a
+    radius, counts kept short in heads of the name order ("heads")."""
     if path.startswith("counted"):
         monkeypatch.setattr(nearby, "DIRECT", 0)
     if path in ("counted, capped", "heads"):
@@ -141,7 +150,12 @@ def test_nearest_first_is_the_brute_force_order(
             site = programs[rng.randrange(len(programs))].locations[0]
             near = Point(site.lat, site.lng)  # type: ignore[arg-type]
         q = SearchQuery(
-            filters=filters(radius_m=radius) if radius is not None else (),
+            filters=filters(
+                **({"radius_m": radius} if radius is not None else {}),
+                **(
+                    {"category": ["out_of_school_time"]} if path == "counted after a search" else {}
+                ),
+            ),
             near=near,
             sort=Sort.distance,
             page=page,

@@ -64,30 +64,30 @@ def _terms(
     is counted by its sets of values (one per document), each set's count then added
     to each of its values; were there more sets than one aggregation returns, by its
     values instead."""
-    spec = {f.value: _terms_spec(f) for f in facets}
+    spec = {f.value: _terms_spec(f, by_sets=True) for f in facets}
     result = searcher.aggregate(query, spec)
     counts: dict[Facet, dict[str, int]] = {}
     for f in facets:
         found = result[f.value]
         if FACET_FIELDS[f] not in FACET_SETS:
-            counts[f] = {b["key"]: int(b["doc_count"]) for b in found["buckets"]}
+            counts[f] = _counted(found["buckets"])
         elif found.get("sum_other_doc_count"):  # sets left out: count the values
-            counts[f] = _by_values(searcher, query, f)
+            spec = {f.value: _terms_spec(f, by_sets=False)}
+            counts[f] = _counted(searcher.aggregate(query, spec)[f.value]["buckets"])
         else:
             counts[f] = _spread(found["buckets"])
     return counts
 
 
-def _terms_spec(facet: Facet) -> dict[str, Any]:
+def _terms_spec(facet: Facet, by_sets: bool) -> dict[str, Any]:
+    """A facet's terms aggregation: by its sets of values when it has them and `by_sets`."""
     field = FACET_FIELDS[facet]
-    if field in FACET_SETS:
+    if by_sets and field in FACET_SETS:
         return {"terms": {"field": f"{field}{SET_SUFFIX}", "size": MAX_FACET_SETS}}
     return {"terms": {"field": field, "size": MAX_FACET_VALUES}}
 
 
-def _by_values(searcher: tantivy.Searcher, query: tantivy.Query, facet: Facet) -> dict[str, int]:
-    spec = {"values": {"terms": {"field": FACET_FIELDS[facet], "size": MAX_FACET_VALUES}}}
-    buckets = searcher.aggregate(query, spec)["values"]["buckets"]
+def _counted(buckets: list[dict[str, Any]]) -> dict[str, int]:
     return {b["key"]: int(b["doc_count"]) for b in buckets}
 
 

@@ -51,11 +51,14 @@ class Order:
     ranks: list[int] = field(default_factory=list)
     tied: bool = False
 
-    def head(self, schema: tantivy.Schema, share: float) -> tantivy.Query:
-        """The documents in about the first `share` of the name order, as a rebuild left
-        it, rounded up to whole name blocks."""
+    def head(self, schema: tantivy.Schema, query: tantivy.Query, share: float) -> tantivy.Query:
+        """`query` among the documents in about the first `share` of the name order, as a
+        rebuild left it, rounded up to whole name blocks."""
         last = self.ranks[min(len(self.ranks) - 1, int(share * len(self.ranks)))]
-        return Q.range_query(schema, "name_block", tantivy.FieldType.Unsigned, 0, name_block(last))
+        blocks = Q.range_query(
+            schema, "name_block", tantivy.FieldType.Unsigned, 0, name_block(last)
+        )
+        return Q.boolean_query([(Occur.Must, query), (Occur.Must, blocks)])
 
     def block(self, key: str) -> tuple[int, int]:
         """The ranks of the fences around `key`: (0, TOP) when there are none."""
@@ -163,8 +166,7 @@ def by_name(
     wanted = max(ENOUGH, needed)
     share = FIRST_HEAD
     while _in_heads(searcher, order, share):
-        head = Q.boolean_query([(Occur.Must, query), (Occur.Must, order.head(schema, share))])
-        n, ranked = _first(searcher, head, needed)
+        n, ranked = _first(searcher, order.head(schema, query, share), needed)
         if n >= wanted:
             return ENOUGH, _page(searcher, schema, order, query, ranked, n, offset, limit)
         share = _wider(share, n, wanted)
@@ -183,8 +185,7 @@ def count_up_to(
     large index, counted in heads of the name order first, as `by_name` does)."""
     share = FIRST_HEAD
     while _in_heads(searcher, order, share):
-        head = Q.boolean_query([(Occur.Must, query), (Occur.Must, order.head(schema, share))])
-        n = count(searcher, head)
+        n = count(searcher, order.head(schema, query, share))
         if n >= enough:
             return enough
         share = _wider(share, n, enough)

@@ -134,8 +134,8 @@ def nearest_within(
     radius = float(q.get("radius_m"))
     cells = geo.touching(q.near.lat, q.near.lng, radius)
     most = sum(searcher.doc_freq("cells", cell) for cell in cells)  # a program once a cell
-    filtered = q.text is not None or any(name != "radius_m" for name, _ in q.filters)
-    if most > DIRECT and not filtered:
+    narrowed = q.text is not None or any(name != "radius_m" for name, _ in q.filters)
+    if most > DIRECT and not narrowed:
         return _counted_within(searcher, schema, q, free, radius)
     candidates = all_of(free, any_of(schema, "cells", cells))
     n, addresses = matches(searcher, candidates, max(1, min(most, DIRECT + 1)))
